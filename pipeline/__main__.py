@@ -1,0 +1,89 @@
+"""sqlgenie's command line: one subcommand per pipeline stage, each calling that stage's `run`.
+
+    python -m pipeline assets                                # build the embedded model + tokenizer
+    python -m pipeline generate-data [--train N --test N --out DIR]
+    python -m pipeline prepare --config configs/smollm2-cpu.yaml [key=value ...]
+    python -m pipeline config --config configs/llama31-8b-qlora.yaml [--explain]
+
+Errors a user can cause print as one line (exit code 2); anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pipeline.errors import SqlgenieError
+
+
+def _config(args):
+    from pipeline import config
+
+    return config.load(args.config, args.overrides)
+
+
+def cmd_assets(args) -> None:
+    from pipeline import assets
+
+    for name, path in assets.build_all().items():
+        print(f"{name}: {path}")
+
+
+def cmd_generate(args) -> None:
+    from pipeline.datagen import generate
+
+    print(json.dumps(generate.run(Path(args.out), args.train, args.test, args.seed, not args.no_card), indent=2))
+
+
+def cmd_prepare(args) -> None:
+    from pipeline.data import prepare
+
+    result = prepare.run(_config(args))
+    print(result.summary())
+
+
+def cmd_config(args) -> None:
+    from pipeline import config
+
+    if args.explain:
+        for name, default, help_ in config.explain():
+            print(f"{name} = {default}\n    {help_}")
+        return
+    print(config.dump(_config(args)), end="")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pipeline", description="sqlgenie pipeline stages")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sub.add_parser("assets", help="build the embedded SmolLM2 model and Llama-3.1 tokenizer").set_defaults(fn=cmd_assets)
+
+    g = sub.add_parser("generate-data", help="(re)generate the bundled execution-verified dataset")
+    g.add_argument("--train", type=int, default=12000)
+    g.add_argument("--test", type=int, default=1200)
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "data" / "sqlgenie-sql"))
+    g.add_argument("--no-card", action="store_true", help="do not write README.md beside the files")
+    g.set_defaults(fn=cmd_generate)
+
+    for name, fn, help_ in (("prepare", cmd_prepare, "load, mix, format and tokenize the training data"),
+                            ("config", cmd_config, "print the resolved config (or --explain every field)")):
+        s = sub.add_parser(name, help=help_)
+        s.add_argument("--config", "-c", help="YAML recipe (configs/*.yaml)")
+        s.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.max_seq_len=512")
+        if name == "config":
+            s.add_argument("--explain", action="store_true")
+        s.set_defaults(fn=fn)
+
+    args = p.parse_args(argv)
+    try:
+        args.fn(args)
+    except SqlgenieError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

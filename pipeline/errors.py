@@ -1,0 +1,27 @@
+"""sqlgenie's error hierarchy: one base error, caught at the CLI and UI boundary and shown as one line.
+
+Every error a user can cause (bad config, bad data file, missing model) is a `SqlgenieError` whose
+message names what was wrong and how to fix it. Anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+
+class SqlgenieError(Exception):
+    """Base of every user-facing error; `str(err)` is the one line the user sees."""
+
+
+class ConfigError(SqlgenieError):
+    """A config (YAML file, override or field value) is invalid; lists every problem at once."""
+
+    def __init__(self, problems: list[str], source: str = "config"):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source} has {len(self.problems)} problem(s):\n{lines}")
+
+
+class DataError(SqlgenieError):
+    """A data file cannot be read or does not have the expected layout."""
+
+
+class AssetError(SqlgenieError):
+    """An embedded asset (model, tokenizer) is missing or could not be built."""

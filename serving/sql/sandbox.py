@@ -1,0 +1,148 @@
+"""Sandboxed SQLite execution: a throwaway in-memory database, a time cap, a row cap, no file access.
+
+Used wherever SQL we did not write runs: evaluation (gold vs predicted), the playground's "run on sample
+data", and the dataset generator's verification. The database is `:memory:`; ATTACH / DETACH,
+load_extension, PRAGMA writes and (in read-only mode) every write are refused by an authorizer; a
+progress handler aborts any statement that runs past the time cap; fetching stops at the row cap.
+
+    from serving.sql.sandbox import Sandbox
+    with Sandbox.from_context(sql_context) as box:
+        result = box.query("SELECT ...")          # -> QueryResult(columns, rows, truncated)
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+DEFAULT_TIMEOUT_S = 2.0
+DEFAULT_MAX_ROWS = 1000
+
+_WRITE_ACTIONS = {
+    getattr(sqlite3, n) for n in (
+        "SQLITE_INSERT", "SQLITE_UPDATE", "SQLITE_DELETE", "SQLITE_CREATE_TABLE", "SQLITE_CREATE_INDEX",
+        "SQLITE_CREATE_VIEW", "SQLITE_CREATE_TRIGGER", "SQLITE_CREATE_TEMP_TABLE", "SQLITE_CREATE_TEMP_INDEX",
+        "SQLITE_CREATE_TEMP_VIEW", "SQLITE_CREATE_TEMP_TRIGGER", "SQLITE_DROP_TABLE", "SQLITE_DROP_INDEX",
+        "SQLITE_DROP_VIEW", "SQLITE_DROP_TRIGGER", "SQLITE_DROP_TEMP_TABLE", "SQLITE_DROP_TEMP_INDEX",
+        "SQLITE_DROP_TEMP_VIEW", "SQLITE_DROP_TEMP_TRIGGER", "SQLITE_ALTER_TABLE", "SQLITE_REINDEX",
+        "SQLITE_ANALYZE", "SQLITE_CREATE_VTABLE", "SQLITE_DROP_VTABLE",
+    ) if hasattr(sqlite3, n)
+}
+_ALWAYS_DENIED = {getattr(sqlite3, n) for n in ("SQLITE_ATTACH", "SQLITE_DETACH") if hasattr(sqlite3, n)}
+# PRAGMAs that only read; anything else (journal_mode=, writable_schema=, ...) is refused.
+_READ_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list", "table_list"}
+
+
+class SandboxError(Exception):
+    """The statement was refused, failed, or ran past its cap; `kind` says which."""
+
+    def __init__(self, kind: str, message: str):
+        self.kind = kind  # "denied" | "timeout" | "error"
+        super().__init__(message)
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple]
+    truncated: bool          # more rows existed than max_rows
+    elapsed_s: float
+    changes: int = 0         # rows written (write mode only)
+
+
+class Sandbox:
+    def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S, max_rows: int = DEFAULT_MAX_ROWS):
+        self.timeout_s = timeout_s
+        self.max_rows = max_rows
+        self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self.conn.enable_load_extension(False) if hasattr(self.conn, "enable_load_extension") else None
+        self._read_only = False
+        self._deadline = float("inf")
+        self.conn.set_authorizer(self._authorize)
+        self.conn.set_progress_handler(self._progress, 2000)
+
+    # --------------------------------------------------------------------------------------- setup
+    @classmethod
+    def from_context(cls, context: str, **kw) -> "Sandbox":
+        box = cls(**kw)
+        box.load(context)
+        return box
+
+    def load(self, context: str) -> None:
+        """Run trusted setup SQL (CREATE + INSERT) with writes allowed but the same caps and denials."""
+        self._read_only = False
+        self._deadline = time.monotonic() + max(self.timeout_s, 5.0)
+        try:
+            self.conn.executescript(context)
+        except sqlite3.DatabaseError as e:
+            raise self._classify(e) from None
+        finally:
+            self._deadline = float("inf")
+
+    # ------------------------------------------------------------------------------------- running
+    def query(self, sql: str, read_only: bool = True) -> QueryResult:
+        """Run one statement; read-only unless asked. Fetches at most max_rows rows."""
+        self._read_only = read_only
+        start = time.monotonic()
+        self._deadline = start + self.timeout_s
+        before = self.conn.total_changes
+        try:
+            cur = self.conn.execute(sql)
+            rows = cur.fetchmany(self.max_rows + 1) if cur.description else []
+            truncated = len(rows) > self.max_rows
+            columns = [d[0] for d in cur.description] if cur.description else []
+            return QueryResult(columns, rows[: self.max_rows], truncated, time.monotonic() - start,
+                               self.conn.total_changes - before)
+        except sqlite3.Warning as e:  # e.g. "You can only execute one statement at a time."
+            raise SandboxError("error", str(e)) from None
+        except sqlite3.DatabaseError as e:
+            raise self._classify(e) from None
+        finally:
+            self._deadline = float("inf")
+            self._read_only = False
+            if self.conn.in_transaction:
+                self.conn.rollback() if read_only else self.conn.commit()
+
+    def state(self) -> dict[str, list[tuple]]:
+        """Every table's rows, sorted: compares database states after DML/DDL."""
+        names = [r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        out = {}
+        for n in names:
+            cols = [r[1] for r in self.conn.execute(f'PRAGMA table_info("{n}")')]
+            rows = self.conn.execute(f'SELECT * FROM "{n}"').fetchall()
+            out[n] = [tuple(cols)] + sorted(rows, key=repr)
+        return out
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------ guards
+    def _authorize(self, action, arg1, arg2, dbname, source):
+        if action in _ALWAYS_DENIED:
+            return sqlite3.SQLITE_DENY
+        if action == sqlite3.SQLITE_FUNCTION and arg2 and arg2.lower() in ("load_extension", "writefile", "readfile"):
+            return sqlite3.SQLITE_DENY
+        if action == sqlite3.SQLITE_PRAGMA:
+            if (arg1 or "").lower() not in _READ_PRAGMAS:
+                return sqlite3.SQLITE_DENY
+        if self._read_only and action in _WRITE_ACTIONS and not (dbname == "temp" and arg1 and arg1.startswith("sqlite_")):
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    def _progress(self) -> int:
+        return 1 if time.monotonic() > self._deadline else 0
+
+    def _classify(self, e: sqlite3.DatabaseError) -> SandboxError:
+        msg = str(e)
+        if "interrupted" in msg:
+            return SandboxError("timeout", f"stopped after {self.timeout_s:g} s (time cap)")
+        if "not authorized" in msg or "prohibited" in msg:
+            return SandboxError("denied", f"refused by the sandbox: {msg}")
+        return SandboxError("error", msg)
