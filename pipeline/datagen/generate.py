@@ -195,7 +195,7 @@ def write_parquet(rows: list[dict], path: Path) -> None:
     table = pa.Table.from_pylist(rows, schema=pa.schema(
         [("id", pa.int64())] + [(c, pa.string()) for c in GRETEL_COLUMNS[1:]]))
     tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp, compression="zstd", compression_level=19)
+    pq.write_table(table, tmp, compression="zstd", compression_level=12)
     tmp.replace(path)
 
 
@@ -233,7 +233,10 @@ def run(out_dir: Path, n_train: int, n_test: int, seed: int = 7, write_card: boo
     from tqdm import tqdm
 
     stats = Stats()
-    with tqdm(total=n_train + n_test, desc="generating verified rows", unit="row") as bar:
+    import sys
+
+    with tqdm(total=n_train + n_test, desc="generating verified rows", unit="row",
+              mininterval=0.5 if sys.stderr.isatty() else 15) as bar:
         test = generate(n_test, seed + 1, stats=stats, progress=bar.update) if n_test else []
         held = {(r["sql_prompt"], r["sql"]) for r in test}
         train = generate(n_train, seed, exclude=held, id_offset=1, stats=stats, progress=bar.update)

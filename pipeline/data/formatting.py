@@ -1,0 +1,111 @@
+"""Turn canonical rows into prompt/completion text with the model's own chat template, then into tokens.
+
+System = the configured system prompt with {schema} filled by the table DDL (+ sample rows), user = the
+question, assistant = the SQL. The prompt is the conversation up to and including the assistant header
+(`add_generation_prompt=True`); the completion is what the template puts after it (SQL + end of turn), so
+the loss falls on the SQL only.
+
+Rendering 100k rows through Jinja is slow, so `ChatFormatter` compiles the template once: it renders it
+with sentinel strings, keeps the literal pieces between them, and checks on real rows that the fast path
+gives byte-identical text before using it (falling back to Jinja for any template where it does not).
+
+    from pipeline.data.formatting import ChatFormatter
+    fmt = ChatFormatter(tokenizer, system_prompt, include_sample_rows=True)
+    prompt, completion = fmt.render(row)
+"""
+from __future__ import annotations
+
+import json
+
+from pipeline.errors import ConfigError
+
+_S, _U, _A = "\u2402SYS\u2402", "\u2402USR\u2402", "\u2402AST\u2402"
+
+
+def schema_text(row: dict, include_sample_rows: bool) -> str:
+    schema = row.get("schema") or ""
+    sample = row.get("sample_data") or ""
+    return f"{schema}\n{sample}".strip() if include_sample_rows and sample else schema.strip()
+
+
+def sql_messages(row: dict, system_prompt: str, include_sample_rows: bool) -> list[dict]:
+    """[system, user] messages of a text-to-SQL row (the serving client builds the same)."""
+    return [
+        {"role": "system", "content": system_prompt.replace("{schema}", schema_text(row, include_sample_rows))},
+        {"role": "user", "content": row["question"]},
+    ]
+
+
+class ChatFormatter:
+    def __init__(self, tokenizer, system_prompt: str, include_sample_rows: bool = True):
+        if not getattr(tokenizer, "chat_template", None):
+            raise ConfigError([
+                f"tokenizer '{getattr(tokenizer, 'name_or_path', '?')}' has no chat template: set "
+                "model.chat_template to `llama-3.1` or a .jinja file"
+            ])
+        self.tok = tokenizer
+        self.system_prompt = system_prompt
+        self.include_sample_rows = include_sample_rows
+        self._pieces = self._compile()
+        self.fast = self._pieces is not None
+
+    # ----------------------------------------------------------------------------------- slow path
+    def _jinja(self, messages: list[dict], completion: str | None) -> tuple[str, str]:
+        prompt = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if completion is None:
+            return prompt, ""
+        full = self.tok.apply_chat_template(messages + [{"role": "assistant", "content": completion}], tokenize=False)
+        if not full.startswith(prompt):
+            raise ConfigError(["the chat template renders the assistant turn in a way that does not extend the "
+                               "generation prompt; completion-only training needs a template where it does"])
+        return prompt, full[len(prompt):]
+
+    # ----------------------------------------------------------------------------------- fast path
+    def _compile(self):
+        try:
+            msgs = [{"role": "system", "content": f" {_S} "}, {"role": "user", "content": f" {_U} "}]
+            prompt, completion = self._jinja(msgs, f" {_A} ")
+        except Exception:  # noqa: BLE001 - an exotic template: use Jinja for every row
+            return None
+        if prompt.count(_S) != 1 or prompt.count(_U) != 1 or completion.count(_A) != 1:
+            return None
+        trims = [f" {x} " not in (prompt + completion) for x in (_S, _U, _A)]
+        p0, rest = prompt.split(_S)
+        p1, p2 = rest.split(_U)
+        c0, c1 = completion.split(_A)
+        # remove the padding spaces we added (kept by templates that do not trim)
+        strip = lambda s, left, right: s[1 if left and s[:1] == " " else 0: len(s) - (1 if right and s[-1:] == " " else 0)]
+        pieces = (strip(p0, False, not trims[0]), strip(p1, not trims[0], not trims[1]), strip(p2, not trims[1], False),
+                  strip(c0, False, not trims[2]), strip(c1, not trims[2], False), trims)
+        return pieces
+
+    def _fast(self, system: str, user: str, sql: str) -> tuple[str, str]:
+        p0, p1, p2, c0, c1, (ts, tu, ta) = self._pieces
+        return (p0 + (system.strip() if ts else system) + p1 + (user.strip() if tu else user) + p2,
+                c0 + (sql.strip() if ta else sql) + c1)
+
+    def verify_fast_path(self, rows: list[dict]) -> None:
+        """Switch to Jinja if the compiled template differs from it on any of these rows."""
+        if not self.fast:
+            return
+        for row in rows:
+            if row.get("kind") == "chat":
+                continue
+            msgs = sql_messages(row, self.system_prompt, self.include_sample_rows)
+            if self._fast(msgs[0]["content"], msgs[1]["content"], row["sql"]) != self._jinja(msgs, row["sql"]):
+                self.fast = False
+                return
+
+    # ----------------------------------------------------------------------------------- public
+    def render(self, row: dict, with_completion: bool = True) -> tuple[str, str]:
+        if row.get("kind") == "chat":
+            msgs = json.loads(row["messages_json"])
+            return self._jinja(msgs[:-1], msgs[-1]["content"] if with_completion else None)
+        msgs = sql_messages(row, self.system_prompt, self.include_sample_rows)
+        if self.fast:
+            prompt, completion = self._fast(msgs[0]["content"], msgs[1]["content"], row.get("sql", ""))
+            return prompt, completion if with_completion else ""
+        return self._jinja(msgs, row["sql"] if with_completion else None)
+
+    def prompt(self, row: dict) -> str:
+        return self.render(row, with_completion=False)[0]

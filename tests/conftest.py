@@ -1,0 +1,76 @@
+"""Shared fixtures: a tiny trained BPE tokenizer with a ChatML template, small Gretel-format files."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+CHATML = (
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def gretel_row(i: int, **over) -> dict:
+    row = {
+        "id": i, "domain": "retail", "domain_description": "shops", "sql_complexity": "basic SQL",
+        "sql_complexity_description": "simple", "sql_task_type": "data retrieval",
+        "sql_task_type_description": "fetch", "sql_prompt": f"How many products cost more than {i}?",
+        "sql_context": "CREATE TABLE products (id INT, price INT); INSERT INTO products VALUES (1, 5), (2, 50);",
+        "sql": f"SELECT COUNT(*) FROM products WHERE price > {i};", "sql_explanation": "counts",
+    }
+    row.update(over)
+    return row
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tmp_path_factory) -> Path:
+    """A real (tiny) byte-level BPE tokenizer trained on SQL-ish text, ChatML template, saved to disk."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    corpus = [gretel_row(i)["sql_context"] + gretel_row(i)["sql"] + gretel_row(i)["sql_prompt"] for i in range(50)]
+    corpus += ["You are a text-to-SQL assistant. Answer the user's question with one SQL query for the database below."]
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    fast.chat_template = CHATML
+    out = tmp_path_factory.mktemp("tiny-tok")
+    fast.save_pretrained(out)
+    return out
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An isolated SQLGENIE_HOME (prepared data, runs, models go here)."""
+    monkeypatch.setenv("SQLGENIE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def write_gretel(path: Path, rows: list[dict]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    elif path.suffix == ".jsonl":
+        import json
+
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    elif path.suffix == ".csv":
+        import csv
+
+        with path.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return path

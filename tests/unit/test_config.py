@@ -1,0 +1,72 @@
+import pytest
+
+from pipeline import config
+from pipeline.errors import ConfigError
+
+
+def test_defaults_validate():
+    cfg = config.load()
+    assert cfg.data.max_seq_len == 1024
+    assert cfg.data.sources[0].path == "bundled:train"
+
+
+def test_reference_recipe_has_the_reference_hyperparameters():
+    cfg = config.load(config.REPO_ROOT / "configs" / "llama31-8b-qlora.yaml")
+    t = cfg.train
+    assert (t.lora.r, t.lora.alpha, t.lora.dropout) == (128, 128, 0.0)
+    assert t.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert (cfg.data.max_seq_len, t.batch_size, t.grad_accum) == (1024, 128, 2)
+    assert (t.learning_rate, t.warmup_ratio, t.epochs, t.save_steps) == (8e-4, 0.05, 1.0, 200)
+    assert t.precision == "4bit"
+
+
+def test_every_recipe_in_configs_loads():
+    for path in (config.REPO_ROOT / "configs").glob("*.yaml"):
+        assert config.load(path).name == path.stem
+
+
+def test_dotted_overrides_are_typed():
+    cfg = config.load(None, ["data.max_seq_len=512", "train.lora.r=8", "train.liger=false", "name=x"])
+    assert cfg.data.max_seq_len == 512 and cfg.train.lora.r == 8 and cfg.train.liger is False and cfg.name == "x"
+
+
+def test_override_of_a_list_of_sources():
+    cfg = config.load(None, ["data.sources=[{path: a.parquet, weight: 2}, {path: b.jsonl}]"])
+    assert [(s.path, s.weight) for s in cfg.data.sources] == [("a.parquet", 2.0), ("b.jsonl", 1.0)]
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as e:
+        config.load(None, ["data.max_seq_len=abc", "train.lr=1", "train.backend=tensorflow", "data.bogus=1"])
+    msg = str(e.value)
+    assert len(e.value.problems) == 4
+    for part in ("data.max_seq_len", "train.lr: unknown field", "train.backend", "data.bogus"):
+        assert part in msg
+
+
+def test_semantic_validation_collects_all():
+    with pytest.raises(ConfigError) as e:
+        config.load(None, ["data.max_seq_len=8", "train.learning_rate=0", "train.micro_batch_size=3",
+                           "data.system_prompt=no placeholder"])
+    assert len(e.value.problems) == 4
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        config.load(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(bad)
+
+
+def test_explain_documents_every_leaf_field():
+    rows = config.explain()
+    names = {r[0] for r in rows}
+    assert {"data.max_seq_len", "train.lora.r", "model.name_or_path"} <= names
+    assert all(help_ for _, _, help_ in rows)
+
+
+def test_override_without_equals_is_an_error():
+    with pytest.raises(ConfigError, match="expected key=value"):
+        config.load(None, ["data.max_seq_len"])

@@ -1,0 +1,92 @@
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from transformers import AutoTokenizer
+
+from pipeline import config
+from pipeline.data import prepare
+from pipeline.errors import DataError
+from tests.conftest import gretel_row, write_gretel
+
+
+def _cfg(tok_dir, sources, *extra):
+    srcs = "[" + ", ".join("{" + ", ".join(f"{k}: '{v}'" if isinstance(v, str) else f"{k}: {v}" for k, v in s.items()) + "}"
+                           for s in sources) + "]"
+    return config.load(None, [f"model.tokenizer={tok_dir}", f"data.sources={srcs}", "data.num_proc=1", *extra])
+
+
+def test_bad_rows_are_dropped_with_a_reason_each(tmp_path, home, tiny_tokenizer_dir):
+    rows = [gretel_row(i) for i in range(20)]
+    rows += [gretel_row(100, sql_prompt=""),                      # missing_field
+             gretel_row(3),                                        # duplicate_id
+             gretel_row(101, sql="SELEC FROM WHERE ((("),          # unparseable_sql
+             gretel_row(102, sql_context="CREATE TABLE t (a INT); " + "INSERT INTO t VALUES (1); " * 200)]  # too_long
+    path = write_gretel(tmp_path / "g.parquet", rows)
+    res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(path)}], "data.max_seq_len=512", "data.eval_fraction=0"))
+    rep = res.report
+    assert rep["dropped"] == {"missing_field": 1, "non_utf8": 0, "duplicate_id": 1, "unparseable_sql": 1, "too_long": 1}
+    assert res.train_rows == 20 and rep["sources"]["g.parquet"]["usable"] == 20
+    out = res.out_dir
+    assert {p.name for p in out.iterdir()} >= {"train.parquet", "report.json", "report.md", "lengths.png"}
+    assert json.loads((out / "report.json").read_text())["train_rows"] == 20
+    assert "| g.parquet | 24 | 1 | 0 | 1 | 1 | 1 | 20 | 20 |" in (out / "report.md").read_text()
+
+
+def test_prompt_length_splits_prompt_and_sql_completion_token_by_token(tmp_path, home, tiny_tokenizer_dir):
+    path = write_gretel(tmp_path / "g.jsonl", [gretel_row(i) for i in range(6)])
+    res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(path)}], "data.eval_fraction=0"))
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    rows = pq.read_table(res.out_dir / "train.parquet").to_pylist()
+    assert len(rows) == 6
+    for r in rows:
+        ids, first = r["input_ids"], r["prompt_length"]
+        assert len(ids) == r["length"] and 0 < first < len(ids)
+        # everything after the prompt is the SQL and the end of turn, and nothing before it is
+        assert tok.decode(ids[first:]) == r["sql"] + "<|im_end|>\n"
+        prompt = tok.decode(ids[:first])
+        assert prompt.endswith("<|im_start|>assistant\n") and r["question"] in prompt and r["sql"] not in prompt
+
+
+def test_mixture_weights_and_eval_split(tmp_path, home, tiny_tokenizer_dir):
+    a = write_gretel(tmp_path / "a.parquet", [gretel_row(i) for i in range(40)])
+    b = write_gretel(tmp_path / "b.jsonl", [{"messages": [{"role": "user", "content": f"hi {i}"},
+                                                          {"role": "assistant", "content": "hello"}]} for i in range(40)])
+    res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(a), "weight": 1.0}, {"path": str(b), "weight": 0.25}],
+                           "data.eval_fraction=0"))
+    assert res.report["sources"]["a.parquet"]["in_mixture"] == 40
+    assert res.report["sources"]["b.jsonl"]["in_mixture"] == 10
+    kinds = pq.read_table(res.out_dir / "train.parquet").column("kind").to_pylist()
+    assert kinds.count("chat") == 10 and kinds.count("sql") == 40
+    # num_rows turns weights into shares; eval_fraction holds rows out
+    res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(a), "weight": 3}, {"path": str(b), "weight": 1}],
+                           "data.num_rows=80", "data.eval_fraction=0.1"))
+    assert res.report["sources"]["a.parquet"]["in_mixture"] == 60 and res.report["sources"]["b.jsonl"]["in_mixture"] == 20
+    assert res.train_rows == 72 and res.eval_rows == 8
+
+
+def test_empty_and_all_bad_sources_are_clear_errors(tmp_path, home, tiny_tokenizer_dir):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(DataError):
+        prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(empty)}]))
+    bad = write_gretel(tmp_path / "bad.parquet", [gretel_row(i, sql="") for i in range(3)])
+    with pytest.raises(DataError, match="no usable training rows"):
+        prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(bad)}]))
+
+
+def test_a_failed_run_keeps_the_previous_output(tmp_path, home, tiny_tokenizer_dir):
+    good = write_gretel(tmp_path / "g.parquet", [gretel_row(i) for i in range(10)])
+    first = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(good)}], "data.eval_fraction=0"))
+    before = (first.out_dir / "train.parquet").read_bytes()
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"junk")
+    with pytest.raises(DataError):
+        prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(broken)}], "data.eval_fraction=0"))
+    assert (first.out_dir / "train.parquet").read_bytes() == before
+    assert not [p for p in first.out_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_missing_tokenizer_path_is_a_clear_error(tmp_path, home):
+    with pytest.raises(DataError, match="does not exist"):
+        prepare.run(config.load(None, [f"model.tokenizer={tmp_path}/nope"]))
