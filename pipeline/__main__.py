@@ -3,6 +3,7 @@
     python -m pipeline assets                                # build the embedded model + tokenizer
     python -m pipeline generate-data [--train N --test N --out DIR]
     python -m pipeline prepare --config configs/smollm2-cpu.yaml [key=value ...]
+    python -m pipeline train --config configs/smollm2-cpu.yaml [train.resume=latest]
     python -m pipeline config --config configs/llama31-8b-qlora.yaml [--explain]
 
 Errors a user can cause print as one line (exit code 2); anything else is a bug and keeps its traceback.
@@ -43,6 +44,12 @@ def cmd_prepare(args) -> None:
     print(result.summary())
 
 
+def cmd_train(args) -> None:
+    from pipeline import train
+
+    print(train.run(_config(args)).summary())
+
+
 def cmd_config(args) -> None:
     from pipeline import config
 
@@ -68,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     g.set_defaults(fn=cmd_generate)
 
     for name, fn, help_ in (("prepare", cmd_prepare, "load, mix, format and tokenize the training data"),
+                            ("train", cmd_train, "fine-tune with LoRA / QLoRA (prepares the data if needed)"),
                             ("config", cmd_config, "print the resolved config (or --explain every field)")):
         s = sub.add_parser(name, help=help_)
         s.add_argument("--config", "-c", help="YAML recipe (configs/*.yaml)")

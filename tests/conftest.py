@@ -74,3 +74,30 @@ def write_gretel(path: Path, rows: list[dict]) -> Path:
             w.writeheader()
             w.writerows(rows)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
+    """A tiny random Llama (head_dim 32) saved with the tiny tokenizer: trains in seconds on CPU."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=2048,
+                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
+    out = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    for f in tiny_tokenizer_dir.iterdir():
+        shutil.copy(f, out / f.name)
+    return out
+
+
+def tiny_train_overrides(model_dir: Path, data_file: Path, *extra: str) -> list[str]:
+    return [f"model.name_or_path={model_dir}", f"data.sources=[{{path: '{data_file}'}}]", "data.eval_fraction=0",
+            "data.max_seq_len=256", "train.backend=trl", "train.batch_size=4", "train.learning_rate=1e-2", "train.lr_scheduler=constant",
+            "train.lora.r=8", "train.lora.alpha=16", "train.logging_steps=1", "train.save_steps=1000",
+            "train.threads=1", *extra]

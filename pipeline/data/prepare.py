@@ -64,6 +64,17 @@ def _column(ds, name: str) -> list:
     return ds.with_format("arrow")[name].to_pylist()
 
 
+def fingerprint(cfg: RunConfig) -> dict:
+    """What decides the prepared data: if it changes, the data must be prepared again."""
+    from pipeline.config import to_dict
+
+    data = to_dict(cfg.data)
+    data.pop("num_proc", None)
+    data.pop("output_dir", None)
+    return {"data": data, "tokenizer": cfg.model.tokenizer or cfg.model.name_or_path,
+            "chat_template": cfg.model.chat_template}
+
+
 # ------------------------------------------------------------------------------------ row checks
 def _parse_ok(batch: dict, dialect: str) -> dict:
     import sqlglot
@@ -301,6 +312,7 @@ def run(cfg: RunConfig) -> PrepareResult:
     seconds = time.time() - t0
     report = {
         "phases_s": phases,
+        "fingerprint": fingerprint(cfg),
         "run": cfg.name, "tokenizer": str(getattr(tokenizer, "name_or_path", "")), "max_seq_len": cfg.data.max_seq_len,
         "fast_template": formatter.fast, "train_rows": train.num_rows, "eval_rows": len(eval_idx),
         "rows_in": len(ds), "seconds": round(seconds, 2), "rows_per_s": len(ds) / max(seconds, 1e-9),

@@ -1,0 +1,70 @@
+"""Trainer callbacks: a metrics JSONL the dashboard charts, and complete-or-ignored checkpoints.
+
+Each log line: step, epoch, loss, eval_loss, lr, grad_norm, tokens_per_s (real, non-padding tokens),
+samples_per_s, gpu_mem_alloc_gib / gpu_mem_reserved_gib (peak since the last line), elapsed_s, eta_s.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from pipeline.train import checkpoints
+
+
+class MetricsCallback(TrainerCallback):
+    def __init__(self, path: Path, samples_per_step: int):
+        self.path = Path(path)
+        self.samples_per_step = samples_per_step
+        self.t0 = self.t_last = None
+        self.tokens_last = 0
+        self.step_last = 0
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.t0 = self.t_last = time.time()
+        self.tokens_last = state.num_input_tokens_seen
+        self.step_last = self.step0 = state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        import torch
+
+        logs = logs or {}
+        if "loss" not in logs and "eval_loss" not in logs:
+            return  # the end-of-training summary: result.json has it
+        now = time.time()
+        dt = max(now - self.t_last, 1e-9)
+        dsteps = state.global_step - self.step_last
+        rec = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), "time": now}
+        for src, dst in (("loss", "loss"), ("eval_loss", "eval_loss"), ("learning_rate", "lr"), ("grad_norm", "grad_norm")):
+            if src in logs:
+                rec[dst] = float(logs[src])
+        if "loss" in logs and dsteps > 0:
+            rec["tokens_per_s"] = (state.num_input_tokens_seen - self.tokens_last) / dt
+            rec["samples_per_s"] = dsteps * self.samples_per_step / dt
+            self.t_last, self.tokens_last, self.step_last = now, state.num_input_tokens_seen, state.global_step
+        if torch.cuda.is_available():
+            rec["gpu_mem_alloc_gib"] = torch.cuda.max_memory_allocated() / 2 ** 30
+            rec["gpu_mem_reserved_gib"] = torch.cuda.max_memory_reserved() / 2 ** 30
+        elapsed = now - self.t0
+        rec["elapsed_s"] = elapsed
+        done = state.global_step - self.step0
+        if done > 0 and state.max_steps:
+            rec["eta_s"] = elapsed / done * (state.max_steps - state.global_step)
+        with self.path.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+
+class CompleteCheckpoints(TrainerCallback):
+    """Marks each saved checkpoint complete, then rotates (the Trainer's own rotation is off)."""
+
+    def __init__(self, keep: int):
+        self.keep = keep
+
+    def on_save(self, args, state, control, **kw):
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                checkpoints.mark_complete(folder)
+                checkpoints.rotate(Path(args.output_dir), self.keep)

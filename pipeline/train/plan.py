@@ -1,0 +1,199 @@
+"""Training plan: every decision made before a model is loaded, with the estimate behind it.
+
+`make_plan(cfg)` checks the model folder, reads its config.json, counts parameters, looks at the
+device (free VRAM on CUDA, RAM and bf16 support on CPU) and picks backend, precision, micro-batch,
+gradient accumulation and gradient checkpointing so that the effective batch is the configured one and
+the estimate fits. A config that cannot fit, a missing model, or a backend the machine cannot run is a
+ConfigError here, before anything heavy happens. The plan is logged and saved beside the run.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipeline.config import RunConfig
+from pipeline.errors import ConfigError
+
+GiB = 1024 ** 3
+COMFORT = 0.85  # use at most this share of free memory
+
+
+@dataclass
+class Device:
+    kind: str                 # "cuda" | "cpu"
+    name: str
+    free_bytes: int
+    total_bytes: int
+    bf16: bool
+    count: int = 1
+
+
+@dataclass
+class Plan:
+    backend: str
+    precision: str            # "4bit" | "bf16" | "fp32"
+    micro_batch: int
+    grad_accum: int
+    gradient_checkpointing: bool
+    liger: bool
+    packing: bool
+    device: Device
+    params: int
+    lora_params: int
+    estimate_bytes: int
+    reasons: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        d = self.device
+        lines = [
+            f"backend {self.backend}, precision {self.precision}, micro-batch {self.micro_batch} x accum "
+            f"{self.grad_accum}, gradient checkpointing {'on' if self.gradient_checkpointing else 'off'}, "
+            f"liger {'on' if self.liger else 'off'}, packing {'on' if self.packing else 'off'}",
+            f"device {d.name}: {d.free_bytes / GiB:.1f} GiB free of {d.total_bytes / GiB:.1f} GiB; model "
+            f"{self.params / 1e9:.2f}B params, LoRA {self.lora_params / 1e6:.1f}M; estimated peak "
+            f"{self.estimate_bytes / GiB:.1f} GiB",
+        ]
+        return "\n".join(lines + [f"  - {r}" for r in self.reasons])
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+# ---------------------------------------------------------------------------------------- device
+def detect_device() -> Device:
+    import torch
+
+    if torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        return Device("cuda", torch.cuda.get_device_name(0), free, total, torch.cuda.is_bf16_supported(),
+                      torch.cuda.device_count())
+    import psutil
+
+    vm = psutil.virtual_memory()
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
+    return Device("cpu", f"CPU x{os.cpu_count()}", vm.available, vm.total, bf16)
+
+
+# ---------------------------------------------------------------------------------------- model
+def read_model_config(path: Path) -> dict:
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        raise ConfigError([f"model.name_or_path: {path} has no config.json (give a local folder with config.json and "
+                           "the weights; nothing is downloaded at run time)"])
+    return json.loads(cfg_file.read_text())
+
+
+def count_params(mc: dict) -> tuple[int, dict[str, tuple[int, int]]]:
+    """Parameter count of a Llama-style decoder, and (in, out) of each projection that LoRA can target."""
+    h, inter, layers = mc["hidden_size"], mc["intermediate_size"], mc["num_hidden_layers"]
+    heads = mc["num_attention_heads"]
+    kv = mc.get("num_key_value_heads", heads)
+    hd = mc.get("head_dim") or h // heads
+    vocab = mc["vocab_size"]
+    shapes = {"q_proj": (h, heads * hd), "k_proj": (h, kv * hd), "v_proj": (h, kv * hd), "o_proj": (heads * hd, h),
+              "gate_proj": (h, inter), "up_proj": (h, inter), "down_proj": (inter, h)}
+    per_layer = sum(i * o for i, o in shapes.values()) + 2 * h
+    emb = vocab * h * (1 if mc.get("tie_word_embeddings") else 2)
+    return layers * per_layer + emb + h, shapes
+
+
+def estimate_bytes(mc: dict, params: int, lora_params: int, precision: str, micro: int, seq: int, gc: bool,
+                   fused_ce: bool) -> int:
+    """Peak memory of LoRA training, calibrated on the 8B measurements in docs/benchmarks.md."""
+    h, layers, vocab = mc["hidden_size"], mc["num_hidden_layers"], mc["vocab_size"]
+    weight = {"4bit": 0.56, "bf16": 2.0, "fp32": 4.0}[precision] * params
+    lora = 16 * lora_params                                  # fp32 weights + grads + Adam moments
+    tokens = micro * seq
+    act = tokens * layers * h * (2 if gc else 32) + (tokens * h * 32 if gc else 0)
+    logits = 0 if fused_ce else tokens * vocab * 4 * 2       # fp32 logits + their gradient
+    return int(weight + lora + act + logits + 1.0 * GiB)
+
+
+# ---------------------------------------------------------------------------------------- plan
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) -> Plan:
+    t = cfg.train
+    mc = read_model_config(model_path)
+    device = device or detect_device()
+    problems, reasons = [], []
+    if mc.get("model_type") not in (None, "llama", "mistral", "qwen2", "qwen3"):
+        reasons.append(f"model_type {mc.get('model_type')}: estimates assume a Llama-style decoder")
+    params, shapes = count_params(mc)
+    lora_params = mc["num_hidden_layers"] * sum(t.lora.r * (i + o) for name, (i, o) in shapes.items()
+                                                 if name in t.lora.target_modules)
+    unknown = [m for m in t.lora.target_modules if m not in shapes]
+    if unknown:
+        problems.append(f"train.lora.target_modules: {', '.join(unknown)} not in a Llama-style block "
+                        f"({', '.join(shapes)})")
+
+    cuda = device.kind == "cuda"
+    backend = t.backend
+    if backend == "auto":
+        backend = "unsloth" if cuda and _has("unsloth") else "trl"
+        reasons.append(f"backend auto -> {backend} ({'CUDA + unsloth installed' if backend == 'unsloth' else 'unsloth needs CUDA and the package' if not cuda else 'unsloth not installed'})")
+    elif backend == "unsloth" and not cuda:
+        problems.append("train.backend: unsloth needs a CUDA GPU; use trl (or auto) on this machine")
+    elif backend == "unsloth" and not _has("unsloth"):
+        problems.append("train.backend: unsloth is not installed (pip install -r requirements-gpu.txt)")
+    if t.precision == "4bit" and not _has("bitsandbytes"):
+        problems.append("train.precision: 4bit needs bitsandbytes (pip install bitsandbytes)")
+    liger = t.liger and cuda and _has("liger_kernel")
+    if t.liger and cuda and not liger:
+        reasons.append("liger requested but liger-kernel is not installed: off")
+    seq = cfg.data.max_seq_len
+    fused_ce = liger or backend == "unsloth"
+
+    def fits(prec: str, micro: int, gc: bool) -> tuple[bool, int]:
+        est = estimate_bytes(mc, params, lora_params, prec, micro, seq, gc, fused_ce)
+        return est <= COMFORT * device.free_bytes, est
+
+    # precision
+    bf16_ok = device.bf16
+    if t.precision == "auto":
+        if cuda:
+            ok, est = fits("bf16", 1, True)
+            precision = "bf16" if ok else "4bit"
+            reasons.append(f"precision auto -> {precision}: bf16 weights + LoRA at micro-batch 1 with checkpointing need "
+                           f"~{est / GiB:.1f} GiB of {device.free_bytes / GiB:.1f} GiB free")
+        else:
+            precision = "bf16" if bf16_ok else "fp32"
+            reasons.append(f"precision auto -> {precision} on CPU ({'AVX512-BF16/AMX present' if bf16_ok else 'no bf16 units'})")
+    else:
+        precision = t.precision
+        if precision == "bf16" and not bf16_ok:
+            problems.append(f"train.precision: bf16 is not supported on {device.name}; use fp32 or auto")
+
+    # micro-batch and gradient checkpointing: biggest micro-batch (dividing batch_size) that fits
+    gc_choice = {"on": [True], "off": [False], "auto": [False, True]}[t.gradient_checkpointing]
+    candidates = [t.micro_batch_size] if t.micro_batch_size else \
+        [m for m in (16, 8, 4, 2, 1) if t.batch_size % m == 0 and (cuda or m <= 4)]
+    chosen = None
+    for gc in gc_choice:      # prefer no recompute: ~25% faster when the memory is there
+        for m in candidates:
+            ok, est = fits(precision, m, gc)
+            if ok:
+                chosen = (m, gc, est)
+                break
+        if chosen:
+            break
+    if not chosen:
+        m = candidates[-1] if candidates else 1
+        est = fits(precision, m, gc_choice[-1])[1]
+        problems.append(f"does not fit: {precision} at micro-batch {m}, seq {seq} needs ~{est / GiB:.1f} GiB, "
+                        f"{device.name} has {device.free_bytes / GiB:.1f} GiB free "
+                        f"(try precision 4bit, a smaller data.max_seq_len, or gradient_checkpointing on)")
+        chosen = (m, True, est)
+    micro, gc, est = chosen
+    if t.gradient_checkpointing == "auto":
+        reasons.append(f"gradient checkpointing auto -> {'on' if gc else 'off'}")
+    grad_accum = (t.batch_size // micro) * t.grad_accum
+    if problems:
+        raise ConfigError(problems, f"training plan for '{cfg.name}'")
+    return Plan(backend, precision, micro, grad_accum, gc, liger, t.packing, device, params, lora_params, est, reasons)

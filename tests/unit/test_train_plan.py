@@ -1,0 +1,71 @@
+"""Training plans: every decision and every config error happens before a model is loaded."""
+import json
+
+import pytest
+
+from pipeline import config
+from pipeline.errors import ConfigError
+from pipeline.train.plan import GiB, Device, count_params, make_plan
+
+LLAMA_8B = {"model_type": "llama", "vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
+            "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "tie_word_embeddings": False}
+H200 = Device("cuda", "NVIDIA H200", 139 * GiB, 141 * GiB, True)
+RTX4090 = Device("cuda", "RTX 4090", 23 * GiB, 24 * GiB, True)
+CPU = Device("cpu", "CPU x2", 20 * GiB, 24 * GiB, True)
+
+
+@pytest.fixture
+def llama_dir(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA_8B))
+    return tmp_path
+
+
+def _cfg(*over):
+    return config.load(config.REPO_ROOT / "configs" / "llama31-8b-qlora.yaml", list(over))
+
+
+def test_param_count_of_llama_8b():
+    assert abs(count_params(LLAMA_8B)[0] - 8.03e9) < 0.01e9
+
+
+def test_auto_picks_bf16_without_recompute_on_an_h200(llama_dir, monkeypatch):
+    monkeypatch.setattr("pipeline.train.plan._has", lambda m: m != "unsloth")
+    plan = make_plan(_cfg("train.precision=auto", "train.gradient_checkpointing=auto"), llama_dir, H200)
+    assert plan.precision == "bf16" and not plan.gradient_checkpointing and plan.backend == "trl"
+    assert plan.micro_batch * plan.grad_accum == 128 * 2  # the effective batch is kept
+    assert "precision auto -> bf16" in plan.describe()
+
+
+def test_auto_picks_4bit_on_a_24gb_card_and_keeps_the_effective_batch(llama_dir, monkeypatch):
+    monkeypatch.setattr("pipeline.train.plan._has", lambda m: True)
+    plan = make_plan(_cfg("train.precision=auto", "train.gradient_checkpointing=auto"), llama_dir, RTX4090)
+    assert plan.precision == "4bit" and plan.backend == "unsloth"
+    assert plan.micro_batch * plan.grad_accum == 256
+    assert plan.estimate_bytes <= 0.85 * RTX4090.free_bytes
+
+
+def test_a_config_that_cannot_fit_is_refused_before_loading(llama_dir, monkeypatch):
+    monkeypatch.setattr("pipeline.train.plan._has", lambda m: True)
+    tiny = Device("cuda", "small GPU", 8 * GiB, 8 * GiB, True)
+    with pytest.raises(ConfigError, match="does not fit: bf16"):
+        make_plan(_cfg("train.precision=bf16"), llama_dir, tiny)
+
+
+def test_unsloth_on_cpu_and_missing_model_are_config_errors(llama_dir, tmp_path):
+    with pytest.raises(ConfigError, match="unsloth needs a CUDA GPU"):
+        make_plan(_cfg("train.backend=unsloth"), llama_dir, CPU)
+    with pytest.raises(ConfigError, match="has no config.json"):
+        make_plan(_cfg(), tmp_path / "nowhere", CPU)
+
+
+def test_unknown_lora_target_is_a_config_error(llama_dir):
+    with pytest.raises(ConfigError, match="qkv_proj"):
+        make_plan(_cfg("train.lora.target_modules=[qkv_proj]", "train.precision=bf16"), llama_dir, H200)
+
+
+def test_cpu_auto_precision_follows_bf16_support(llama_dir):
+    small = dict(LLAMA_8B, hidden_size=256, intermediate_size=512, num_hidden_layers=2, vocab_size=1000)
+    (llama_dir / "config.json").write_text(json.dumps(small))
+    assert make_plan(_cfg("train.precision=auto"), llama_dir, CPU).precision == "bf16"
+    no_bf16 = Device("cpu", "old CPU", 20 * GiB, 24 * GiB, False)
+    assert make_plan(_cfg("train.precision=auto"), llama_dir, no_bf16).precision == "fp32"
