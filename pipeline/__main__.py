@@ -4,6 +4,7 @@
     python -m pipeline generate-data [--train N --test N --out DIR]
     python -m pipeline prepare --config configs/smollm2-cpu.yaml [key=value ...]
     python -m pipeline train --config configs/smollm2-cpu.yaml [train.resume=latest]
+    python -m pipeline evaluate --config configs/smollm2-cpu.yaml [--adapter latest] [--limit 500]
     python -m pipeline config --config configs/llama31-8b-qlora.yaml [--explain]
 
 Errors a user can cause print as one line (exit code 2); anything else is a bug and keeps its traceback.
@@ -50,6 +51,13 @@ def cmd_train(args) -> None:
     print(train.run(_config(args)).summary())
 
 
+def cmd_evaluate(args) -> None:
+    from pipeline import evaluate
+
+    res = evaluate.run(_config(args), adapter=args.adapter, split=args.split, limit=args.limit, label=args.label)
+    print(res.summary())
+
+
 def cmd_config(args) -> None:
     from pipeline import config
 
@@ -83,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         if name == "config":
             s.add_argument("--explain", action="store_true")
         s.set_defaults(fn=fn)
+
+    e = sub.add_parser("evaluate", help="execution accuracy of the base model or an adapter on held-out rows")
+    e.add_argument("--config", "-c")
+    e.add_argument("overrides", nargs="*")
+    e.add_argument("--adapter", help="adapter folder, or `latest` for this run's trained adapter")
+    e.add_argument("--split", default="bundled:test")
+    e.add_argument("--limit", type=int, default=500)
+    e.add_argument("--label", help="name of the result folder (default: base / adapter)")
+    e.set_defaults(fn=cmd_evaluate)
 
     args = p.parse_args(argv)
     try:

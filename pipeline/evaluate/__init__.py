@@ -1,0 +1,130 @@
+"""Evaluation stage: generate SQL for held-out questions and score it by execution on SQLite.
+
+    python -m pipeline evaluate -c configs/smollm2-cpu.yaml [--adapter latest|PATH] [--limit 500]
+
+Prompts are rendered exactly as in training (same system prompt, schema, chat template); decoding is
+greedy and stops at the end of turn. Writes <home>/runs/<name>/eval/<label>/metrics.json (execution
+accuracy, valid-SQL rate, exact match, counts per status, breakdowns by sql_complexity and task type)
+and rows.jsonl (question, gold, raw completion, predicted SQL, status, error).
+
+This first cut generates with transformers (batched, left-padded); the vLLM and OpenAI-endpoint
+backends, Spider test-suite mode and the comparison report are the next steps (issue: step 3).
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import RunConfig
+
+
+@dataclass
+class EvalResult:
+    out_dir: Path
+    metrics: dict
+
+    def summary(self) -> str:
+        m = self.metrics
+        return (f"{m['label']}: execution accuracy {m['execution_accuracy']:.1%} on {m['scored']} scorable rows "
+                f"(valid SQL {m['valid_sql_rate']:.1%}, exact {m['exact_match']:.1%}, {m['unscorable']} unscorable) "
+                f"in {m['seconds']:.0f} s -> {self.out_dir}")
+
+
+def _rows(split: str, limit: int, seed: int) -> list[dict]:
+    import random
+
+    from pipeline.data.loaders import load
+
+    rows = [r for r in load(split) if not r["bad"] and r["kind"] == "sql"]
+    random.Random(seed).shuffle(rows)
+    return rows[:limit]
+
+
+def generate_transformers(model_path: Path, adapter: Path | None, prompts: list[str], tokenizer,
+                          max_new_tokens: int = 160, batch_size: int = 16, progress=None) -> list[str]:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.bfloat16)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    model.eval()
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: list[str] = [""] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        for j, i in enumerate(idx):
+            out[i] = tokenizer.decode(gen[j, enc.input_ids.shape[1]:], skip_special_tokens=True)
+        if progress:
+            progress(len(idx))
+    return out
+
+
+def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test", limit: int = 500,
+        label: str | None = None) -> EvalResult:
+    from tqdm import tqdm
+
+    from pipeline import assets
+    from pipeline.data.formatting import ChatFormatter
+    from pipeline.data.prepare import load_tokenizer
+    from pipeline.evaluate.scoring import score
+    from serving.sql.extract import extract_sql
+
+    t0 = time.time()
+    if adapter == "latest":
+        adapter = str(cfg.run_dir() / "train" / "adapter")
+    adapter_path = Path(adapter) if adapter else None
+    if adapter_path is not None and not (adapter_path / "adapter_config.json").is_file():
+        from pipeline.errors import ConfigError
+
+        raise ConfigError([f"--adapter: {adapter_path} has no adapter_config.json (train first, or give a folder)"])
+    label = label or ("adapter" if adapter_path else "base")
+    tok = load_tokenizer(cfg)
+    fmt = ChatFormatter(tok, cfg.data.system_prompt, cfg.data.include_sample_rows)
+    rows = _rows(split, limit, cfg.data.seed)
+    prompts = [fmt.prompt(r) for r in rows]
+    with tqdm(total=len(rows), desc=f"generating ({label})", unit="row") as bar:
+        raw = generate_transformers(assets.resolve(cfg.model.name_or_path), adapter_path, prompts, tok, progress=bar.update)
+
+    per_row, by = [], defaultdict(Counter)
+    for r, text in zip(rows, raw):
+        pred = extract_sql(text)
+        context = f"{r['schema']}\n{r['sample_data']}"
+        s = score(context, r["sql"], pred, r["sql_task_type"])
+        per_row.append({"id": r["id"], "question": r["question"], "gold": r["sql"], "raw": text, "pred": pred,
+                        "status": s.status, "valid": s.valid, "exact": s.exact, "error": s.error,
+                        "sql_complexity": r["sql_complexity"], "sql_task_type": r["sql_task_type"]})
+        for key in ("sql_complexity", "sql_task_type"):
+            if s.status != "unscorable":
+                by[f"{key}:{r[key]}"]["n"] += 1
+                by[f"{key}:{r[key]}"]["match"] += s.correct
+    status = Counter(p["status"] for p in per_row)
+    scored = len(per_row) - status["unscorable"]
+    metrics = {
+        "label": label, "adapter": str(adapter_path) if adapter_path else None, "split": split, "rows": len(per_row),
+        "scored": scored, "unscorable": status["unscorable"],
+        "execution_accuracy": status["match"] / scored if scored else 0.0,
+        "valid_sql_rate": sum(p["valid"] for p in per_row) / max(1, len(per_row)),
+        "exact_match": sum(p["exact"] for p in per_row) / max(1, len(per_row)),
+        "status": dict(status), "seconds": time.time() - t0,
+        "breakdown": {k: {"n": v["n"], "accuracy": v["match"] / v["n"]} for k, v in sorted(by.items())},
+    }
+    out = cfg.run_dir() / "eval" / label
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    with (out / "rows.jsonl").open("w") as f:
+        for p in per_row:
+            f.write(json.dumps(p) + "\n")
+    return EvalResult(out, metrics)

@@ -1,0 +1,88 @@
+"""Score one prediction against the gold SQL of a row.
+
+- execution match: the row's context is loaded into a fresh in-memory SQLite (serving/sql/sandbox.py);
+  queries run read-only with a time and row cap and their results compare as multisets (as lists when
+  the gold has a top-level ORDER BY), floats to 1e-6 relative; DML / DDL compare the database states after.
+- valid SQL: sqlglot parses the prediction; exact match: sqlglot-normalised text is equal.
+- status: match | mismatch | pred_error | pred_timeout | pred_denied | empty_prediction | unscorable
+  (the gold itself does not run on SQLite: counted, never dropped).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from serving.sql.sandbox import Sandbox, SandboxError
+
+WRITE_TASKS = ("data manipulation", "data definition")
+_TOP_ORDER = re.compile(r"\border\s+by\b", re.I)
+
+
+@dataclass
+class Score:
+    status: str
+    valid: bool
+    exact: bool
+    error: str = ""
+
+    @property
+    def correct(self) -> bool:
+        return self.status == "match"
+
+
+def _norm_value(v):
+    if isinstance(v, float):
+        return round(v, 6) if math.isfinite(v) else str(v)
+    return v
+
+
+def _rows(rows: list[tuple]) -> list[tuple]:
+    return [tuple(_norm_value(v) for v in r) for r in rows]
+
+
+def _ordered(sql: str) -> bool:
+    tail = sql.rsplit(")", 1)[-1]
+    return bool(_TOP_ORDER.search(tail))
+
+
+def _normalise(sql: str) -> str | None:
+    import sqlglot
+
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+        return tree.sql(dialect="sqlite", normalize=True, pretty=False) if tree else None
+    except Exception:  # noqa: BLE001 - any parse failure means "not valid"
+        return None
+
+
+def _outcome(context: str, sql: str, write: bool, timeout_s: float, max_rows: int):
+    with Sandbox.from_context(context, timeout_s=timeout_s, max_rows=max_rows) as box:
+        res = box.query(sql, read_only=not write)
+        return box.state() if write else _rows(res.rows)
+
+
+def score(context: str, gold: str, pred: str, task_type: str = "", timeout_s: float = 2.0,
+          max_rows: int = 10_000) -> Score:
+    norm_pred = _normalise(pred) if pred else None
+    valid = norm_pred is not None
+    exact = valid and norm_pred == _normalise(gold)
+    write = task_type in WRITE_TASKS
+    try:
+        want = _outcome(context, gold, write, timeout_s, max_rows)
+    except SandboxError as e:
+        return Score("unscorable", valid, exact, f"gold: {e}")
+    if not pred.strip():
+        return Score("empty_prediction", False, False)
+    try:
+        got = _outcome(context, pred, write, timeout_s, max_rows)
+    except SandboxError as e:
+        return Score(f"pred_{e.kind}", valid, exact, str(e))
+    if write:
+        same = got == want
+    elif _ordered(gold):
+        same = got == want
+    else:
+        same = Counter(got) == Counter(want)
+    return Score("match" if same else "mismatch", valid, exact)

@@ -1,0 +1,42 @@
+"""Pull the SQL out of a raw model completion; one implementation shared by evaluation and serving.
+
+Handles code fences (```sql ... ```), a leading "SQL:" / "Answer:" label, trailing prose after the
+statement, chat end-of-turn tokens and several statements (the first complete one is kept, unless the
+first is only a comment).
+
+    from serving.sql.extract import extract_sql
+    extract_sql("Sure!\n```sql\nSELECT 1;\n```\nThis selects one.")   # -> "SELECT 1;"
+"""
+from __future__ import annotations
+
+import re
+
+_FENCE = re.compile(r"```[ \t]*(?:sql|sqlite|postgresql|mysql)?[ \t]*\n?(.*?)(?:```|\Z)", re.S | re.I)
+_LABEL = re.compile(r"^\s*(?:sql|sql query|query|answer)\s*:\s*", re.I)
+_START = re.compile(r"\b(WITH|SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|REPLACE|PRAGMA|EXPLAIN)\b", re.I)
+_SPECIAL = re.compile(r"<\|[a-z_]+\|>|</s>")
+
+
+def extract_sql(text: str) -> str:
+    """The first SQL statement in `text`, ending with ';' ('' when there is none)."""
+    from pipeline.data.loaders import split_statements
+
+    text = _SPECIAL.split(text or "", maxsplit=1)[0]
+    m = _FENCE.search(text)
+    body = m.group(1) if m else text
+    body = _LABEL.sub("", body.strip())
+    start = _START.search(body)
+    if not start:
+        return ""
+    body = body[start.start():]
+    for stmt in split_statements(body):
+        stmt = _trim_prose(stmt)
+        if stmt and stmt != ";":
+            return stmt
+    return ""
+
+
+def _trim_prose(stmt: str) -> str:
+    """Drop prose glued after an unterminated statement: cut at a blank line."""
+    stmt = re.split(r"\n\s*\n", stmt, maxsplit=1)[0].strip()
+    return stmt if stmt.endswith(";") else stmt + ";"

@@ -1,0 +1,67 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.evaluate.scoring import score
+from serving.sql.extract import extract_sql
+
+CTX = "CREATE TABLE t (a INT, b REAL, c TEXT); INSERT INTO t VALUES (1, 2.5, 'x'), (2, 3.5, 'y'), (3, 1.0, 'x');"
+
+
+@pytest.mark.parametrize("raw, sql", [
+    ("SELECT a FROM t;", "SELECT a FROM t;"),
+    ("```sql\nSELECT a\nFROM t\n```\nThis lists a.", "SELECT a\nFROM t;"),
+    ("Here you go: SELECT a FROM t WHERE c = 'x;y'; -- done", "SELECT a FROM t WHERE c = 'x;y';"),
+    ("SQL: WITH x AS (SELECT 1) SELECT * FROM x", "WITH x AS (SELECT 1) SELECT * FROM x;"),
+    ("SELECT 1;\nSELECT 2;", "SELECT 1;"),
+    ("SELECT a FROM t<|im_end|>\nignored", "SELECT a FROM t;"),
+    ("SELECT a FROM t\n\nThe query selects column a.", "SELECT a FROM t;"),
+    ("I cannot answer that.", ""),
+])
+def test_extract(raw, sql):
+    assert extract_sql(raw) == sql
+
+
+@settings(max_examples=200, deadline=None)
+@given(prose=st.text(alphabet=st.characters(blacklist_characters="`;'\"", blacklist_categories=("Cs",)), max_size=40),
+       n=st.integers(0, 99))
+def test_extract_finds_a_fenced_query_whatever_prose_surrounds_it(prose, n):
+    sql = f"SELECT a FROM t WHERE a > {n};"
+    assert extract_sql(f"{prose}\n```sql\n{sql}\n```\n{prose}") == sql
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_extract_never_raises_and_returns_a_terminated_statement_or_nothing(text):
+    out = extract_sql(text)
+    assert out == "" or out.endswith(";")
+
+
+def test_execution_match_rules():
+    assert score(CTX, "SELECT a FROM t;", "SELECT a FROM t ORDER BY a DESC;").status == "match"  # multiset
+    assert score(CTX, "SELECT a FROM t ORDER BY a;", "SELECT a FROM t ORDER BY a DESC;").status == "mismatch"
+    assert score(CTX, "SELECT SUM(b) FROM t;", "SELECT SUM(b) FROM t WHERE a > 0;").status == "match"
+    assert score(CTX, "SELECT a FROM t WHERE c = 'x';", "SELECT a FROM t;").status == "mismatch"
+    assert score(CTX, "SELECT a FROM t;", "SELECT nope FROM t;").status == "pred_error"
+    assert score(CTX, "SELECT a FROM t;", "").status == "empty_prediction"
+    assert score(CTX, "SELECT missing FROM t;", "SELECT a FROM t;").status == "unscorable"
+
+
+def test_writes_compare_database_state_and_reads_cannot_write():
+    assert score(CTX, "DELETE FROM t WHERE a = 1;", "DELETE FROM t WHERE b = 2.5;", "data manipulation").status == "match"
+    assert score(CTX, "DELETE FROM t WHERE a = 1;", "DELETE FROM t;", "data manipulation").status == "mismatch"
+    # a prediction for a read question may not write
+    assert score(CTX, "SELECT a FROM t;", "DROP TABLE t;", "data retrieval").status == "pred_denied"
+
+
+def test_runaway_prediction_is_capped():
+    slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;"
+    assert score(CTX, "SELECT a FROM t;", slow, timeout_s=0.2).status == "pred_timeout"
+
+
+def test_gold_sql_of_the_bundled_test_split_scores_100_percent_against_itself():
+    from pipeline.data.loaders import load
+
+    rows = [r for r in load("bundled:test")][:300]
+    statuses = {score(f"{r['schema']}\n{r['sample_data']}", r["sql"], r["sql"], r["sql_task_type"]).status for r in rows}
+    assert statuses == {"match"}
