@@ -58,6 +58,12 @@ def cmd_evaluate(args) -> None:
     print(res.summary())
 
 
+def cmd_compare(args) -> None:
+    from pipeline.evaluate.report import compare
+
+    print(f"wrote {compare(Path(args.a), Path(args.b))}")
+
+
 def cmd_config(args) -> None:
     from pipeline import config
 
@@ -100,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--limit", type=int, default=500)
     e.add_argument("--label", help="name of the result folder (default: base / adapter)")
     e.set_defaults(fn=cmd_evaluate)
+
+    c = sub.add_parser("compare", help="compare two evaluation runs (table, PNG chart, failure classes)")
+    c.add_argument("a", help="baseline eval folder (metrics.json + rows.jsonl)")
+    c.add_argument("b", help="the other eval folder; the report is written there")
+    c.set_defaults(fn=cmd_compare)
 
     args = p.parse_args(argv)
     try:

@@ -72,6 +72,35 @@ def generate_transformers(model_path: Path, adapter: Path | None, prompts: list[
     return out
 
 
+def score_predictions(rows: list[dict], completions: list[str]) -> tuple[list[dict], dict]:
+    """Extract and score each completion against its canonical row; (per-row records, metrics)."""
+    from pipeline.evaluate.scoring import score
+    from serving.sql.extract import extract_sql
+
+    per_row, by = [], defaultdict(Counter)
+    for r, text in zip(rows, completions):
+        pred = extract_sql(text)
+        s = score(f"{r['schema']}\n{r['sample_data']}", r["sql"], pred, r["sql_task_type"])
+        per_row.append({"id": r["id"], "question": r["question"], "gold": r["sql"], "raw": text, "pred": pred,
+                        "status": s.status, "valid": s.valid, "exact": s.exact, "error": s.error,
+                        "sql_complexity": r["sql_complexity"], "sql_task_type": r["sql_task_type"]})
+        if s.status != "unscorable":
+            for key in ("sql_complexity", "sql_task_type"):
+                by[f"{key}:{r[key]}"]["n"] += 1
+                by[f"{key}:{r[key]}"]["match"] += s.correct
+    status = Counter(p["status"] for p in per_row)
+    scored = len(per_row) - status["unscorable"]
+    metrics = {
+        "rows": len(per_row), "scored": scored, "unscorable": status["unscorable"],
+        "execution_accuracy": status["match"] / scored if scored else 0.0,
+        "valid_sql_rate": sum(p["valid"] for p in per_row) / max(1, len(per_row)),
+        "exact_match": sum(p["exact"] for p in per_row) / max(1, len(per_row)),
+        "status": dict(status),
+        "breakdown": {k: {"n": v["n"], "accuracy": v["match"] / v["n"]} for k, v in sorted(by.items())},
+    }
+    return per_row, metrics
+
+
 def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test", limit: int = 500,
         label: str | None = None) -> EvalResult:
     from tqdm import tqdm
@@ -79,8 +108,6 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     from pipeline import assets
     from pipeline.data.formatting import ChatFormatter
     from pipeline.data.prepare import load_tokenizer
-    from pipeline.evaluate.scoring import score
-    from serving.sql.extract import extract_sql
 
     t0 = time.time()
     if adapter == "latest":
@@ -98,29 +125,9 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     with tqdm(total=len(rows), desc=f"generating ({label})", unit="row") as bar:
         raw = generate_transformers(assets.resolve(cfg.model.name_or_path), adapter_path, prompts, tok, progress=bar.update)
 
-    per_row, by = [], defaultdict(Counter)
-    for r, text in zip(rows, raw):
-        pred = extract_sql(text)
-        context = f"{r['schema']}\n{r['sample_data']}"
-        s = score(context, r["sql"], pred, r["sql_task_type"])
-        per_row.append({"id": r["id"], "question": r["question"], "gold": r["sql"], "raw": text, "pred": pred,
-                        "status": s.status, "valid": s.valid, "exact": s.exact, "error": s.error,
-                        "sql_complexity": r["sql_complexity"], "sql_task_type": r["sql_task_type"]})
-        for key in ("sql_complexity", "sql_task_type"):
-            if s.status != "unscorable":
-                by[f"{key}:{r[key]}"]["n"] += 1
-                by[f"{key}:{r[key]}"]["match"] += s.correct
-    status = Counter(p["status"] for p in per_row)
-    scored = len(per_row) - status["unscorable"]
-    metrics = {
-        "label": label, "adapter": str(adapter_path) if adapter_path else None, "split": split, "rows": len(per_row),
-        "scored": scored, "unscorable": status["unscorable"],
-        "execution_accuracy": status["match"] / scored if scored else 0.0,
-        "valid_sql_rate": sum(p["valid"] for p in per_row) / max(1, len(per_row)),
-        "exact_match": sum(p["exact"] for p in per_row) / max(1, len(per_row)),
-        "status": dict(status), "seconds": time.time() - t0,
-        "breakdown": {k: {"n": v["n"], "accuracy": v["match"] / v["n"]} for k, v in sorted(by.items())},
-    }
+    per_row, metrics = score_predictions(rows, raw)
+    metrics.update({"label": label, "adapter": str(adapter_path) if adapter_path else None, "split": split,
+                    "seconds": time.time() - t0})
     out = cfg.run_dir() / "eval" / label
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -65,3 +65,15 @@ def test_gold_sql_of_the_bundled_test_split_scores_100_percent_against_itself():
     rows = [r for r in load("bundled:test")][:300]
     statuses = {score(f"{r['schema']}\n{r['sample_data']}", r["sql"], r["sql"], r["sql_task_type"]).status for r in rows}
     assert statuses == {"match"}
+
+
+def test_a_corrupted_prediction_set_scores_what_it_should():
+    from pipeline.data.loaders import load
+    from pipeline.evaluate import score_predictions
+
+    rows = [r for r in load("bundled:test")][:150]
+    preds = [("SELECT * FROM no_such_table;" if i % 3 == 0 else f"```sql\n{r['sql']}\n```") for i, r in enumerate(rows)]
+    per_row, m = score_predictions(rows, preds)
+    assert m["execution_accuracy"] == pytest.approx(100 / 150)
+    assert m["status"] == {"match": 100, "pred_error": 50}
+    assert sum(m["breakdown"][k]["n"] for k in m["breakdown"] if k.startswith("sql_complexity:")) == 150
