@@ -54,7 +54,8 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     from pipeline import evaluate
 
-    res = evaluate.run(_config(args), adapter=args.adapter, split=args.split, limit=args.limit, label=args.label)
+    res = evaluate.run(_config(args), adapter=args.adapter, split=args.split, limit=args.limit, label=args.label,
+                       backend=args.backend)
     print(res.summary())
 
 
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--split", default="bundled:test")
     e.add_argument("--limit", type=int, default=500)
     e.add_argument("--label", help="name of the result folder (default: base / adapter)")
+    e.add_argument("--backend", choices=["transformers", "vllm"], default="transformers",
+                   help="vllm: offline batch generation in the serving environment (.venv-serve)")
     e.set_defaults(fn=cmd_evaluate)
 
     c = sub.add_parser("compare", help="compare two evaluation runs (table, PNG chart, failure classes)")

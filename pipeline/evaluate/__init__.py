@@ -101,8 +101,35 @@ def score_predictions(rows: list[dict], completions: list[str]) -> tuple[list[di
     return per_row, metrics
 
 
+SERVE_PYTHON = Path(__file__).resolve().parents[2] / ".venv-serve" / "bin" / "python"
+
+
+def generate_vllm(model_path: Path, adapter: Path | None, prompts: list[str], tokenizer, max_new_tokens: int = 160,
+                  lora_rank: int = 16) -> tuple[list[str], dict]:
+    """vLLM offline batch generation in the serving environment (a subprocess)."""
+    import subprocess
+    import tempfile
+
+    from pipeline.errors import SqlgenieError
+
+    if not SERVE_PYTHON.is_file():
+        raise SqlgenieError(f"the vLLM backend needs the serving environment ({SERVE_PYTHON} is missing): run "
+                            "`scripts/setup.sh serve`, or use --backend transformers")
+    with tempfile.TemporaryDirectory() as d:
+        req, out = Path(d) / "req.json", Path(d) / "out.json"
+        req.write_text(json.dumps({"model": str(model_path), "adapter": str(adapter) if adapter else None,
+                                   "prompts": prompts, "max_tokens": max_new_tokens,
+                                   "stop_token_ids": [tokenizer.eos_token_id], "max_lora_rank": lora_rank}))
+        p = subprocess.run([str(SERVE_PYTHON), "-m", "serving.vllm_offline", str(req), str(out)],
+                           cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True)
+        if p.returncode or not out.is_file():
+            raise SqlgenieError("vLLM generation failed: " + (p.stderr or p.stdout).strip().splitlines()[-1][:500])
+        res = json.loads(out.read_text())
+    return res["completions"], {k: res[k] for k in ("startup_s", "generate_s", "output_tokens")}
+
+
 def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test", limit: int = 500,
-        label: str | None = None) -> EvalResult:
+        label: str | None = None, backend: str = "transformers") -> EvalResult:
     from tqdm import tqdm
 
     from pipeline import assets
@@ -122,12 +149,20 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     fmt = ChatFormatter(tok, cfg.data.system_prompt, cfg.data.include_sample_rows)
     rows = _rows(split, limit, cfg.data.seed)
     prompts = [fmt.prompt(r) for r in rows]
-    with tqdm(total=len(rows), desc=f"generating ({label})", unit="row") as bar:
-        raw = generate_transformers(assets.resolve(cfg.model.name_or_path), adapter_path, prompts, tok, progress=bar.update)
+    model_path = assets.resolve(cfg.model.name_or_path)
+    t_gen = time.time()
+    gen_info: dict = {}
+    if backend == "vllm":
+        raw, gen_info = generate_vllm(model_path, adapter_path, prompts, tok, lora_rank=cfg.train.lora.r)
+    else:
+        with tqdm(total=len(rows), desc=f"generating ({label})", unit="row") as bar:
+            raw = generate_transformers(model_path, adapter_path, prompts, tok, progress=bar.update)
+    gen_info["generation_s"] = time.time() - t_gen
+    gen_info["rows_per_s"] = len(rows) / gen_info["generation_s"]
 
     per_row, metrics = score_predictions(rows, raw)
     metrics.update({"label": label, "adapter": str(adapter_path) if adapter_path else None, "split": split,
-                    "seconds": time.time() - t0})
+                    "backend": backend, "generation": gen_info, "seconds": time.time() - t0})
     out = cfg.run_dir() / "eval" / label
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
