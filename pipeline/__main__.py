@@ -55,7 +55,7 @@ def cmd_evaluate(args) -> None:
     from pipeline import evaluate
 
     res = evaluate.run(_config(args), adapter=args.adapter, split=args.split, limit=args.limit, label=args.label,
-                       backend=args.backend)
+                       backend=args.backend, merge=args.merge)
     print(res.summary())
 
 
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--label", help="name of the result folder (default: base / adapter)")
     e.add_argument("--backend", choices=["transformers", "vllm"], default="transformers",
                    help="vllm: offline batch generation in the serving environment (.venv-serve)")
+    e.add_argument("--merge", action="store_true", help="with --backend vllm: merge the adapter first (bf16)")
     e.set_defaults(fn=cmd_evaluate)
 
     c = sub.add_parser("compare", help="compare two evaluation runs (table, PNG chart, failure classes)")

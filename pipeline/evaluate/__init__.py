@@ -128,8 +128,21 @@ def generate_vllm(model_path: Path, adapter: Path | None, prompts: list[str], to
     return res["completions"], {k: res[k] for k in ("startup_s", "generate_s", "output_tokens")}
 
 
+def merged_copy(model_path: Path, adapter: Path, dest: Path, tokenizer) -> Path:
+    """Base + adapter merged in bf16 (never into a 4-bit model) for engines that serve it faster merged."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.bfloat16)
+    model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    model.save_pretrained(str(dest))
+    tokenizer.save_pretrained(str(dest))
+    return dest
+
+
 def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test", limit: int = 500,
-        label: str | None = None, backend: str = "transformers") -> EvalResult:
+        label: str | None = None, backend: str = "transformers", merge: bool = False) -> EvalResult:
     from tqdm import tqdm
 
     from pipeline import assets
@@ -152,7 +165,13 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     model_path = assets.resolve(cfg.model.name_or_path)
     t_gen = time.time()
     gen_info: dict = {}
-    if backend == "vllm":
+    if backend == "vllm" and merge and adapter_path is not None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            merged = merged_copy(model_path, adapter_path, Path(d) / "merged", tok)
+            raw, gen_info = generate_vllm(merged, None, prompts, tok)
+    elif backend == "vllm":
         raw, gen_info = generate_vllm(model_path, adapter_path, prompts, tok, lora_rank=cfg.train.lora.r)
     else:
         with tqdm(total=len(rows), desc=f"generating ({label})", unit="row") as bar:
@@ -162,7 +181,7 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
 
     per_row, metrics = score_predictions(rows, raw)
     metrics.update({"label": label, "adapter": str(adapter_path) if adapter_path else None, "split": split,
-                    "backend": backend, "generation": gen_info, "seconds": time.time() - t0})
+                    "backend": backend + ("+merged" if merge and adapter_path else ""), "generation": gen_info, "seconds": time.time() - t0})
     out = cfg.run_dir() / "eval" / label
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -108,10 +108,17 @@ class Sandbox:
         names = [r[0] for r in self.conn.execute(
             "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name")]
         out = {}
-        for n in names:
-            cols = [r[1] for r in self.conn.execute(f'PRAGMA table_info("{n}")')]
-            rows = self.conn.execute(f'SELECT * FROM "{n}"').fetchall()
-            out[n] = [tuple(cols)] + sorted(rows, key=repr)
+        self._deadline = time.monotonic() + self.timeout_s
+        try:
+            for n in names:
+                try:
+                    cols = [r[1] for r in self.conn.execute(f'PRAGMA table_info("{n}")')]
+                    rows = self.conn.execute(f'SELECT * FROM "{n}"').fetchmany(self.max_rows + 1)
+                    out[n] = [tuple(cols)] + sorted(rows, key=repr)
+                except sqlite3.DatabaseError as e:  # e.g. a view over a column that does not exist
+                    out[n] = [("error", str(e))]
+        finally:
+            self._deadline = float("inf")
         return out
 
     def close(self) -> None:

@@ -34,3 +34,10 @@ def test_runaway_query_is_stopped_at_the_time_cap():
             box.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c")
         assert e.value.kind == "timeout"
         assert box.query("SELECT 1").rows == [(1,)]  # usable afterwards
+
+
+def test_state_of_a_database_with_a_broken_view_does_not_raise():
+    with Sandbox.from_context(CTX) as box:
+        box.query("CREATE VIEW v AS SELECT nope FROM t", read_only=False)  # SQLite checks views lazily
+        state = box.state()
+        assert state["v"][0][0] == "error" and len(state["t"]) == 4
