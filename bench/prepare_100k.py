@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def naive_rows_per_s(path: Path, n: int) -> float:
-    import datasets
     import sqlglot
 
     from pipeline import config

@@ -38,9 +38,7 @@ def main() -> None:
     _, gold = score_predictions(data, [r["sql"] for r in data])
     t_gold = time.time() - t0
     corrupted = [("SELECT * FROM no_such_table;" if i % 3 == 0 else r["sql"]) for i, r in enumerate(data)]
-    t0 = time.time()
     _, bad = score_predictions(data, corrupted)
-    t_bad = time.time() - t0
     expect = 1 - len(range(0, N, 3)) / N
     print(f"gold vs gold: {gold['execution_accuracy']:.4%} ({gold['unscorable']} unscorable); corrupted: "
           f"{bad['execution_accuracy']:.4%} (expected {expect:.4%})")

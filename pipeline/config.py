@@ -96,7 +96,6 @@ class DataConfig:
     sql_dialect: str = opt("", "sqlglot dialect used to check that gold SQL parses ('' = generic).")
     check_sql: bool = opt(True, "Drop rows whose gold SQL sqlglot cannot parse.")
     seed: int = opt(42, "Seed for sampling, shuffling and the eval split.")
-    num_proc: int = opt(2, "Worker processes for formatting and tokenizing.")
     output_dir: Optional[str] = opt(None, "Where prepared data goes; default: <home>/data/<run.name>.")
 
 

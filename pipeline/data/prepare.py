@@ -69,7 +69,6 @@ def fingerprint(cfg: RunConfig) -> dict:
     from pipeline.config import to_dict
 
     data = to_dict(cfg.data)
-    data.pop("num_proc", None)
     data.pop("output_dir", None)
     return {"data": data, "tokenizer": cfg.model.tokenizer or cfg.model.name_or_path,
             "chat_template": cfg.model.chat_template}
@@ -232,7 +231,8 @@ def run(cfg: RunConfig) -> PrepareResult:
         phases[name] = round(now - since[0], 2)
         since[0] = now
 
-    datasets.disable_progress_bars() if not os.isatty(2) else None
+    if not os.isatty(2):
+        datasets.disable_progress_bars()
     tokenizer = load_tokenizer(cfg)
     formatter = ChatFormatter(tokenizer, cfg.data.system_prompt, cfg.data.include_sample_rows)
     out_dir = cfg.data_dir()

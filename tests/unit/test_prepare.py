@@ -13,7 +13,7 @@ from tests.conftest import gretel_row, write_gretel
 def _cfg(tok_dir, sources, *extra):
     srcs = "[" + ", ".join("{" + ", ".join(f"{k}: '{v}'" if isinstance(v, str) else f"{k}: {v}" for k, v in s.items()) + "}"
                            for s in sources) + "]"
-    return config.load(None, [f"model.tokenizer={tok_dir}", f"data.sources={srcs}", "data.num_proc=1", *extra])
+    return config.load(None, [f"model.tokenizer={tok_dir}", f"data.sources={srcs}", *extra])
 
 
 def test_bad_rows_are_dropped_with_a_reason_each(tmp_path, home, tiny_tokenizer_dir):
