@@ -55,7 +55,7 @@ def cmd_evaluate(args) -> None:
     from pipeline import evaluate
 
     res = evaluate.run(_config(args), adapter=args.adapter, split=args.split, limit=args.limit, label=args.label,
-                       backend=args.backend, merge=args.merge)
+                       backend=args.backend, merge=args.merge, endpoint=args.endpoint)
     print(res.summary())
 
 
@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--split", default="bundled:test")
     e.add_argument("--limit", type=int, default=500)
     e.add_argument("--label", help="name of the result folder (default: base / adapter)")
-    e.add_argument("--backend", choices=["transformers", "vllm"], default="transformers",
+    e.add_argument("--endpoint", help="with --backend openai: base URL of a vLLM replica or the router")
+    e.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers",
                    help="vllm: offline batch generation in the serving environment (.venv-serve)")
     e.add_argument("--merge", action="store_true", help="with --backend vllm: merge the adapter first (bf16)")
     e.set_defaults(fn=cmd_evaluate)

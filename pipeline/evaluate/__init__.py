@@ -128,6 +128,26 @@ def generate_vllm(model_path: Path, adapter: Path | None, prompts: list[str], to
     return res["completions"], {k: res[k] for k in ("startup_s", "generate_s", "output_tokens")}
 
 
+def generate_openai(base_url: str, prompts: list[str], stop: list[str], max_new_tokens: int = 160,
+                    concurrency: int = 8, progress=None) -> tuple[list[str], dict]:
+    """Through an OpenAI-compatible endpoint (a replica or the router), `concurrency` requests in flight."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving.client import CompletionsClient
+
+    client = CompletionsClient(base_url)
+
+    def one(p: str) -> str:
+        text = client.complete(p, max_tokens=max_new_tokens, stop=stop).text
+        if progress:
+            progress(1)
+        return text
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        texts = list(pool.map(one, prompts))
+    return texts, {"endpoint": base_url, "model": client.model}
+
+
 def merged_copy(model_path: Path, adapter: Path, dest: Path, tokenizer) -> Path:
     """Base + adapter merged in bf16 (never into a 4-bit model) for engines that serve it faster merged."""
     import torch
@@ -142,7 +162,8 @@ def merged_copy(model_path: Path, adapter: Path, dest: Path, tokenizer) -> Path:
 
 
 def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test", limit: int = 500,
-        label: str | None = None, backend: str = "transformers", merge: bool = False) -> EvalResult:
+        label: str | None = None, backend: str = "transformers", merge: bool = False,
+        endpoint: str | None = None) -> EvalResult:
     from tqdm import tqdm
 
     from pipeline import assets
@@ -173,6 +194,13 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
             raw, gen_info = generate_vllm(merged, None, prompts, tok)
     elif backend == "vllm":
         raw, gen_info = generate_vllm(model_path, adapter_path, prompts, tok, lora_rank=cfg.train.lora.r)
+    elif backend == "openai":
+        if not endpoint:
+            from pipeline.errors import ConfigError
+
+            raise ConfigError(["--backend openai needs --endpoint http://HOST:PORT (a vLLM replica or the router)"])
+        with tqdm(total=len(rows), desc=f"generating ({label}) via {endpoint}", unit="row") as bar:
+            raw, gen_info = generate_openai(endpoint, prompts, [tok.eos_token], progress=bar.update)
     else:
         with tqdm(total=len(rows), desc=f"generating ({label})", unit="row") as bar:
             raw = generate_transformers(model_path, adapter_path, prompts, tok, progress=bar.update)

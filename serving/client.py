@@ -1,0 +1,79 @@
+"""Client for an OpenAI-compatible server (a vLLM replica or vllm-router): the reference design's contract.
+
+The caller renders the chat template itself and POSTs the formatted prompt to `/v1/completions` with
+temperature 0; timeouts and bounded retries with backoff (connection errors, 5xx, 429) are built in.
+
+    from serving.client import CompletionsClient
+    c = CompletionsClient("http://127.0.0.1:8000", model="sqlgenie")
+    text = c.complete(prompt, max_tokens=160).text
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+
+from pipeline.errors import SqlgenieError
+
+
+class ServingError(SqlgenieError):
+    """The server could not be reached or kept failing after the retries."""
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+
+
+class CompletionsClient:
+    def __init__(self, base_url: str, model: str | None = None, timeout_s: float = 120.0, retries: int = 3,
+                 api_key: str | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._local = threading.local()
+        self.model = model or self.models()[0]
+
+    def _session(self) -> requests.Session:
+        if not hasattr(self._local, "s"):
+            self._local.s = requests.Session()
+        return self._local.s
+
+    def _request(self, method: str, path: str, **kw) -> dict:
+        last = ""
+        for attempt in range(self.retries + 1):
+            try:
+                r = self._session().request(method, self.base_url + path, timeout=self.timeout_s,
+                                            headers=self.headers, **kw)
+                if r.status_code < 400:
+                    return r.json()
+                last = f"HTTP {r.status_code}: {r.text[:300]}"
+                if r.status_code not in (429, 500, 502, 503, 504):
+                    break  # a client error will not get better by retrying
+            except requests.RequestException as e:
+                last = f"{type(e).__name__}: {e}"
+            if attempt < self.retries:
+                time.sleep(min(2.0, 0.25 * 2 ** attempt))
+        raise ServingError(f"{method} {self.base_url}{path} failed: {last}")
+
+    def models(self) -> list[str]:
+        data = self._request("GET", "/v1/models").get("data", [])
+        if not data:
+            raise ServingError(f"{self.base_url} serves no model")
+        return [m["id"] for m in data]
+
+    def complete(self, prompt: str, max_tokens: int = 160, stop: list[str] | None = None) -> Completion:
+        t0 = time.time()
+        body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0}
+        if stop:
+            body["stop"] = stop
+        out = self._request("POST", "/v1/completions", json=body)
+        usage = out.get("usage") or {}
+        return Completion(out["choices"][0]["text"], usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
+                          time.time() - t0)
