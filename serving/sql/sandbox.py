@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 DEFAULT_TIMEOUT_S = 2.0
 DEFAULT_MAX_ROWS = 1000
+MAX_VALUE_BYTES = 10_000_000
 
 _WRITE_ACTIONS = {
     getattr(sqlite3, n) for n in (
@@ -55,7 +56,10 @@ class Sandbox:
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        self.conn.enable_load_extension(False) if hasattr(self.conn, "enable_load_extension") else None
+        if hasattr(self.conn, "enable_load_extension"):
+            self.conn.enable_load_extension(False)
+        # no single string/blob over 10 MB (randomblob(1e9) would otherwise allocate a gigabyte)
+        self.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         self._read_only = False
         self._deadline = float("inf")
         self.conn.set_authorizer(self._authorize)
@@ -150,6 +154,6 @@ class Sandbox:
         msg = str(e)
         if "interrupted" in msg:
             return SandboxError("timeout", f"stopped after {self.timeout_s:g} s (time cap)")
-        if "not authorized" in msg or "prohibited" in msg:
+        if "not authorized" in msg or "prohibited" in msg or "authorization denied" in msg:
             return SandboxError("denied", f"refused by the sandbox: {msg}")
         return SandboxError("error", msg)

@@ -41,3 +41,26 @@ def test_state_of_a_database_with_a_broken_view_does_not_raise():
         box.query("CREATE VIEW v AS SELECT nope FROM t", read_only=False)  # SQLite checks views lazily
         state = box.state()
         assert state["v"][0][0] == "error" and len(state["t"]) == 4
+
+
+@pytest.mark.parametrize("sql", [
+    "VACUUM INTO '{tmp}/copy.db'",                       # would write a file
+    "SELECT load_extension('{tmp}/evil')",               # would load native code
+    "SELECT length(randomblob(500000000))",              # would allocate 500 MB
+])
+def test_file_writes_extensions_and_memory_bombs_are_refused(tmp_path, sql):
+    with Sandbox.from_context(CTX) as box:
+        for read_only in (True, False):
+            with pytest.raises(SandboxError):
+                box.query(sql.format(tmp=tmp_path), read_only=read_only)
+    assert not list(tmp_path.iterdir())
+
+
+def test_huge_results_stop_at_the_row_cap_or_the_time_cap():
+    with Sandbox.from_context(CTX, max_rows=50, timeout_s=1.0) as box:
+        res = box.query("SELECT a.id FROM t a, t b, t c, t d")   # 81 rows
+        assert len(res.rows) == 50 and res.truncated
+        with pytest.raises(SandboxError) as e:  # a cross join too large to finish
+            box.query("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000000) "
+                      "SELECT count(*) FROM n a")
+        assert e.value.kind == "timeout"
