@@ -55,7 +55,7 @@ def cmd_evaluate(args) -> None:
     from pipeline import evaluate
 
     res = evaluate.run(_config(args), adapter=args.adapter, split=args.split, limit=args.limit, label=args.label,
-                       backend=args.backend, merge=args.merge, endpoint=args.endpoint)
+                       backend=args.backend, merge=args.merge, endpoint=args.endpoint, suite=args.test_suite)
     print(res.summary())
 
 
@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--limit", type=int, default=500)
     e.add_argument("--label", help="name of the result folder (default: base / adapter)")
     e.add_argument("--endpoint", help="with --backend openai: base URL of a vLLM replica or the router")
-    e.add_argument("--backend", choices=["transformers", "vllm", "openai"], default="transformers",
+    e.add_argument("--test-suite", type=int, default=0, metavar="K",
+                   help="Spider rows: also compare on K generated databases (test-suite accuracy)")
+    e.add_argument("--backend", choices=["auto", "transformers", "vllm", "openai"], default="auto",
                    help="vllm: offline batch generation in the serving environment (.venv-serve)")
     e.add_argument("--merge", action="store_true", help="with --backend vllm: merge the adapter first (bf16)")
     e.set_defaults(fn=cmd_evaluate)

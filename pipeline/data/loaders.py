@@ -11,7 +11,8 @@ Formats
 - prompt_completion: `prompt` and `completion` columns (strings).
 
 Canonical columns (CANON): id, source, kind ('sql' | 'chat'), question, schema, sample_data, sql, domain,
-sql_complexity, sql_task_type, messages_json (chat rows: the whole conversation as JSON), bad (why the
+sql_complexity, sql_task_type, messages_json (chat rows: the whole conversation as JSON), db_path (Spider:
+the row's database file), bad (why the
 row cannot be used, '' if fine: missing_field / non_utf8 - filled here, the rest by prepare).
 
     python -c "from pipeline.data.loaders import load; print(load('bundled:train'))"
@@ -28,7 +29,7 @@ from pipeline.errors import DataError
 
 BUNDLED = REPO_ROOT / "data" / "sqlgenie-sql"
 CANON = ["id", "source", "kind", "question", "schema", "sample_data", "sql", "domain", "sql_complexity",
-         "sql_task_type", "messages_json", "bad"]
+         "sql_task_type", "messages_json", "db_path", "bad"]
 GRETEL_REQUIRED = ["sql_prompt", "sql_context", "sql"]
 GRETEL_OPTIONAL = ["id", "domain", "domain_description", "sql_complexity", "sql_complexity_description",
                    "sql_task_type", "sql_task_type_description", "sql_explanation"]
@@ -338,6 +339,7 @@ def _spider_rows(path: Path, source: str) -> list[dict]:
             q, sql = _text(it.get("question")), _text(it.get("query"))
             out.append(_row(id=f"{qf.stem}-{i}", source=source, kind="sql", question=q.strip(), schema=schema,
                             sample_data=sample, sql=sql.strip(), domain=_text(it.get("db_id")),
+                            db_path=str(db_root / _text(it.get("db_id")) / f"{_text(it.get('db_id'))}.sqlite"),
                             bad=_bad_text(q, schema, sql)))
     return out
 

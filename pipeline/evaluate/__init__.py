@@ -72,20 +72,29 @@ def generate_transformers(model_path: Path, adapter: Path | None, prompts: list[
     return out
 
 
-def score_predictions(rows: list[dict], completions: list[str]) -> tuple[list[dict], dict]:
-    """Extract and score each completion against its canonical row; (per-row records, metrics)."""
+def score_predictions(rows: list[dict], completions: list[str], suite: int = 0) -> tuple[list[dict], dict]:
+    """Extract and score each completion against its canonical row; (per-row records, metrics).
+
+    Rows with a database file (Spider) run against it, and against `suite` generated databases."""
     from pipeline.evaluate.scoring import score
+    from pipeline.evaluate.spider import score_suite
     from serving.sql.extract import extract_sql
 
     per_row, by = [], defaultdict(Counter)
     for r, text in zip(rows, completions):
         pred = extract_sql(text)
-        s = score(f"{r['schema']}\n{r['sample_data']}", r["sql"], pred, r["sql_task_type"])
+        if r.get("db_path"):
+            s = score_suite(r["db_path"], r["sql"], pred, suite)
+        else:
+            s = score(f"{r['schema']}\n{r['sample_data']}", r["sql"], pred, r["sql_task_type"])
         per_row.append({"id": r["id"], "question": r["question"], "gold": r["sql"], "raw": text, "pred": pred,
                         "status": s.status, "valid": s.valid, "exact": s.exact, "error": s.error,
-                        "sql_complexity": r["sql_complexity"], "sql_task_type": r["sql_task_type"]})
+                        "sql_complexity": r["sql_complexity"], "sql_task_type": r["sql_task_type"],
+                        "domain": r["domain"]})
         if s.status != "unscorable":
-            for key in ("sql_complexity", "sql_task_type"):
+            for key in ("sql_complexity", "sql_task_type", "domain"):
+                if not r[key]:
+                    continue
                 by[f"{key}:{r[key]}"]["n"] += 1
                 by[f"{key}:{r[key]}"]["match"] += s.correct
     status = Counter(p["status"] for p in per_row)
@@ -162,8 +171,10 @@ def merged_copy(model_path: Path, adapter: Path, dest: Path, tokenizer) -> Path:
 
 
 def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test", limit: int = 500,
-        label: str | None = None, backend: str = "transformers", merge: bool = False,
-        endpoint: str | None = None) -> EvalResult:
+        label: str | None = None, backend: str = "auto", merge: bool = False,
+        endpoint: str | None = None, suite: int = 0) -> EvalResult:
+    """backend auto: offline vLLM when the serving environment exists (an adapter is merged first: vLLM's
+    CPU LoRA path is 15x slower), else transformers."""
     from tqdm import tqdm
 
     from pipeline import assets
@@ -184,6 +195,9 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     rows = _rows(split, limit, cfg.data.seed)
     prompts = [fmt.prompt(r) for r in rows]
     model_path = assets.resolve(cfg.model.name_or_path)
+    if backend == "auto":
+        backend = "vllm" if SERVE_PYTHON.is_file() else "transformers"
+        merge = merge or backend == "vllm"
     t_gen = time.time()
     gen_info: dict = {}
     if backend == "vllm" and merge and adapter_path is not None:
@@ -207,9 +221,10 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     gen_info["generation_s"] = time.time() - t_gen
     gen_info["rows_per_s"] = len(rows) / gen_info["generation_s"]
 
-    per_row, metrics = score_predictions(rows, raw)
+    per_row, metrics = score_predictions(rows, raw, suite)
     metrics.update({"label": label, "adapter": str(adapter_path) if adapter_path else None, "split": split,
-                    "backend": backend + ("+merged" if merge and adapter_path else ""), "generation": gen_info, "seconds": time.time() - t0})
+                    "backend": backend + ("+merged" if merge and adapter_path else ""), "generation": gen_info,
+                    "test_suite_databases": suite, "seconds": time.time() - t0})
     out = cfg.run_dir() / "eval" / label
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -72,6 +72,25 @@ class Sandbox:
         box.load(context)
         return box
 
+    @classmethod
+    def from_database(cls, path: str, **kw) -> "Sandbox":
+        """An in-memory copy of a SQLite file (the file itself is opened read-only and never written)."""
+        box = cls(**kw)
+        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            src.backup(box.conn)
+        except sqlite3.DatabaseError as e:
+            raise SandboxError("error", f"{path}: {e}") from None
+        finally:
+            src.close()
+        return box
+
+    @classmethod
+    def from_connection(cls, src: sqlite3.Connection, **kw) -> "Sandbox":
+        box = cls(**kw)
+        src.backup(box.conn)
+        return box
+
     def load(self, context: str) -> None:
         """Run trusted setup SQL (CREATE + INSERT) with writes allowed but the same caps and denials."""
         self._read_only = False
