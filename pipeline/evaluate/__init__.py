@@ -7,8 +7,10 @@ greedy and stops at the end of turn. Writes <home>/runs/<name>/eval/<label>/metr
 accuracy, valid-SQL rate, exact match, counts per status, breakdowns by sql_complexity and task type)
 and rows.jsonl (question, gold, raw completion, predicted SQL, status, error).
 
-This first cut generates with transformers (batched, left-padded); the vLLM and OpenAI-endpoint
-backends, Spider test-suite mode and the comparison report are the next steps (issue: step 3).
+Backends: offline vLLM in the serving environment (default when it exists; adapters merged first or
+served as LoRA), any OpenAI-compatible endpoint (a replica or the router), transformers (batched,
+left-padded). Spider folders are scored on their own databases, optionally as a test suite
+(pipeline/evaluate/spider.py); `python -m pipeline compare A B` reports two runs side by side.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import RunConfig
+from pipeline.errors import ConfigError
 
 
 @dataclass
@@ -186,9 +189,9 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
         adapter = str(cfg.run_dir() / "train" / "adapter")
     adapter_path = Path(adapter) if adapter else None
     if adapter_path is not None and not (adapter_path / "adapter_config.json").is_file():
-        from pipeline.errors import ConfigError
-
         raise ConfigError([f"--adapter: {adapter_path} has no adapter_config.json (train first, or give a folder)"])
+    if backend == "openai" and not endpoint:
+        raise ConfigError(["--backend openai needs --endpoint http://HOST:PORT (a vLLM replica or the router)"])
     label = label or ("adapter" if adapter_path else "base")
     tok = load_tokenizer(cfg)
     fmt = ChatFormatter(tok, cfg.data.system_prompt, cfg.data.include_sample_rows)
@@ -209,10 +212,6 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     elif backend == "vllm":
         raw, gen_info = generate_vllm(model_path, adapter_path, prompts, tok, lora_rank=cfg.train.lora.r)
     elif backend == "openai":
-        if not endpoint:
-            from pipeline.errors import ConfigError
-
-            raise ConfigError(["--backend openai needs --endpoint http://HOST:PORT (a vLLM replica or the router)"])
         with tqdm(total=len(rows), desc=f"generating ({label}) via {endpoint}", unit="row") as bar:
             raw, gen_info = generate_openai(endpoint, prompts, [tok.eos_token], progress=bar.update)
     else:

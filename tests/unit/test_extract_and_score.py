@@ -77,3 +77,14 @@ def test_a_corrupted_prediction_set_scores_what_it_should():
     assert m["execution_accuracy"] == pytest.approx(100 / 150)
     assert m["status"] == {"match": 100, "pred_error": 50}
     assert sum(m["breakdown"][k]["n"] for k in m["breakdown"] if k.startswith("sql_complexity:")) == 150
+
+
+def test_evaluate_refuses_bad_arguments_before_loading_anything(home, tmp_path):
+    from pipeline import config, evaluate
+    from pipeline.errors import ConfigError
+
+    cfg = config.load(config.REPO_ROOT / "configs" / "smollm2-cpu.yaml")
+    with pytest.raises(ConfigError, match="has no adapter_config.json"):
+        evaluate.run(cfg, adapter=str(tmp_path))
+    with pytest.raises(ConfigError, match="needs --endpoint"):
+        evaluate.run(cfg, backend="openai")
