@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline.datagen.domains import DOMAINS, Domain, Table
 from pipeline.datagen.templates import DDL, DML, TEMPLATES, Case, Ctx, Template, q
+from pipeline.evaluate.scoring import result_rows, same_result
 from serving.sql.sandbox import Sandbox, SandboxError
 
 GRETEL_COLUMNS = [
@@ -116,17 +117,13 @@ def render_context(d: Domain, rows: dict[str, list[dict]], tables: tuple[str, ..
 
 
 # ---------------------------------------------------------------------------------- verification
-def _normalise(rows: list[tuple]) -> list[tuple]:
-    return [tuple(round(x, 6) if isinstance(x, float) else x for x in r) for r in rows]
-
-
 def _outcome(context: str, sql: str, task_type: str):
     with Sandbox.from_context(context, timeout_s=2.0, max_rows=10_000) as box:
         writes = task_type in (DML, DDL)
         res = box.query(sql, read_only=not writes)
         if writes:
             return res.changes, box.state()
-        return None, _normalise(res.rows)
+        return None, result_rows(res.rows)
 
 
 def verify(case: Case, task_type: str, context: str, context_reversed: str) -> str | None:
@@ -142,9 +139,7 @@ def verify(case: Case, task_type: str, context: str, context_reversed: str) -> s
         return None if out == out_r else "nondeterministic"
     if not out or all(all(x is None for x in r) for r in out):
         return "empty_result"
-    ordered = " ORDER BY " in case.sql.upper().rsplit(")", 1)[-1]
-    same = out == out_r if ordered else collections.Counter(out) == collections.Counter(out_r)
-    return None if same else "nondeterministic"
+    return None if same_result(case.sql, out, out_r) else "nondeterministic"
 
 
 # ---------------------------------------------------------------------------------- generation

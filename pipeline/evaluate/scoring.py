@@ -38,13 +38,21 @@ def _norm_value(v):
     return v
 
 
-def _rows(rows: list[tuple]) -> list[tuple]:
+def result_rows(rows: list[tuple]) -> list[tuple]:
+    """Rows made comparable: floats rounded to 1e-6, non-finite floats as text."""
     return [tuple(_norm_value(v) for v in r) for r in rows]
 
 
-def _ordered(sql: str) -> bool:
-    tail = sql.rsplit(")", 1)[-1]
-    return bool(_TOP_ORDER.search(tail))
+def same_result(gold_sql: str, got: list[tuple], want: list[tuple]) -> bool:
+    """Equal as lists when the gold has a top-level ORDER BY, else as multisets."""
+    ordered = bool(_TOP_ORDER.search(gold_sql.rsplit(")", 1)[-1]))
+    return got == want if ordered else Counter(got) == Counter(want)
+
+
+def syntax(gold: str, pred: str) -> tuple[bool, bool]:
+    """(prediction parses, prediction equals the gold after sqlglot normalisation)."""
+    norm_pred = _normalise(pred) if pred else None
+    return norm_pred is not None, norm_pred is not None and norm_pred == _normalise(gold)
 
 
 def _normalise(sql: str) -> str | None:
@@ -60,14 +68,12 @@ def _normalise(sql: str) -> str | None:
 def _outcome(context: str, sql: str, write: bool, timeout_s: float, max_rows: int):
     with Sandbox.from_context(context, timeout_s=timeout_s, max_rows=max_rows) as box:
         res = box.query(sql, read_only=not write)
-        return box.state() if write else _rows(res.rows)
+        return box.state() if write else result_rows(res.rows)
 
 
 def score(context: str, gold: str, pred: str, task_type: str = "", timeout_s: float = 2.0,
           max_rows: int = 10_000) -> Score:
-    norm_pred = _normalise(pred) if pred else None
-    valid = norm_pred is not None
-    exact = valid and norm_pred == _normalise(gold)
+    valid, exact = syntax(gold, pred)
     write = task_type in WRITE_TASKS
     try:
         want = _outcome(context, gold, write, timeout_s, max_rows)
@@ -79,10 +85,5 @@ def score(context: str, gold: str, pred: str, task_type: str = "", timeout_s: fl
         got = _outcome(context, pred, write, timeout_s, max_rows)
     except SandboxError as e:
         return Score(f"pred_{e.kind}", valid, exact, str(e))
-    if write:
-        same = got == want
-    elif _ordered(gold):
-        same = got == want
-    else:
-        same = Counter(got) == Counter(want)
+    same = got == want if write else same_result(gold, got, want)
     return Score("match" if same else "mismatch", valid, exact)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from collections import Counter
-
-from pipeline.evaluate.scoring import Score, _normalise, _ordered, _rows
+from pipeline.evaluate.scoring import Score, result_rows, same_result, syntax
 from serving.sql.sandbox import Sandbox, SandboxError
 
 
@@ -76,13 +74,12 @@ def fuzz_database(original: sqlite3.Connection, seed: int, rows_per_table: int =
 
 
 def _result(box: Sandbox, sql: str):
-    return _rows(box.query(sql).rows)
+    return result_rows(box.query(sql).rows)
 
 
 def score_suite(db_path: str, gold: str, pred: str, suite: int = 0, timeout_s: float = 2.0) -> Score:
     """Execution match on the row's database, and on `suite` generated databases when suite > 0."""
-    norm_pred = _normalise(pred) if pred else None
-    valid, exact = norm_pred is not None, norm_pred is not None and norm_pred == _normalise(gold)
+    valid, exact = syntax(gold, pred)
     try:
         original = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         original.execute("SELECT 1 FROM sqlite_master").fetchall()
@@ -104,8 +101,7 @@ def score_suite(db_path: str, gold: str, pred: str, suite: int = 0, timeout_s: f
                     got = _result(box, pred)
                 except SandboxError as e:
                     return Score(f"pred_{e.kind}", valid, exact, str(e))
-            same = got == want if _ordered(gold) else Counter(got) == Counter(want)
-            if not same:
+            if not same_result(gold, got, want):
                 return Score("mismatch" if i == 0 else "mismatch_suite", valid, exact,
                              "" if i == 0 else f"differs on generated database #{i}")
         return Score("match", valid, exact)
