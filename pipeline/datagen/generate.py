@@ -81,9 +81,11 @@ def _unique_nums(rng: random.Random, t: Table, n: int) -> list:
 
 
 def _unique_dates(rng: random.Random, n: int) -> list[str]:
-    out: set[str] = set()
+    # a dict, not a set: set order of strings changes with PYTHONHASHSEED, so the same seed gave
+    # different data in every process
+    out: dict[str, None] = {}
     while len(out) < n:
-        out.add(f"{rng.randint(2019, 2024)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}")
+        out[f"{rng.randint(2019, 2024)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"] = None
     return list(out)
 
 

@@ -73,3 +73,15 @@ def test_bundled_rows_still_verify(split):
         assert gen.verify(Case(r["sql"], [], "", ()), r["sql_task_type"], r["sql_context"], r["sql_context"]) is None
         by_task[r["sql_task_type"]] += 1
     assert len(by_task) == 4
+
+
+def test_generation_is_the_same_in_another_process_with_another_hash_seed():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = "import json; from pipeline.datagen.generate import generate; print(json.dumps(generate(60, seed=3)))"
+    env = dict(os.environ, PYTHONHASHSEED="12345", PYTHONPATH=str(BUNDLED.parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == gen.generate(60, seed=3)
