@@ -5,6 +5,7 @@
     python -m pipeline prepare --config configs/smollm2-cpu.yaml [key=value ...]
     python -m pipeline train --config configs/smollm2-cpu.yaml [train.resume=latest]
     python -m pipeline evaluate --config configs/smollm2-cpu.yaml [--adapter latest] [--limit 500]
+    python -m pipeline export --config configs/smollm2-cpu.yaml export.formats=[merged,gguf-q8_0,fp8,w4a16]
     python -m pipeline config --config configs/llama31-8b-qlora.yaml [--explain]
 
 Errors a user can cause print as one line (exit code 2); anything else is a bug and keeps its traceback.
@@ -59,6 +60,12 @@ def cmd_evaluate(args) -> None:
     print(res.summary())
 
 
+def cmd_export(args) -> None:
+    from pipeline import export
+
+    print(export.run(_config(args)).summary())
+
+
 def cmd_compare(args) -> None:
     from pipeline.evaluate.report import compare
 
@@ -91,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for name, fn, help_ in (("prepare", cmd_prepare, "load, mix, format and tokenize the training data"),
                             ("train", cmd_train, "fine-tune with LoRA / QLoRA (prepares the data if needed)"),
+                            ("export", cmd_export, "merge the adapter, write GGUF, quantize (FP8/NVFP4/W4A16), push"),
                             ("config", cmd_config, "print the resolved config (or --explain every field)")):
         s = sub.add_parser(name, help=help_)
         s.add_argument("--config", "-c", help="YAML recipe (configs/*.yaml)")

@@ -140,6 +140,30 @@ class TrainConfig:
     seed: int = opt(42, "Training seed.")
 
 
+# ------------------------------------------------------------------------------------------ export
+EXPORT_FORMATS = ("merged", "gguf-f16", "gguf-bf16", "gguf-q8_0", "fp8", "nvfp4", "w4a16", "auto")
+
+
+@dataclass
+class ExportConfig:
+    adapter: str = opt("latest", "Adapter to export: `latest` (this run's trained adapter) or a folder.")
+    formats: list[str] = opt(
+        ["merged", "gguf-q8_0"],
+        "What to write: merged (bf16 safetensors), gguf-f16 / gguf-bf16 / gguf-q8_0 (llama.cpp, Ollama), "
+        "fp8 (FP8_DYNAMIC), nvfp4, w4a16 (GPTQ), or auto (the quantized format the target GPU runs best).",
+    )
+    target_gpu: Optional[str] = opt(
+        None, "Compute capability the quantized model is for, e.g. `9.0` (H100/H200), `10.0` (B200), `8.9` "
+        "(L40S/4090); None: this machine's GPU 0 (CPU machines: W4A16, which runs everywhere).",
+    )
+    calibration_samples: int = opt(128, "SQL prompts (across complexity classes) for NVFP4 / W4A16 calibration.")
+    kv_cache_fp8: bool = opt(False, "Also calibrate FP8 KV-cache scales (for vLLM --kv-cache-dtype fp8).")
+    verify: bool = opt(True, "Check every output against its source (logits, top tokens) after writing it.")
+    output_dir: Optional[str] = opt(None, "Default: <home>/runs/<run.name>/export.")
+    push_repo: Optional[str] = opt(None, "Hub repo id (`user/name`) to upload to; token from HF_TOKEN.")
+    private: bool = opt(True, "Create the hub repo private.")
+
+
 # --------------------------------------------------------------------------------------------- run
 @dataclass
 class RunConfig:
@@ -147,6 +171,7 @@ class RunConfig:
     model: ModelConfig = opt(ModelConfig(), "Base model and tokenizer.")
     data: DataConfig = opt(DataConfig(), "Training data.")
     train: TrainConfig = opt(TrainConfig(), "Fine-tuning.")
+    export: ExportConfig = opt(ExportConfig(), "Merge, GGUF and quantized exports.")
 
     def validate(self) -> None:
         """Collect every problem (not the first) and raise one ConfigError."""
@@ -178,6 +203,11 @@ class RunConfig:
             problems.append("train.lora: r and alpha must be >= 1")
         if not t.lora.target_modules:
             problems.append("train.lora.target_modules: empty")
+        for f in self.export.formats:
+            if f not in EXPORT_FORMATS:
+                problems.append(f"export.formats: {f!r} is not one of {', '.join(EXPORT_FORMATS)}")
+        if not 1 <= self.export.calibration_samples <= 4096:
+            problems.append(f"export.calibration_samples: {self.export.calibration_samples} is not in [1, 4096]")
         if problems:
             raise ConfigError(problems, f"config '{self.name}'")
 

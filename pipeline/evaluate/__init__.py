@@ -135,7 +135,9 @@ def generate_vllm(model_path: Path, adapter: Path | None, prompts: list[str], to
         p = subprocess.run([str(SERVE_PYTHON), "-m", "serving.vllm_offline", str(req), str(out)],
                            cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True)
         if p.returncode or not out.is_file():
-            raise SqlgenieError("vLLM generation failed: " + (p.stderr or p.stdout).strip().splitlines()[-1][:500])
+            lines = (p.stderr or p.stdout).strip().splitlines() or ["(no output)"]
+            errors = [ln for ln in lines if "Error" in ln or "error:" in ln]
+            raise SqlgenieError("vLLM generation failed: " + (errors or lines)[-1][:500])
         res = json.loads(out.read_text())
     return res["completions"], {k: res[k] for k in ("startup_s", "generate_s", "output_tokens")}
 
