@@ -77,3 +77,12 @@ class CompletionsClient:
         usage = out.get("usage") or {}
         return Completion(out["choices"][0]["text"], usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
                           time.time() - t0)
+
+    def chat(self, messages: list[dict], max_tokens: int = 160) -> Completion:
+        """/v1/chat/completions (the server applies its own chat template), temperature 0."""
+        t0 = time.time()
+        out = self._request("POST", "/v1/chat/completions",
+                            json={"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0})
+        usage = out.get("usage") or {}
+        return Completion(out["choices"][0]["message"]["content"] or "", usage.get("prompt_tokens", 0),
+                          usage.get("completion_tokens", 0), time.time() - t0)

@@ -1,0 +1,107 @@
+"""Two real vLLM CPU replicas of SmolLM2 behind real vllm-router: balancing, the client, failover, bad input."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    import os
+
+    from serving import launch
+
+    home = tmp_path_factory.mktemp("serve-home")
+    old = os.environ.get("SQLGENIE_HOME")
+    os.environ["SQLGENIE_HOME"] = str(home)
+    if not launch.SERVE_VENV.joinpath("python").exists():
+        pytest.skip("serving environment missing: scripts/setup.sh serve")
+    cfg = launch.ServeConfig(model="embedded:smollm2-135m-instruct", name="itest", replicas=2, base_port=18100,
+                             router_port=18000, metrics_port=18090, max_model_len=1024, warmup_requests=1)
+    state = launch.up(cfg, progress=lambda *_: None)
+    yield state
+    launch.down("itest")
+    if old is None:
+        os.environ.pop("SQLGENIE_HOME", None)
+    else:
+        os.environ["SQLGENIE_HOME"] = old
+
+
+def _routed(metrics_url: str) -> dict[str, float]:
+    from serving.stats import router_snapshot
+
+    return {w: v.get("routed", 0.0) for w, v in router_snapshot(metrics_url)["workers"].items()}
+
+
+SCHEMA = "CREATE TABLE employees (id INTEGER PRIMARY KEY, name TEXT, department TEXT, salary REAL);"
+ROWS = "INSERT INTO employees VALUES (1,'Ann','Sales',5000),(2,'Bob','IT',7000),(3,'Cid','IT',6500);"
+
+
+def test_requests_alternate_and_client_returns_validated_sql(deployment):
+    from pipeline import assets
+    from serving.text_to_sql import TextToSql
+
+    router = deployment["router"]
+    before = _routed(router["metrics"])
+    t2s = TextToSql(router["url"], assets.resolve("embedded:smollm2-135m-instruct"), max_model_len=1024)
+    answers = [t2s.ask(SCHEMA, "What is the average salary in the IT department?", target="postgres",
+                       sample_rows=ROWS, execute=True) for _ in range(4)]
+    after = _routed(router["metrics"])
+    delta = {w: after.get(w, 0) - before.get(w, 0) for w in after}
+    assert sorted(delta.values()) == [2, 2], delta  # round robin: 4 requests, 2 each
+    ans = answers[0]
+    assert ans.sql.upper().startswith("SELECT") and ans.check.ok, (ans.raw, ans.check.errors)
+    assert ans.check.formatted.startswith("SELECT\n")  # pretty-printed
+    assert ans.columns and ans.rows  # executed on the in-memory copy
+
+
+def test_bad_input_is_refused_clearly_and_leaves_the_service_up(deployment):
+    from pipeline import assets
+    from serving.text_to_sql import AskError, TextToSql
+
+    t2s = TextToSql(deployment["router"]["url"], assets.resolve("embedded:smollm2-135m-instruct"), max_model_len=1024)
+    with pytest.raises(AskError, match="question is empty"):
+        t2s.ask(SCHEMA, "   ")
+    with pytest.raises(AskError, match="schema does not parse"):
+        t2s.ask("CREATE TABLE (id INT", "how many?")
+    with pytest.raises(AskError, match="prompt is .* tokens, the model's limit is 1024"):
+        t2s.ask(SCHEMA + "\n" + "\n".join(f"CREATE TABLE t{i} (a INT, b TEXT, c REAL);" for i in range(150)), "how many?")
+    # an over-long prompt sent anyway is refused by vLLM with a 400, the router stays healthy
+    r = requests.post(deployment["router"]["url"] + "/v1/completions", timeout=30,
+                      json={"model": "itest", "prompt": "SELECT " * 3000, "max_tokens": 4})
+    assert r.status_code == 400
+    assert requests.get(deployment["router"]["url"] + "/health", timeout=5).status_code == 200
+
+
+def test_failover_kill_one_replica_under_load(deployment):
+    from serving import launch
+    from serving.bench import SteadyLoad
+
+    router = deployment["router"]
+    dead = deployment["replicas"][1]
+    dead_url = f"http://127.0.0.1:{dead['port']}"
+    with SteadyLoad(router["url"], "itest", concurrency=4, max_tokens=8) as load:
+        time.sleep(4)
+        ok_before = load.ok
+        launch.kill_group(dead["pid"], grace_s=0)  # SIGTERM then SIGKILL at once: a crash
+        time.sleep(8)  # health checks every 2 s, 2 failures mark it down
+        at_kill = _routed(router["metrics"]).get(dead_url, 0)
+        time.sleep(6)
+        still = _routed(router["metrics"]).get(dead_url, 0)
+    assert ok_before > 0 and load.ok > ok_before
+    assert still == at_kill, "the router kept sending to the dead replica"
+    # requests are small and not streamed: none may fail (the router retries on the other replica)
+    assert load.failed == [], load.failed[:3]
+
+    state = launch.restart_replica("itest", 1)
+    deployment["replicas"][1] = state["replicas"][1]
+    time.sleep(5)  # the router's health check sees it again
+    before = _routed(router["metrics"]).get(dead_url, 0)
+    for i in range(6):
+        requests.post(router["url"] + "/v1/completions", timeout=60,
+                      json={"model": "itest", "prompt": f"SELECT {i}", "max_tokens": 2}).raise_for_status()
+    assert _routed(router["metrics"]).get(dead_url, 0) > before, "traffic did not return to the restarted replica"
