@@ -1,6 +1,7 @@
 """sqlgenie serving CLI: vLLM replicas behind vllm-router, and the text-to-SQL client.
 
     python -m serving up [--model DIR] [--replicas N] [--policy round_robin] [key=value ...]
+    python -m serving run --config serve.yaml   # up, stay in the foreground, down on SIGTERM (serve jobs)
     python -m serving status | down [--name sqlgenie]
     python -m serving ask --schema schema.sql "How many users signed up in 2024?" [--target postgres] [--execute]
     python -m serving stats                # per-replica and router counters from /metrics
@@ -38,6 +39,35 @@ def cmd_up(args):
 
     state = launch.up(serve_config(args))
     print(f"ready: {state['router']['url']}/v1  (model name {state['name']})")
+
+
+def cmd_run(args):
+    """up, then stay in the foreground until SIGTERM/SIGINT (a serve job), then down."""
+    import signal
+    import time
+
+    import yaml
+
+    from serving import launch
+
+    if args.config:
+        args.overrides = [f"{k}={v if not isinstance(v, (list, dict)) else yaml.safe_dump(v, default_flow_style=True).strip()}"
+                          for k, v in (yaml.safe_load(open(args.config)) or {}).items()] + (args.overrides or [])
+    cfg = serve_config(args)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    state = launch.up(cfg)
+    print(f"ready: {state['router']['url']}/v1  (model name {state['name']})", flush=True)
+    try:
+        while not stop:
+            time.sleep(1)
+            st = launch.status(cfg.name)
+            if not st["router"]["alive"]:
+                raise launch.ServeError("vllm-router exited: see " + st["router"]["log"])
+    finally:
+        launch.down(cfg.name)
+        print("stopped", flush=True)
 
 
 def cmd_down(args):
@@ -98,6 +128,14 @@ def main(argv=None) -> int:
     u.add_argument("--name")
     u.add_argument("overrides", nargs="*", help="ServeConfig fields, e.g. max_model_len=2048 base_port=8200")
     u.set_defaults(fn=cmd_up)
+    r = sub.add_parser("run", help="up + stay in the foreground until stopped (what a serve job runs)")
+    r.add_argument("--config", help="YAML with ServeConfig fields")
+    r.add_argument("--model")
+    r.add_argument("--replicas", type=int)
+    r.add_argument("--policy")
+    r.add_argument("--name")
+    r.add_argument("overrides", nargs="*")
+    r.set_defaults(fn=cmd_run)
     for name, fn in (("down", cmd_down), ("status", cmd_status), ("stats", cmd_stats)):
         s = sub.add_parser(name)
         s.add_argument("--name", default="sqlgenie")

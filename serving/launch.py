@@ -108,6 +108,10 @@ def _model_facts(model_dir: Path) -> dict:
     cfg = json.loads((model_dir / "config.json").read_text())
     text = cfg.get("text_config", cfg)
     weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
+    if not weights:  # config-only folder (vLLM --load-format dummy): bf16 size from the shapes
+        from pipeline.train.plan import count_params
+
+        weights = 2 * count_params(text)[0]
     heads = text["num_attention_heads"]
     head_dim = text.get("head_dim") or text["hidden_size"] // heads
     return {"quantized": "quantization_config" in cfg,
@@ -448,12 +452,28 @@ def stop_replica(name: str, index: int) -> None:
     kill_group(load_state(name)["replicas"][index]["pid"])
 
 
+def kill_groups(pids: list[int], grace_s: float = 15.0) -> int:
+    """SIGTERM every group at once, wait for all (one grace period in total), SIGKILL what is left."""
+    live = [p for p in pids if alive(p)]
+    for p in live:
+        try:
+            os.killpg(p, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.time() + grace_s
+    while time.time() < deadline and any(alive(p) for p in live):
+        time.sleep(0.2)
+    for p in live:
+        if alive(p):
+            try:
+                os.killpg(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return len(live)
+
+
 def down(name: str = "sqlgenie") -> int:
     state = load_state(name)
-    n = 0
-    for pid in [state.get("sampler_pid"), state["router"]["pid"]] + [r["pid"] for r in state["replicas"]]:
-        if alive(pid):
-            kill_group(pid)
-            n += 1
+    n = kill_groups([state.get("sampler_pid"), state["router"]["pid"]] + [r["pid"] for r in state["replicas"]])
     shutil.move(str(state_dir(name) / "state.json"), str(state_dir(name) / "state.stopped.json"))
     return n
