@@ -205,6 +205,13 @@ def page_training() -> None:
     runs = sorted(home().glob("runs/*/train/metrics.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
     if not runs:
         st.info("No training run yet: start a train job on the New job page.")
+
+        @st.fragment(run_every=2)
+        def wait_for_first_run():
+            if any(home().glob("runs/*/train/metrics.jsonl")):
+                st.rerun()
+
+        wait_for_first_run()
         return
     pick = st.selectbox("Run", runs, format_func=lambda p: p.parent.parent.name)
 

@@ -80,7 +80,7 @@ def test_dashboard_jobs_training_cancel_restart(env, browser, tiny_llama_dir, tm
     data = write_gretel(tmp_path / "rows.parquet", [gretel_row(i) for i in range(64)])
     cfg = (f"name: e2e-train\nmodel: {{name_or_path: '{tiny_llama_dir}'}}\n"
            f"data: {{sources: [{{path: '{data}'}}], eval_fraction: 0, max_seq_len: 256}}\n"
-           "train: {backend: trl, batch_size: 4, learning_rate: 0.01, lora: {r: 8, alpha: 16}, max_steps: 400,"
+           "train: {backend: trl, batch_size: 4, learning_rate: 0.01, lora: {r: 8, alpha: 16}, max_steps: 20000,"
            " logging_steps: 1, save_steps: 1000, threads: 1}\n")
     dash = _dashboard(env, tmp_path)
     try:
@@ -129,7 +129,7 @@ def test_dashboard_jobs_training_cancel_restart(env, browser, tiny_llama_dir, tm
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto("http://127.0.0.1:18501")
-        page.wait_for_selector("text=e2e-train", timeout=30000)
+        page.wait_for_selector("text=e2e-train", timeout=30000, state="attached")  # grid cells are drawn on a canvas
         assert store.get(train_id).status == "running"
         page.screenshot(path=str(ART / "jobs-after-restart.png"))
         page.close()
@@ -153,7 +153,8 @@ def test_playground_question_to_sql_and_rows(env, browser, tmp_path):
         page.goto("http://127.0.0.1:17860")
         page.get_by_role("button", name="Generate SQL").click()
         page.wait_for_selector("#result table", timeout=120000)
-        sql = page.locator("#sql_out").inner_text()
+        page.wait_for_selector("#stats:has-text(\"ms\")", timeout=60000)
+        sql = page.locator("#sql_out .cm-content").inner_text()
         assert "SELECT" in sql.upper()
         assert "valid" in page.locator("#status").inner_text()
         assert "answered by http://127.0.0.1:18900" in page.locator("#stats").inner_text()
