@@ -114,15 +114,13 @@ def page_new_job() -> None:
 
     from pipeline import config as C
     from pipeline.errors import SqlgenieError
+    from serving.launch import ServeConfig
 
     st.header("New job")
     kind = st.radio("Kind", ["train", "prepare", "evaluate", "export", "serve"], horizontal=True)
     presets = sorted((REPO_ROOT / "configs").glob("*.yaml"))
     if kind == "serve":
-        from serving.launch import ServeConfig
-        from pipeline.config import to_dict
-
-        default = yaml.safe_dump(to_dict(ServeConfig(model=_default_serve_model())), sort_keys=False)
+        default = yaml.safe_dump(C.to_dict(ServeConfig(model=_default_serve_model())), sort_keys=False)
     else:
         preset = st.selectbox("Preset", presets, format_func=lambda p: p.name)
         default = preset.read_text()
@@ -130,7 +128,7 @@ def page_new_job() -> None:
     gpus = st.text_input("GPUs (comma-separated indices; empty = CPU / any)", "")
     extra = st.text_input("Extra arguments (e.g. --adapter latest --limit 200 for evaluate)", "")
     with st.expander("Every field, with its default and meaning"):
-        rows = C.explain(ServeConfigCls()) if kind == "serve" else C.explain()
+        rows = C.explain(ServeConfig) if kind == "serve" else C.explain()
         st.dataframe([{"field": n, "default": d, "meaning": h} for n, d, h in rows], hide_index=True)
     if st.button("Submit", type="primary"):
         try:
@@ -143,12 +141,6 @@ def page_new_job() -> None:
             st.success(f"job {job} submitted: see the Jobs page")
         except SqlgenieError as e:
             st.error(str(e))
-
-
-def ServeConfigCls():
-    from serving.launch import ServeConfig
-
-    return ServeConfig
 
 
 def _default_serve_model() -> str:

@@ -13,7 +13,6 @@ the job and checks the GPU is released. Prints a table last.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -73,9 +72,7 @@ def serve_job(model: str, out: str, bf16: bool) -> None:
     up_s = time.time() - t0
     print(f"serve job {job} ready in {up_s:.0f} s; plan: {state['replicas'][0]['reasons']}", flush=True)
     j = store.get(job)
-    t = time.time()
     s = monitor.sample({job: j.pid})
-    sample_ms = (time.time() - t) * 1000
     (outp / f"nvml-{name}.json").write_text(json.dumps(s, indent=2))
     print("NVML:", json.dumps(s["gpus"]), flush=True)
     print("GPU processes -> job:", [(p["pid"], round(p["mem_gib"], 1), p["job"]) for p in s["processes"]], flush=True)

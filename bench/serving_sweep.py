@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -38,16 +37,14 @@ def main() -> None:
     ap.add_argument("--existing", help="sweep a running deployment by name (e.g. a serve job's) instead of starting one")
     a = ap.parse_args()
 
-    from pipeline.config import _build, parse_overrides
+    from pipeline.config import build, parse_overrides
     from serving import launch
     from serving.bench import sweep, table
 
     tree = {"model": a.model, "name": "bench", "replicas": a.replicas, "base_port": 8300, "router_port": 8390,
             "metrics_port": 8391, "warmup_requests": 2, "extra_args": [x for e in a.extra for x in e.split("=", 1)],
             **parse_overrides(a.set)}
-    problems: list[str] = []
-    cfg = _build(launch.ServeConfig, tree, "", problems)
-    assert not problems, problems
+    cfg = build(launch.ServeConfig, tree, "serving_sweep")
     t0 = time.time()
     if a.existing:
         state = launch.load_state(a.existing)

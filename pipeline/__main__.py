@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.errors import SqlgenieError
+from pipeline.errors import run_command
 
 
 def _config(args):
@@ -128,12 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     c.set_defaults(fn=cmd_compare)
 
     args = p.parse_args(argv)
-    try:
-        args.fn(args)
-    except SqlgenieError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(args.fn, args)
 
 
 if __name__ == "__main__":

@@ -203,6 +203,8 @@ class RunConfig:
             problems.append("train.lora: r and alpha must be >= 1")
         if not t.lora.target_modules:
             problems.append("train.lora.target_modules: empty")
+        if not self.export.formats:
+            problems.append(f"export.formats: empty (choose from {', '.join(EXPORT_FORMATS)})")
         for f in self.export.formats:
             if f not in EXPORT_FORMATS:
                 problems.append(f"export.formats: {f!r} is not one of {', '.join(EXPORT_FORMATS)}")
@@ -339,6 +341,17 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def parse_yaml(text: str, source: str) -> dict:
+    """A YAML mapping (empty text -> {}); anything else is one ConfigError naming `source`."""
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError([f"{source}: not valid YAML: {e}"], source) from None
+    if not isinstance(tree, dict):
+        raise ConfigError([f"{source}: top level must be a mapping"], source)
+    return tree
+
+
 def load(path: str | Path | None = None, overrides: list[str] | None = None, validate: bool = True) -> RunConfig:
     """Defaults <- YAML file <- dotted overrides; raises ConfigError listing every problem."""
     tree: dict = {}
@@ -348,18 +361,27 @@ def load(path: str | Path | None = None, overrides: list[str] | None = None, val
         source = str(path)
         if not path.is_file():
             raise ConfigError([f"{path}: no such file (recipes live in configs/)"], source)
-        try:
-            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError([f"{path}: not valid YAML: {e}"], source) from None
-        if not isinstance(tree, dict):
-            raise ConfigError([f"{path}: top level must be a mapping"], source)
+        tree = parse_yaml(path.read_text(encoding="utf-8"), source)
         tree.setdefault("name", path.stem)
-    tree = _merge(tree, parse_overrides(overrides or []))
+    return from_tree(tree, overrides, source, validate)
+
+
+def loads(text: str, source: str = "config", validate: bool = True) -> RunConfig:
+    """The same from YAML text (a job's config, a UI form)."""
+    return from_tree(parse_yaml(text, source), None, source, validate)
+
+
+def build(cls: type, tree: dict, source: str = "config") -> Any:
+    """Any config dataclass (RunConfig, serving's ServeConfig) from a tree; every problem in one ConfigError."""
     problems: list[str] = []
-    cfg = _build(RunConfig, tree, "", problems)
+    cfg = _build(cls, tree, "", problems)
     if problems:
         raise ConfigError(problems, source)
+    return cfg
+
+
+def from_tree(tree: dict, overrides: list[str] | None, source: str, validate: bool) -> RunConfig:
+    cfg = build(RunConfig, _merge(tree, parse_overrides(overrides or [])), source)
     if validate:
         cfg.validate()
     return cfg

@@ -25,3 +25,15 @@ class DataError(SqlgenieError):
 
 class AssetError(SqlgenieError):
     """An embedded asset (model, tokenizer) is missing or could not be built."""
+
+
+def run_command(fn, *args) -> int:
+    """Run a CLI subcommand: exit code 0, or 2 with the user's error as one line (bugs keep their traceback)."""
+    import sys
+
+    try:
+        fn(*args)
+    except SqlgenieError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -15,23 +15,23 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.errors import SqlgenieError
+from pipeline.errors import run_command
 
 
 def serve_config(args):
-    from pipeline.config import _build, parse_overrides
-    from pipeline.errors import ConfigError
+    """ServeConfig from --config YAML <- key=value overrides <- the named flags."""
+    from pathlib import Path
+
+    from pipeline.config import _merge, build, parse_overrides, parse_yaml
     from serving.launch import ServeConfig
 
-    tree = parse_overrides(args.overrides or [])
+    source = getattr(args, "config", None) or "serve"
+    tree = parse_yaml(Path(args.config).read_text(), source) if getattr(args, "config", None) else {}
+    tree = _merge(tree, parse_overrides(args.overrides or []))
     for key in ("model", "replicas", "policy", "name"):
         if getattr(args, key, None) is not None:
             tree[key] = getattr(args, key)
-    problems: list[str] = []
-    cfg = _build(ServeConfig, tree, "", problems)
-    if problems:
-        raise ConfigError(problems, "serve")
-    return cfg
+    return build(ServeConfig, tree, source)
 
 
 def cmd_up(args):
@@ -46,13 +46,8 @@ def cmd_run(args):
     import signal
     import time
 
-    import yaml
-
     from serving import launch
 
-    if args.config:
-        args.overrides = [f"{k}={v if not isinstance(v, (list, dict)) else yaml.safe_dump(v, default_flow_style=True).strip()}"
-                          for k, v in (yaml.safe_load(open(args.config)) or {}).items()] + (args.overrides or [])
     cfg = serve_config(args)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
@@ -154,12 +149,7 @@ def main(argv=None) -> int:
     a.add_argument("--json", action="store_true")
     a.set_defaults(fn=cmd_ask)
     args = p.parse_args(argv)
-    try:
-        args.fn(args)
-    except SqlgenieError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(args.fn, args)
 
 
 if __name__ == "__main__":

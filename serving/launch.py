@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import requests
 
 from pipeline.config import REPO_ROOT, home, opt
 from pipeline.errors import SqlgenieError
+from pipeline.procs import alive, log_tail, stop_groups
 
 SERVE_VENV = REPO_ROOT / ".venv-serve" / "bin"
 
@@ -231,13 +231,6 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
             return False
 
 
-def log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def diagnose(log: str) -> str:
     low = log.lower()
     if "out of memory" in low or "cuda error: out of memory" in low or "not enough memory" in low:
@@ -259,38 +252,9 @@ def spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Pop
                             env={**os.environ, **env}, start_new_session=True, cwd=str(REPO_ROOT))
 
 
-def kill_group(pid: int, grace_s: float = 10.0) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.time() + grace_s
-    while time.time() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as dead
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+def kill_group(pid: int | None, grace_s: float = 10.0) -> None:
+    """Stop one replica / router / sampler: its whole process group."""
+    stop_groups([pid], grace_s)
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
@@ -439,7 +403,7 @@ def restart_replica(name: str, index: int) -> dict:
     """Start replica `index` again with its saved arguments (after a crash or a stop)."""
     state = load_state(name)
     cfg = ServeConfig(**state["config"])
-    r = Replica(**{k: v for k, v in state["replicas"][index].items()})
+    r = Replica(**state["replicas"][index])
     if alive(r.pid):
         kill_group(r.pid)
     start_replica(r, cfg, state_dir(name) / "logs")
@@ -452,28 +416,8 @@ def stop_replica(name: str, index: int) -> None:
     kill_group(load_state(name)["replicas"][index]["pid"])
 
 
-def kill_groups(pids: list[int], grace_s: float = 15.0) -> int:
-    """SIGTERM every group at once, wait for all (one grace period in total), SIGKILL what is left."""
-    live = [p for p in pids if alive(p)]
-    for p in live:
-        try:
-            os.killpg(p, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-    deadline = time.time() + grace_s
-    while time.time() < deadline and any(alive(p) for p in live):
-        time.sleep(0.2)
-    for p in live:
-        if alive(p):
-            try:
-                os.killpg(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    return len(live)
-
-
 def down(name: str = "sqlgenie") -> int:
     state = load_state(name)
-    n = kill_groups([state.get("sampler_pid"), state["router"]["pid"]] + [r["pid"] for r in state["replicas"]])
+    n = stop_groups(_pids(state), grace_s=15.0)
     shutil.move(str(state_dir(name) / "state.json"), str(state_dir(name) / "state.stopped.json"))
     return n

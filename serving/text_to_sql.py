@@ -93,7 +93,7 @@ class TextToSql:
                                "(drop unrelated tables or sample rows)")
             out = self.client.complete(prompt, max_tokens=max_tokens, stop=[self.tokenizer.eos_token])
         sql = extract_sql(out.text)
-        result = check(sql, schema, dialect, target)
+        result = check(sql, schema, dialect, target, known_tables=tables)
         ans = Answer(question, out.text, sql, result, out.prompt_tokens, out.completion_tokens, time.time() - t0)
         if execute and sql and not any(e.startswith("does not parse") for e in result.errors):
             from serving.sql.sandbox import Sandbox, SandboxError

@@ -164,15 +164,9 @@ def generate_openai(base_url: str, prompts: list[str], stop: list[str], max_new_
 
 def merged_copy(model_path: Path, adapter: Path, dest: Path, tokenizer) -> Path:
     """Base + adapter merged in bf16 (never into a 4-bit model) for engines that serve it faster merged."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+    from pipeline.export.merge import merge_adapter, model_card
 
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.bfloat16)
-    model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    model.save_pretrained(str(dest))
-    tokenizer.save_pretrained(str(dest))
-    return dest
+    return merge_adapter(model_path, adapter, dest, tokenizer, model_card(str(model_path), adapter, {}))
 
 
 def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test", limit: int = 500,

@@ -54,6 +54,14 @@ def publish(tmp: Path, final: Path) -> Path:
     return final
 
 
+def partial_dir(out: Path, name: str) -> Path:
+    """An empty hidden `.NAME.partial` folder in `out` (left over ones from a killed export are cleared)."""
+    tmp = out / f".{name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
 def check_disk(where: Path, need_bytes: int) -> None:
     where.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(where).free
@@ -110,37 +118,36 @@ def run(cfg: RunConfig, progress=print) -> ExportResult:
     check_disk(out, need)
 
     items: list[dict] = []
+    calibration: list[str] = []
+
+    def calib() -> list[str]:  # the training data is read once, only if some format needs it
+        if not calibration:
+            calibration.extend(_calibration(cfg, tok))
+        return calibration
+
+    # every format starts from the merged bf16 model; it is published only when asked for
     merged_dir = out / "merged"
-    needs_merged = any(f != "merged" for f in formats) or "merged" in formats
-    scratch_merged = None
-    if needs_merged:
-        t = time.time()
-        tmp = out / ".merged.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        card = merge.model_card(cfg.model.name_or_path, adapter, _card_extras(cfg))
-        merge.merge_adapter(base, adapter, tmp, tok, card)
-        item = {"format": "merged", "path": str(merged_dir), "write_s": time.time() - t}
-        if e.verify:
-            item["verify"] = merge.verify_merge(base, adapter, tmp, tok)
-            item["check"] = f"top-1 {item['verify']['top1_agreement']:.0%}, max diff {item['verify']['max_abs_logit_diff']}"
-        if "merged" in formats:
-            publish(tmp, merged_dir)
-            item["size_mb"] = folder_size(merged_dir) / 1e6
-            items.append(item)
-            progress(f"merged -> {merged_dir}")
-        else:
-            scratch_merged = tmp
-    src = merged_dir if "merged" in formats else scratch_merged
+    t = time.time()
+    src = partial_dir(out, "merged")
+    card = merge.model_card(cfg.model.name_or_path, adapter, _card_extras(cfg))
+    merge.merge_adapter(base, adapter, src, tok, card)
+    item = {"format": "merged", "path": str(merged_dir), "write_s": time.time() - t}
+    if e.verify:
+        item["verify"] = merge.verify_merge(base, adapter, src, tok)
+        item["check"] = f"top-1 {item['verify']['top1_agreement']:.0%}, max diff {item['verify']['max_abs_logit_diff']}"
+    if "merged" in formats:
+        src = publish(src, merged_dir)
+        item["size_mb"] = folder_size(merged_dir) / 1e6
+        items.append(item)
+        progress(f"merged -> {merged_dir}")
     try:
         for f in formats:
             if f == "merged":
                 continue
             t = time.time()
+            tmp = partial_dir(out, f)
             if f.startswith("gguf-"):
                 kind = f.split("-", 1)[1]
-                tmp = out / f".{f}.partial"
-                shutil.rmtree(tmp, ignore_errors=True)
-                tmp.mkdir(parents=True)
                 gguf_path = gguf_file.write_gguf(src, tmp / f"model-{kind}.gguf", kind, name=cfg.name)
                 item = {"format": f, "write_s": time.time() - t}
                 if e.verify:
@@ -152,17 +159,13 @@ def run(cfg: RunConfig, progress=print) -> ExportResult:
                         raise gguf_file.GGUFExportError(f"{f}: the GGUF tokenizer does not reproduce the source's token ids")
                     item["check"] = f"top-1 {v['top1_agreement']:.0%}, max diff {v['max_abs_logit_diff']}, same token ids"
             else:
-                fmt = f
-                tmp = out / f".{fmt}.partial"
-                shutil.rmtree(tmp, ignore_errors=True)
-                texts = _calibration(cfg, tok) if (fmt in quantize.NEEDS_CALIBRATION or e.kv_cache_fp8) else None
-                quantize.quantize(src, tmp, fmt, texts, e.kv_cache_fp8, cfg.data.max_seq_len)
-                item = {"format": fmt, "write_s": time.time() - t,
+                texts = calib() if (f in quantize.NEEDS_CALIBRATION or e.kv_cache_fp8) else None
+                quantize.quantize(src, tmp, f, texts, e.kv_cache_fp8, cfg.data.max_seq_len)
+                item = {"format": f, "write_s": time.time() - t,
                         "calibration_samples": len(texts) if texts else 0, "kv_cache_fp8": e.kv_cache_fp8}
                 if e.verify:
                     t2 = time.time()
-                    prompts = (texts or _calibration(cfg, tok))[:4]
-                    item["verify"] = quantize.verify_quantized(src, tmp, prompts)
+                    item["verify"] = quantize.verify_quantized(src, tmp, calib()[:4])
                     item["load_s"] = time.time() - t2
                     item["check"] = f"top-1 {item['verify']['top1_agreement']:.0%} vs bf16"
             final = publish(tmp, out / f)
@@ -171,8 +174,8 @@ def run(cfg: RunConfig, progress=print) -> ExportResult:
             items.append(item)
             progress(f"{f} -> {final} ({item['size_mb']:.0f} MB, {item['write_s']:.0f} s)")
     finally:
-        if scratch_merged is not None:
-            shutil.rmtree(scratch_merged, ignore_errors=True)
+        if "merged" not in formats:  # the scratch merge
+            shutil.rmtree(src, ignore_errors=True)
 
     result = ExportResult(out, items)
     record = {"adapter": str(adapter), "base": str(base), "notes": notes, "items": items}

@@ -195,23 +195,19 @@ def write_gguf(model_dir: Path, dest: Path, kind: str = "q8_0", name: str | None
 
 
 def verify_gguf(source_dir: Path, gguf_path: Path, prompts: list[str] | None = None) -> dict:
-    """Load the GGUF back with transformers and compare next-token logits with the source model's."""
+    """Load the GGUF back with transformers and compare next-token logits and token ids with the source."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    prompts = prompts or ["SELECT name FROM employees WHERE", "How many orders were placed in 2023?"]
+    from pipeline.export.compare import DEFAULT_PROMPTS, compare_logits
+
+    prompts = prompts or DEFAULT_PROMPTS
     src_tok = AutoTokenizer.from_pretrained(source_dir)
     g_tok = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     src = AutoModelForCausalLM.from_pretrained(source_dir, dtype=torch.float32).eval()
     back = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32).eval()
-    max_diff, agree, total, same_ids = 0.0, 0, 0, True
-    with torch.no_grad():
-        for p in prompts:
-            ids = src_tok(p, return_tensors="pt").input_ids
-            same_ids &= g_tok(p, return_tensors="pt").input_ids.tolist() == ids.tolist()
-            a, b = src(ids).logits[0].float(), back(ids).logits[0].float()
-            max_diff = max(max_diff, (a - b).abs().max().item())
-            agree += (a.argmax(-1) == b.argmax(-1)).sum().item()
-            total += a.shape[0]
-    return {"tokenizer_ids_equal": bool(same_ids), "max_abs_logit_diff": round(max_diff, 4),
-            "top1_agreement": agree / total, "positions": total}
+    ids = [src_tok(p, return_tensors="pt").input_ids for p in prompts]
+    same_ids = all(g_tok(p, return_tensors="pt").input_ids.tolist() == i.tolist() for p, i in zip(prompts, ids))
+    v = compare_logits(src, back, ids)
+    return {"tokenizer_ids_equal": same_ids, "max_abs_logit_diff": v["max_abs_logit_diff"],
+            "top1_agreement": v["top1_agreement"], "positions": v["positions"]}

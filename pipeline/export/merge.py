@@ -92,23 +92,15 @@ def verify_merge(base_dir: Path, adapter_dir: Path, merged_dir: Path, tokenizer,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    prompts = prompts or ["SELECT name FROM employees WHERE", "How many orders were placed in 2023?"]
+    from pipeline.export.compare import DEFAULT_PROMPTS, compare_logits
+
     ref = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.bfloat16),
                                     str(adapter_dir)).eval()
     merged = AutoModelForCausalLM.from_pretrained(str(merged_dir), dtype=torch.bfloat16).eval()
-    max_diff, agree, total, scale = 0.0, 0, 0, 0.0
-    with torch.no_grad():
-        for p in prompts:
-            ids = tokenizer(p, return_tensors="pt").input_ids
-            a, b = ref(input_ids=ids).logits[0].float(), merged(input_ids=ids).logits[0].float()
-            max_diff = max(max_diff, (a - b).abs().max().item())
-            scale = max(scale, a.abs().max().item())
-            agree += (a.argmax(-1) == b.argmax(-1)).sum().item()
-            total += a.shape[0]
+    ids = [tokenizer(p, return_tensors="pt").input_ids for p in prompts or DEFAULT_PROMPTS]
+    v = compare_logits(ref, merged, ids)
     # bf16 has 8 bits of mantissa: a relative difference of a few 2^-8 is rounding, not a wrong merge
-    ok = max_diff <= 0.05 * max(scale, 1.0)
-    if not ok:
-        raise MergeError(f"merged model differs from base + adapter: max |logit diff| {max_diff:.3f} "
-                         f"(logit scale {scale:.1f}); the merge is wrong")
-    return {"max_abs_logit_diff": round(max_diff, 4), "logit_scale": round(scale, 2),
-            "top1_agreement": agree / total, "positions": total}
+    if v["max_abs_logit_diff"] > 0.05 * max(v["logit_scale"], 1.0):
+        raise MergeError(f"merged model differs from base + adapter: max |logit diff| {v['max_abs_logit_diff']:.3f} "
+                         f"(logit scale {v['logit_scale']:.1f}); the merge is wrong")
+    return v

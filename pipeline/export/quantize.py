@@ -124,14 +124,11 @@ def verify_quantized(merged_dir: Path, quant_dir: Path, prompts: list[str]) -> d
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from pipeline.export.compare import compare_logits
+
     tok = AutoTokenizer.from_pretrained(merged_dir)
     src = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.bfloat16).eval()
     q = AutoModelForCausalLM.from_pretrained(quant_dir, dtype=torch.bfloat16).eval()
-    agree = total = 0
-    with torch.no_grad():
-        for p in prompts:
-            ids = tok(p, return_tensors="pt", add_special_tokens=False).input_ids[:, :512]
-            a, b = src(input_ids=ids).logits[0], q(input_ids=ids).logits[0]
-            agree += (a.argmax(-1) == b.argmax(-1)).sum().item()
-            total += a.shape[0]
-    return {"top1_agreement": round(agree / total, 4), "positions": total}
+    ids = [tok(p, return_tensors="pt", add_special_tokens=False).input_ids[:, :512] for p in prompts]
+    v = compare_logits(src, q, ids)
+    return {"top1_agreement": round(v["top1_agreement"], 4), "positions": v["positions"]}

@@ -20,8 +20,6 @@ waits in the queue.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +29,7 @@ from pathlib import Path
 
 from pipeline.config import REPO_ROOT, home
 from pipeline.errors import SqlgenieError
+from pipeline.procs import alive as pid_alive, log_tail, stop_groups  # noqa: F401 (re-exported)
 
 KINDS = ("prepare", "train", "evaluate", "export", "serve")
 ACTIVE = ("queued", "running", "cancelling")
@@ -76,32 +75,6 @@ class Job:
         return (self.finished or now or time.time()) - self.started
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def log_tail(path: str | Path, lines: int = 20) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 64 * 1024))
-            return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 class JobStore:
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else home() / "jobs.db"
@@ -144,36 +117,17 @@ class JobStore:
     def submit(self, kind: str, config: str, name: str | None = None, gpus: list[int] | None = None,
                args: list[str] | None = None, start: bool = True) -> int:
         """Queue a job. `config` is the YAML text of the stage's config (validated here, before queueing)."""
-        import yaml
+        from pipeline import config as C
 
         if kind not in KINDS:
             raise JobError(f"job kind {kind!r} is not one of {', '.join(KINDS)}")
-        try:
-            tree = yaml.safe_load(config) or {}
-        except yaml.YAMLError as e:
-            raise JobError(f"job config is not valid YAML: {e}") from None
         metrics = None
         if kind == "serve":
-            from pipeline.config import _build
             from serving.launch import ServeConfig
 
-            problems: list[str] = []
-            _build(ServeConfig, tree, "", problems)
-            if problems:
-                from pipeline.errors import ConfigError
-
-                raise ConfigError(problems, "serve job")
-            name = name or tree.get("name", "sqlgenie")
+            name = name or C.build(ServeConfig, C.parse_yaml(config, "serve job"), "serve job").name
         else:
-            from pipeline import config as C
-
-            cfg = C.load(None, None, validate=False) if not tree else None
-            tmp = self.path.parent / f".submit-{os.getpid()}.yaml"
-            tmp.write_text(config)
-            try:
-                cfg = C.load(tmp)
-            finally:
-                tmp.unlink(missing_ok=True)
+            cfg = C.loads(config, f"{kind} job")
             name = name or cfg.name
             if kind == "train":
                 metrics = str(Path(cfg.train.output_dir or cfg.run_dir() / "train") / "metrics.jsonl")
@@ -228,19 +182,7 @@ class JobStore:
         if j.status not in ("running", "cancelling"):
             raise JobError(f"job {job_id} is {j.status}: nothing to cancel")
         self._update(job_id, status="cancelling")
-        if j.pid:
-            try:
-                os.killpg(j.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.time() + grace_s
-            while time.time() < deadline and pid_alive(j.pid):
-                time.sleep(0.2)
-            if pid_alive(j.pid):
-                try:
-                    os.killpg(j.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        stop_groups([j.pid], grace_s)
         self._update(job_id, status="cancelled", finished=time.time(), error="cancelled by the user")
         self.schedule()
 

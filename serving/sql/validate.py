@@ -110,7 +110,9 @@ def check_references(tree, tables: dict[str, set[str]]) -> list[str]:
     return list(dict.fromkeys(errors))
 
 
-def check(sql: str, schema_ddl: str = "", dialect: str = "sqlite", target: str | None = None) -> SqlCheck:
+def check(sql: str, schema_ddl: str = "", dialect: str = "sqlite", target: str | None = None,
+          known_tables: dict[str, set[str]] | None = None) -> SqlCheck:
+    """`known_tables`: the schema already parsed by schema_columns (callers that checked the schema first)."""
     import sqlglot
     from sqlglot import exp
 
@@ -127,8 +129,8 @@ def check(sql: str, schema_ddl: str = "", dialect: str = "sqlite", target: str |
         return SqlCheck(sql, False, ["no SQL statement"])
     errors: list[str] = []
     tables: list[str] = []
-    if schema_ddl.strip():
-        known, problems = schema_columns(schema_ddl, dialect)
+    if known_tables is not None or schema_ddl.strip():
+        known, problems = (known_tables, []) if known_tables is not None else schema_columns(schema_ddl, dialect)
         errors += problems
         for tree in trees:
             errors += check_references(tree, known)

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.errors import SqlgenieError
 
 
 def _adapter(model_dir: Path, out: Path, seed: int = 1) -> Path:
