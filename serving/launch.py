@@ -308,10 +308,13 @@ def router_command(cfg: ServeConfig, urls: list[str]) -> list[str]:
     return [py, "-m", "vllm_router.launch_router", "--host", cfg.host, "--port", str(cfg.router_port),
             "--worker-urls", *urls, "--policy", cfg.policy,
             "--prometheus-host", "127.0.0.1", "--prometheus-port", str(cfg.metrics_port),
-            "--retry-max-retries", "3", "--retry-initial-backoff-ms", "50",
+            # A replica that dies mid-load: its circuit opens after 2 failed sends (open circuits are
+            # skipped when picking a worker), so with 5 retries no request can spend all its attempts on
+            # it; health checks every 2 s then take it out until it answers again.
+            "--retry-max-retries", "5", "--retry-initial-backoff-ms", "50",
             "--health-check-interval-secs", "2", "--health-failure-threshold", "2",
             "--health-success-threshold", "1", "--health-check-endpoint", "/health",
-            "--cb-failure-threshold", "3", "--cb-timeout-duration-secs", "5",
+            "--cb-failure-threshold", "2", "--cb-timeout-duration-secs", "5",
             "--worker-startup-timeout-secs", "30", "--log-level", "warning"]
 
 

@@ -105,3 +105,25 @@ def test_failover_kill_one_replica_under_load(deployment):
         requests.post(router["url"] + "/v1/completions", timeout=60,
                       json={"model": "itest", "prompt": f"SELECT {i}", "max_tokens": 2}).raise_for_status()
     assert _routed(router["metrics"]).get(dead_url, 0) > before, "traffic did not return to the restarted replica"
+
+
+def test_a_replica_that_dies_while_starting_gives_its_log_tail(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from pipeline import assets
+    from serving import launch
+
+    monkeypatch.setenv("SQLGENIE_HOME", str(tmp_path / "home"))
+    broken = tmp_path / "broken"
+    shutil.copytree(assets.resolve("embedded:smollm2-135m-instruct"), broken)
+    cfg = json.loads((broken / "config.json").read_text())
+    cfg["architectures"] = ["NoSuchModelForCausalLM"]
+    (broken / "config.json").write_text(json.dumps(cfg))
+    sc = launch.ServeConfig(model=str(broken), name="broken", base_port=18200, router_port=18210, metrics_port=18211,
+                            start_timeout_s=180)
+    with pytest.raises(launch.ServeError, match=r"replica 0 \(cpu:0\) exited with code \d+ while starting") as e:
+        launch.up(sc, progress=lambda *_: None)
+    assert "NoSuchModelForCausalLM" in str(e.value)  # the log tail names the cause
+    assert launch.port_free(18200) and launch.port_free(18210)  # nothing left behind
+    assert not (launch.state_dir("broken") / "state.json").exists()

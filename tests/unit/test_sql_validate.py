@@ -92,3 +92,41 @@ def test_prometheus_parsing_and_rates():
     r = rates(snap(0, 100, 2), snap(2, 300, 6))
     assert r["replicas"]["0"]["tokens_per_s"] == 100 and r["replicas"]["0"]["requests_per_s"] == 2
     assert r["replicas"]["0"]["latency_s"] == 0.5
+
+
+def test_launcher_refuses_bad_input_before_starting_anything(tmp_path, monkeypatch, home):
+    import socket
+
+    from serving import launch
+
+    with pytest.raises(launch.ServeError, match="has no config.json"):
+        launch.plan(launch.ServeConfig(model=str(tmp_path)))
+    (tmp_path / "config.json").write_text('{"num_attention_heads": 2, "hidden_size": 64, "num_hidden_layers": 2, '
+                                          '"intermediate_size": 128, "vocab_size": 400}')
+    monkeypatch.setattr(launch, "gpu_inventory", lambda: [])
+    monkeypatch.setattr(launch.os, "cpu_count", lambda: 2)
+    with pytest.raises(launch.ServeError, match="replicas=3 but this machine has 2 CPU cores"):
+        launch.plan(launch.ServeConfig(model=str(tmp_path), replicas=3))
+    monkeypatch.delenv("SQLGENIE_API_KEY", raising=False)
+    with pytest.raises(launch.ServeError, match="needs SQLGENIE_API_KEY"):
+        launch.up(launch.ServeConfig(model=str(tmp_path), host="0.0.0.0"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = launch.plan(launch.ServeConfig(model=str(tmp_path), base_port=port))[0]
+        with pytest.raises(launch.ServeError, match=f"port {port} is taken"):
+            launch.start_replica(r, launch.ServeConfig(), tmp_path / "logs")
+        assert r.pid is None  # nothing was started
+
+
+@pytest.mark.parametrize("log,cause", [
+    ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate", "out of memory"),
+    ("OSError: [Errno 98] Address already in use", "port is taken"),
+    ("OSError: /x does not appear to have a file named config.json", "bad model path"),
+    ("ValueError: User-specified max_model_len (9000) is greater than the derived max_model_len", "max_model_len"),
+])
+def test_replica_start_failures_are_diagnosed(log, cause):
+    from serving.launch import diagnose
+
+    assert cause in diagnose(log)
