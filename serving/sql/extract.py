@@ -21,7 +21,7 @@ def extract_sql(text: str) -> str:
     """The first SQL statement in `text`, ending with ';' ('' when there is none)."""
     from pipeline.data.loaders import split_statements
 
-    text = _SPECIAL.split(text or "", maxsplit=1)[0]
+    text = _sql_segment(text or "")
     m = _FENCE.search(text)
     body = m.group(1) if m else text
     body = _LABEL.sub("", body.strip())
@@ -34,6 +34,21 @@ def extract_sql(text: str) -> str:
         if stmt and stmt != ";":
             return stmt
     return ""
+
+
+def _sql_segment(text: str) -> str:
+    """The part of `text` between special tokens that holds the SQL.
+
+    A chat end-of-turn token after the query ends it ("SELECT 1<|im_end|>junk"), but a special token
+    before it (a header the model echoed, "<|...|>" in prose) must not hide the query behind it: the
+    first piece with a code fence wins, else the first piece with a statement keyword, else the first.
+    """
+    pieces = _SPECIAL.split(text)
+    for pattern in (_FENCE, _START):
+        for piece in pieces:
+            if pattern.search(piece):
+                return piece
+    return pieces[0]
 
 
 def _trim_prose(stmt: str) -> str:

@@ -17,6 +17,8 @@ CTX = "CREATE TABLE t (a INT, b REAL, c TEXT); INSERT INTO t VALUES (1, 2.5, 'x'
     ("SELECT a FROM t<|im_end|>\nignored", "SELECT a FROM t;"),
     ("SELECT a FROM t\n\nThe query selects column a.", "SELECT a FROM t;"),
     ("I cannot answer that.", ""),
+    ("<|start_header_id|>assistant<|end_header_id|>\n\nSELECT a FROM t;<|eot_id|>SELECT b FROM t;", "SELECT a FROM t;"),
+    ("<|_|>\n```sql\nSELECT a FROM t;\n```\n<|_|>", "SELECT a FROM t;"),
 ])
 def test_extract(raw, sql):
     assert extract_sql(raw) == sql
