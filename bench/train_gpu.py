@@ -9,6 +9,16 @@ this GPU, and our QLoRA path. Prints one table last.
     python3 bench/train_gpu.py make-model /tmp/llama8b        # random init, saved once (bf16 safetensors)
     python3 bench/train_gpu.py all /tmp/llama8b [--steps 4]    # every stack, one subprocess each
     python3 bench/train_gpu.py one MODE /tmp/llama8b           # a single stack (used by `all`)
+    python3 bench/train_gpu.py pack /tmp/llama8b [--rows 640]   # packing vs padding on Gretel-like lengths
+    python3 bench/train_gpu.py qlora /tmp/llama8b               # QLoRA under 13 GiB vs Unsloth QLoRA
+    python3 bench/train_gpu.py gemm                             # bf16 vs FP8 (row-wise) GEMMs of the 8B shapes
+
+`pack`: one epoch slice of rows whose lengths follow Gretel's (log-normal, ~230 tokens mean, loss on the
+last quarter), the same rows for every stack; optimizer step every 128 rows. The anchor is the best
+anchor stack (Unsloth bf16 LoRA, no recompute) with its default: rows padded to the longest of each
+micro-batch of 8. Ours: the model pipeline/train builds, rows packed best-fit-decreasing into 1024-token
+bins by TRL, 8 bins per micro-batch flattened padding-free, attention per row by pipeline/train/varlen.py
+(torch's varlen FlashAttention). Also ours padded (the packing gain alone). Figures: real tokens/s.
 """
 from __future__ import annotations
 
@@ -120,6 +130,199 @@ def build(mode: str, model_dir: str):
     return model, 6, mode
 
 
+# ------------------------------------------------------------------------------ packing vs padding
+def gretel_like_rows(n: int, seed: int = 0) -> list[dict]:
+    """Token rows with Gretel-like lengths (log-normal, median 210, mean ~232, clipped to 48..1024);
+    the last quarter is the completion (loss), the rest the prompt (masked)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lengths = np.clip(rng.lognormal(np.log(210), 0.45, n).astype(int), 48, SEQ)
+    rows = []
+    for n_tok in lengths:
+        ids = rng.integers(5, 128000, int(n_tok)).tolist()
+        p = int(n_tok * 0.75)
+        rows.append({"input_ids": ids, "labels": [-100] * p + ids[p:]})
+    return rows
+
+
+def _padded_batches(rows):
+    import torch
+
+    for i in range(0, len(rows), MICRO):
+        chunk = rows[i:i + MICRO]
+        width = max(len(r["input_ids"]) for r in chunk)
+        ids = torch.zeros((len(chunk), width), dtype=torch.long)
+        lab = torch.full((len(chunk), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for j, r in enumerate(chunk):
+            n = len(r["input_ids"])
+            ids[j, :n], lab[j, :n], mask[j, :n] = torch.tensor(r["input_ids"]), torch.tensor(r["labels"]), 1
+        yield {"input_ids": ids, "labels": lab, "attention_mask": mask}, len(chunk), int(mask.sum())
+
+
+def _packed_batches(rows):
+    """TRL's own path: pack_dataset(bfd) into SEQ-token bins, padding-free collator over MICRO bins."""
+    import datasets
+    from trl.data_utils import pack_dataset
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    packed = pack_dataset(datasets.Dataset.from_list(rows), SEQ, strategy="bfd")
+    collate = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=True)
+    for i in range(0, len(packed), MICRO):
+        bins = [packed[j] for j in range(i, min(i + MICRO, len(packed)))]
+        batch = collate(bins)
+        n_rows = sum(len(b["seq_lengths"]) for b in bins)
+        yield {k: batch[k] for k in ("input_ids", "labels", "position_ids")}, n_rows, int(batch["input_ids"].numel())
+
+
+def _build_pack(mode: str, model_dir: str):
+    if mode == "pack_anchor":
+        return build("unsloth_bf16_nogc", model_dir)[0], "Unsloth bf16 LoRA, no recompute, padded batches of 8"
+    from pipeline.train import plan as planning
+    from pipeline.train.trl_backend import load_model
+
+    cfg = _plan_cfg(model_dir, "bf16")
+    cfg.train.backend = "trl"
+    plan = planning.make_plan(cfg, Path(model_dir))
+    if not plan.packing:
+        raise SystemExit(f"plan did not turn packing on: {plan.reasons}")
+    if plan.liger:
+        from liger_kernel.transformers import apply_liger_kernel_to_llama
+
+        apply_liger_kernel_to_llama()
+    model = load_model(cfg, plan, Path(model_dir))
+    if mode == "pack_ours":
+        _check_packed_logits(model)
+    gc = "on" if plan.gradient_checkpointing else "off"
+    how = "packed (bfd, varlen attention)" if mode == "pack_ours" else "padded batches of 8"
+    return model, f"ours: trl bf16 gc={gc} liger={'on' if plan.liger else 'off'}, {how}"
+
+
+def _check_packed_logits(model) -> None:
+    """On the GPU: three rows packed give each row's own logits (bf16 rounding apart)."""
+    import torch
+
+    rows = [torch.randint(5, 128000, (1, n), device="cuda") for n in (100, 37, 250)]
+    packed = torch.cat(rows, dim=1)
+    pos = torch.cat([torch.arange(r.shape[1], device="cuda") for r in rows]).unsqueeze(0)
+    with torch.no_grad():
+        together = model(input_ids=packed, position_ids=pos).logits.float()
+        alone = torch.cat([model(input_ids=r).logits.float() for r in rows], dim=1)
+    agree = (together.argmax(-1) == alone.argmax(-1)).float().mean().item()
+    diff = (together - alone).abs().max().item()
+    print(f"VARLEN_CHECK top1_agree={agree:.4f} max_abs_diff={diff:.4f}", flush=True)
+    if agree < 0.99:
+        raise SystemExit(f"packed attention differs from per-row attention (top-1 agreement {agree:.3f})")
+
+
+def pack_one(mode: str, model_dir: str, n_rows: int) -> dict:
+    if mode == "pack_anchor":
+        import unsloth  # noqa: F401
+    import torch
+
+    torch.manual_seed(0)
+    model, desc = _build_pack(mode, model_dir)
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    rows = gretel_like_rows(n_rows)
+    batches = list((_packed_batches if mode == "pack_ours" else _padded_batches)(rows))
+    warm = 2
+    torch.cuda.reset_peak_memory_stats()
+    real = rows_done = 0
+    next_opt = 128
+    t0 = None
+    for i, (batch, n_r, _) in enumerate(batches):
+        if i == warm:
+            torch.cuda.synchronize()
+            t0, real, rows_done = time.time(), 0, 0
+        batch = {k: v.cuda() for k, v in batch.items()}
+        model(**batch).loss.backward()
+        real += int(batch["position_ids"].numel() if "position_ids" in batch else batch["attention_mask"].sum())
+        rows_done += n_r
+        if rows_done >= next_opt or i == len(batches) - 1:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            next_opt += 128
+    torch.cuda.synchronize()
+    dt = time.time() - t0
+    mean_len = sum(len(r["input_ids"]) for r in rows) / len(rows)
+    return {"mode": mode, "desc": desc, "real_tok_s": real / dt, "timed_s": dt, "steps": len(batches) - warm,
+            "peak_gib": torch.cuda.max_memory_allocated() / 2 ** 30, "rows": n_rows, "mean_len": mean_len}
+
+
+# ------------------------------------------------------------------------------ QLoRA under 13 GiB
+def qlora_one(mode: str, model_dir: str, steps: int) -> dict:
+    """qlora_mb1_8bit: Unsloth NF4 + LoRA with NO recompute at micro-batch 1 (8 micro-batches per optimizer
+    step = the anchor's 8 rows) and bitsandbytes 8-bit AdamW, to trade recompute for memory."""
+    import unsloth  # noqa: F401
+    import bitsandbytes as bnb
+    import torch
+    from unsloth import FastLanguageModel
+
+    torch.manual_seed(0)
+    model, _ = FastLanguageModel.from_pretrained(model_name=model_dir, max_seq_length=SEQ, dtype=torch.bfloat16,
+                                                 load_in_4bit=True, local_files_only=True)
+    model = FastLanguageModel.get_peft_model(model, r=R, lora_alpha=R, lora_dropout=0, target_modules=TARGETS,
+                                             bias="none", use_gradient_checkpointing=False)
+    model.train()
+    opt = bnb.optim.AdamW8bit([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    batches = [torch.randint(0, 128000, (1, SEQ), device="cuda") for _ in range(MICRO)]
+
+    def step():
+        for x in batches:
+            model(input_ids=x, labels=x).loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    t0 = time.time()
+    for _ in range(steps):
+        step()
+    torch.cuda.synchronize()
+    dt = (time.time() - t0) / steps
+    tok_s = MICRO * SEQ / dt
+    return {"mode": mode, "desc": "Unsloth NF4, no recompute, micro-batch 1 x 8, AdamW8bit", "tok_s": tok_s,
+            "step_s": dt, "peak_gib": torch.cuda.max_memory_allocated() / 2 ** 30, "mfu_4n": 0.0, "hfu": 0.0}
+
+
+# ------------------------------------------------------------------------------ GEMM profile
+def gemm() -> list[dict]:
+    """bf16 vs FP8 e4m3 with row-wise scales (torch._scaled_mm) for the 8B projections at 8192 tokens."""
+    import torch
+
+    out = []
+    m = MICRO * SEQ
+    for name, k, n in [("q/o 4096x4096", 4096, 4096), ("k/v 4096x1024", 4096, 1024), ("gate/up 4096x14336", 4096, 14336),
+                       ("down 14336x4096", 14336, 4096), ("lm_head 4096x128256", 4096, 128256)]:
+        a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+        w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16)
+        a8, w8 = a.to(torch.float8_e4m3fn), w.to(torch.float8_e4m3fn)
+        sa = torch.ones(m, 1, device="cuda", dtype=torch.float32)
+        sw = torch.ones(1, n, device="cuda", dtype=torch.float32)
+
+        def t(fn, reps=20):
+            fn()
+            torch.cuda.synchronize()
+            t0 = time.time()
+            for _ in range(reps):
+                fn()
+            torch.cuda.synchronize()
+            return (time.time() - t0) / reps
+
+        tb = t(lambda: a @ w.t())
+        try:
+            tf = t(lambda: torch._scaled_mm(a8, w8.t(), scale_a=sa, scale_b=sw, out_dtype=torch.bfloat16))
+        except Exception as e:  # noqa: BLE001
+            tf = float("nan")
+            print("fp8 failed:", e)
+        fl = 2 * m * k * n
+        out.append({"gemm": name, "bf16_tflops": fl / tb / 1e12, "fp8_tflops": fl / tf / 1e12, "speedup": tb / tf})
+    return out
+
+
 def one(mode: str, model_dir: str, steps: int) -> dict:
     if mode.startswith("unsloth"):
         import unsloth  # noqa: F401
@@ -166,17 +369,41 @@ def main() -> None:
         make_model(sys.argv[2])
         return
     steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 4
+    if cmd == "gemm":
+        rows = gemm()
+        print("\n| GEMM (8192 tokens) | bf16 TFLOP/s | FP8 row-wise TFLOP/s | speed-up |\n|---|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['gemm']} | {r['bf16_tflops']:.0f} | {r['fp8_tflops']:.0f} | {r['speedup']:.2f}x |")
+        return
     if cmd == "one":
-        print("RESULT " + json.dumps(one(sys.argv[2], sys.argv[3], steps)), flush=True)
+        mode = sys.argv[2]
+        if mode.startswith("pack_"):
+            n_rows = int(sys.argv[sys.argv.index("--rows") + 1]) if "--rows" in sys.argv else 640
+            res = pack_one(mode, sys.argv[3], n_rows)
+        elif mode.startswith("qlora_"):
+            res = qlora_one(mode, sys.argv[3], steps)
+        else:
+            res = one(mode, sys.argv[3], steps)
+        print("RESULT " + json.dumps(res), flush=True)
         return
     model_dir = sys.argv[2]
     modes = sys.argv[sys.argv.index("--modes") + 1].split(",") if "--modes" in sys.argv else MODES
+    if cmd == "pack":
+        modes = ["pack_anchor", "pack_ours", "pack_ours_padded"]
+        rows_arg = ["--rows", sys.argv[sys.argv.index("--rows") + 1]] if "--rows" in sys.argv else []
+    elif cmd == "qlora":
+        modes, rows_arg = ["unsloth_qlora", "qlora_mb1_8bit"], []
+    else:
+        rows_arg = []
     out = Path(os.environ.get("OUT", "/tmp")) / "train_gpu.jsonl"
     results = []
     for mode in modes:
         t0 = time.time()
-        p = subprocess.run([sys.executable, __file__, "one", mode, model_dir, "--steps", str(steps)],
+        p = subprocess.run([sys.executable, __file__, "one", mode, model_dir, "--steps", str(steps), *rows_arg],
                            capture_output=True, text=True, timeout=400)
+        for ln in p.stdout.splitlines():
+            if ln.startswith("VARLEN_CHECK"):
+                print(ln, flush=True)
         line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if line:
             r = json.loads(line[7:])
@@ -188,6 +415,17 @@ def main() -> None:
             f.write(json.dumps(r) + "\n")
         print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "error"}),
               (r.get("error", "")[-600:] if "error" in r else ""), flush=True)
+    if cmd == "pack":
+        base = next((r for r in results if r["mode"] == "pack_anchor" and "error" not in r), None)
+        print("\n| stack | what | real tok/s | vs anchor | timed s | micro-steps | peak GiB |\n|---|---|---:|---:|---:|---:|---:|")
+        for r in results:
+            if "error" in r:
+                print(f"| {r['mode']} | FAILED | | | | | |")
+                continue
+            ratio = f"{r['real_tok_s'] / base['real_tok_s']:.2f}x" if base else "-"
+            print(f"| {r['mode']} | {r['desc']} | {r['real_tok_s']:.0f} | {ratio} | {r['timed_s']:.1f} | {r['steps']} | "
+                  f"{r['peak_gib']:.1f} |")
+        return
     print("\n| stack | what | tok/s | step s | peak GiB | MFU 4N | HFU |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in results:

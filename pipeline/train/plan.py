@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipeline.config import RunConfig
 from pipeline.errors import ConfigError
+from pipeline.train import varlen
 
 GiB = 1024 ** 3
 COMFORT = 0.85  # use at most this share of free memory
@@ -149,14 +150,19 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
         reasons.append("liger requested but liger-kernel is not installed: off")
     seq = cfg.data.max_seq_len
     fused_ce = liger or backend == "unsloth"
-    # Padding-free packing flattens a batch into one sequence; only FlashAttention's varlen kernels attend
-    # within each example at linear cost. With SDPA the block-diagonal mask is honoured but attention is
-    # computed over the whole flattened batch (measured 2.4x slower on CPU), so packing waits for flash_attn.
-    packing = t.packing and cuda and _has("flash_attn")
+    # Padding-free packing flattens a micro-batch into one sequence whose position ids restart per row; the
+    # attention must then run per row: FlashAttention's varlen kernel (flash_attn) or, without it, torch's
+    # own varlen FlashAttention (pipeline/train/varlen.py). On CPU packing stays off: per-row SDPA is exact
+    # but packed micro-batches hold many more rows, so the CPU configs' step counts would change meaning.
+    has_flash = _has("flash_attn")
+    packing = t.packing and cuda and (has_flash or varlen.available_on_cuda())
     if t.packing and not packing:
-        reasons.append("packing off: padding-free packing needs FlashAttention (flash_attn) on CUDA; batches are "
-                       "padded to their longest row instead")
-
+        reasons.append("packing off: " + ("padding-free packing runs on CUDA only; batches are padded to their "
+                                          "longest row" if not cuda else "no varlen attention (flash_attn or "
+                                          "torch >= 2.10); batches are padded to their longest row"))
+    elif packing:
+        reasons.append(f"packing on: rows packed into {cfg.data.max_seq_len}-token sequences, attention per row by "
+                       f"{'flash_attn' if has_flash else 'torch varlen FlashAttention'}")
     def fits(prec: str, micro: int, gc: bool) -> tuple[bool, int]:
         est = estimate_bytes(mc, params, lora_params, prec, micro, seq, gc, fused_ce)
         return est <= COMFORT * device.free_bytes, est

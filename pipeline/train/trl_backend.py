@@ -1,7 +1,7 @@
 """TRL backend: SFTTrainer + PEFT LoRA; QLoRA through bitsandbytes NF4 (double quant, bf16 compute);
-Liger kernels on CUDA; padding-free packing (position ids restart per example, so no example attends
-to another: transformers builds the block-diagonal mask from them); CPU and CUDA; DDP under
-accelerate/torchrun comes from the Trainer.
+Liger kernels on CUDA; padding-free packing (position ids restart per example; attention runs per example
+through flash_attn or, without it, torch's varlen FlashAttention: pipeline/train/varlen.py); CPU and
+CUDA; DDP under accelerate/torchrun comes from the Trainer.
 """
 from __future__ import annotations
 
@@ -21,12 +21,25 @@ def _dtype(plan: Plan):
     return torch.bfloat16
 
 
+def _attention(plan: Plan) -> str:
+    """SDPA for padded batches; for packed ones a per-row kernel: flash_attn's, else torch's varlen."""
+    if not plan.packing:
+        return "sdpa"
+    import importlib.util
+
+    if importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    from pipeline.train import varlen
+
+    return varlen.register()
+
+
 def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
-    kw = {"dtype": _dtype(plan), "attn_implementation": "flash_attention_2" if plan.packing else "sdpa"}
+    kw = {"dtype": _dtype(plan), "attn_implementation": _attention(plan)}
     if plan.precision == "4bit":
         from transformers import BitsAndBytesConfig
 

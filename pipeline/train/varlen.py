@@ -1,0 +1,112 @@
+"""Packed-sequence attention without FlashAttention: each example attends only to itself.
+
+Padding-free packing puts a micro-batch's rows end to end in one sequence (batch 1) whose position ids
+restart at 0 for every row. This registers a transformers attention implementation, "sqlgenie_varlen",
+that reads those restarts and attends per row:
+- CUDA: torch's own variable-length FlashAttention kernel (`torch.nn.attention.varlen.varlen_attn`,
+  torch >= 2.10), so no flash_attn wheel is needed and the cost is linear in the number of rows;
+- CPU (and any fallback): one causal SDPA call per row, exact and still linear.
+No (T x T) mask is built: transformers skips mask creation for implementations it has no mask function for.
+
+    from pipeline.train import varlen
+    name = varlen.register()   # -> "sqlgenie_varlen"; pass as attn_implementation=name
+"""
+from __future__ import annotations
+
+import inspect
+import weakref
+
+NAME = "sqlgenie_varlen"
+_cache: dict = {}
+
+
+def torch_varlen():
+    """torch's varlen FlashAttention function, or None where this torch has none."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn
+
+
+def available_on_cuda() -> bool:
+    return torch_varlen() is not None
+
+
+def segments(position_ids):
+    """(cu_seqlens int32 [n+1], longest row) from position ids that restart at 0 for each row."""
+    import torch
+
+    # every layer of one forward gets the same tensor: derive once (a weak reference, so a later batch that
+    # reuses the freed memory can never be mistaken for this one)
+    ref = _cache.get("ref")
+    if ref is not None and ref() is position_ids:
+        return _cache["value"]
+    pos = position_ids.reshape(-1)
+    starts = torch.nonzero(pos == 0).flatten()
+    if starts.numel() == 0 or int(starts[0]) != 0:
+        starts = torch.cat([starts.new_zeros(1), starts])
+    cu = torch.cat([starts, starts.new_tensor([pos.numel()])]).to(torch.int32)
+    longest = int((cu[1:] - cu[:-1]).max())
+    _cache.update(ref=weakref.ref(position_ids), value=(cu, longest))
+    return cu, longest
+
+
+def _kernel_call(fn, q, k, v, cu, longest, scale):
+    params = inspect.signature(fn).parameters
+    kw = {"scale": scale}
+    if "window_size" in params:           # torch >= 2.11
+        kw["window_size"] = (-1, 0)
+    else:                                 # torch 2.10
+        kw["is_causal"] = True
+    if k.shape[1] != q.shape[1]:
+        if "enable_gqa" in params:
+            kw["enable_gqa"] = True
+        else:
+            rep = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+    return fn(q, k, v, cu, cu, longest, longest, **kw)
+
+
+def _per_row(q, k, v, cu, scale):
+    """Reference path: causal SDPA on each row. q: (T, Hq, D), k/v: (T, Hkv, D) -> (T, Hq, D)."""
+    import torch
+    import torch.nn.functional as F
+
+    out = []
+    rep = q.shape[1] // k.shape[1]
+    bounds = cu.tolist()
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        qi, ki, vi = (t[a:b].transpose(0, 1) for t in (q, k, v))
+        if rep > 1:
+            ki, vi = ki.repeat_interleave(rep, dim=0), vi.repeat_interleave(rep, dim=0)
+        out.append(F.scaled_dot_product_attention(qi, ki, vi, is_causal=True, scale=scale).transpose(0, 1))
+    return torch.cat(out, dim=0)
+
+
+def attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """transformers attention interface. query (B, Hq, S, D); returns ((B, S, Hq, D), None)."""
+    position_ids = kwargs.get("position_ids")
+    b = query.shape[0]
+    if position_ids is None or b != 1:
+        # not packed (generation, eval with padding): ordinary SDPA with the mask transformers built
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling,
+                                      dropout=dropout, **kwargs)
+    q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))   # (T, H, D)
+    cu, longest = segments(position_ids)
+    cu = cu.to(q.device)
+    fn = torch_varlen() if q.is_cuda else None
+    if fn is not None:
+        out = _kernel_call(fn, q.contiguous(), k.contiguous(), v.contiguous(), cu, longest, scaling)
+    else:
+        out = _per_row(q, k, v, cu, scaling)
+    return out.unsqueeze(0), None
+
+
+def register() -> str:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(NAME, attention)
+    return NAME
