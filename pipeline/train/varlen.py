@@ -88,8 +88,8 @@ def attention(module, query, key, value, attention_mask, scaling=None, dropout=0
     """transformers attention interface. query (B, Hq, S, D); returns ((B, S, Hq, D), None)."""
     position_ids = kwargs.get("position_ids")
     b = query.shape[0]
-    if position_ids is None or b != 1:
-        # not packed (generation, eval with padding): ordinary SDPA with the mask transformers built
+    if position_ids is None or b != 1 or query.shape[2] != key.shape[2]:
+        # not packed (padded batches, or decoding with a KV cache): ordinary SDPA with the mask transformers built
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
         return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling,
