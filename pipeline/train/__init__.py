@@ -1,6 +1,7 @@
 """Fine-tuning stage: LoRA / QLoRA on the prepared data, with a plan made before anything is loaded.
 
     python -m pipeline train --config configs/smollm2-cpu.yaml [train.max_steps=50] [train.resume=latest]
+    torchrun --nproc_per_node 2 -m pipeline train --config ...     # DDP: one process per GPU (gloo on CPU)
 
 Writes <home>/runs/<name>/train/: plan.json, metrics.jsonl (one line per logged step), checkpoint-N/
 (adapter + optimizer + scheduler + RNG + trainer state, each with a COMPLETE marker), adapter/ (the
@@ -69,13 +70,22 @@ def run(cfg: RunConfig) -> TrainResult:
     plan = planning.make_plan(cfg, model_path)           # every config error before any heavy load
     if plan.backend == "unsloth":
         import unsloth  # noqa: F401  - must patch transformers/trl/peft before they are used
+    from accelerate import PartialState
+
+    dist = PartialState(cpu=plan.device.kind != "cuda")      # one process, or one per GPU under torchrun / accelerate launch (DDP)
+    main = dist.is_main_process
     out_dir = out_dir_of(cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    resume = resolve_resume(cfg, out_dir)
-    if not resume and (out_dir / "metrics.jsonl").exists():
-        (out_dir / "metrics.jsonl").rename(out_dir / f"metrics.{int(time.time())}.jsonl")  # keep the old run's
-    print("[train] plan:\n" + plan.describe(), flush=True)
-    (out_dir / "plan.json").write_text(plan.to_json())
+    with dist.main_process_first():                      # the main process sets aside and moves files first
+        if main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        resume = resolve_resume(cfg, out_dir)
+        if main and not resume and (out_dir / "metrics.jsonl").exists():
+            (out_dir / "metrics.jsonl").rename(out_dir / f"metrics.{int(time.time())}.jsonl")  # keep the old run's
+    if main:
+        print("[train] plan:\n" + plan.describe(), flush=True)
+        (out_dir / "plan.json").write_text(plan.to_json())
+    else:
+        print(f"[train] process {dist.process_index} of {dist.num_processes} ({dist.device})", flush=True)
 
     import torch
 
@@ -84,10 +94,11 @@ def run(cfg: RunConfig) -> TrainResult:
     from transformers import set_seed
 
     set_seed(cfg.train.seed)  # before the LoRA weights are initialised, so a run is reproducible
-    train_ds, eval_ds = load_train_eval(cfg)
+    with dist.main_process_first():                      # data is prepared once, by the main process
+        train_ds, eval_ds = load_train_eval(cfg)
     from pipeline.train.callbacks import CompleteCheckpoints, MetricsCallback
 
-    callbacks = [MetricsCallback(out_dir / "metrics.jsonl", plan.micro_batch * plan.grad_accum),
+    callbacks = [MetricsCallback(out_dir / "metrics.jsonl", plan.micro_batch * plan.grad_accum * plan.world_size),
                  CompleteCheckpoints(keep=3)]
     if plan.backend == "unsloth":
         from pipeline.train import unsloth_backend as backend
@@ -99,8 +110,12 @@ def run(cfg: RunConfig) -> TrainResult:
     if eval_ds is not None:
         eval_loss = float(trainer.evaluate()["eval_loss"])   # logged to metrics.jsonl by the callback
 
-    # final adapter: temp folder, then rename (a crash never leaves a half adapter that looks complete)
     final = out_dir / "adapter"
+    if not main:                                         # the main process writes the adapter and result
+        dist.wait_for_everyone()
+        return TrainResult(out_dir, final, trainer.state.global_step, float(result.training_loss), eval_loss,
+                           time.time() - t0, plan.describe())
+    # final adapter: temp folder, then rename (a crash never leaves a half adapter that looks complete)
     tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".adapter-"))
     trainer.model.save_pretrained(str(tmp))
     trainer.processing_class.save_pretrained(str(tmp))
@@ -112,5 +127,7 @@ def run(cfg: RunConfig) -> TrainResult:
     res = TrainResult(out_dir, final, trainer.state.global_step, float(result.training_loss), eval_loss,
                       time.time() - t0, plan.describe())
     (out_dir / "result.json").write_text(json.dumps({"steps": res.steps, "train_loss": res.train_loss,
-                                                     "eval_loss": res.eval_loss, "seconds": res.seconds}, indent=2))
+                                                     "eval_loss": res.eval_loss, "seconds": res.seconds,
+                                                     "processes": dist.num_processes}, indent=2))
+    dist.wait_for_everyone()
     return res

@@ -31,6 +31,8 @@ class MetricsCallback(TrainerCallback):
         import torch
 
         logs = logs or {}
+        if not state.is_world_process_zero:
+            return  # under DDP one line per step, from the main process
         if "loss" not in logs and "eval_loss" not in logs:
             return  # the end-of-training summary: result.json has it
         now = time.time()

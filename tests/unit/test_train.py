@@ -169,3 +169,30 @@ def test_bad_inputs_fail_before_any_model_load(home, tiny_llama_dir, data_file, 
     cfg_path.write_text(json.dumps(tc))
     with pytest.raises(ConfigError, match="no chat template"):
         train.run(config.load(None, tiny_train_overrides(no_tpl, data_file, "name=notpl")))
+
+
+def test_ddp_under_torchrun_trains_with_two_processes(home, tiny_llama_dir, data_file):
+    """The same command under torchrun: two processes (gloo on CPU) split each optimizer step's rows,
+    the main process alone writes plan, metrics (one line per step) and the adapter."""
+    args = tiny_train_overrides(tiny_llama_dir, data_file, "train.max_steps=4", "train.precision=fp32", "name=ddp")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, SQLGENIE_HOME=str(home), PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+                           "-m", "pipeline", "train", *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = home / "runs" / "ddp" / "train"
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["world_size"] == 2 and plan["micro_batch"] * plan["grad_accum"] * 2 == 4
+    log = proc.stdout + proc.stderr
+    assert "process 1 of 2" in log
+    assert log.count("preparing it first") == 1   # the main process prepares, the other waits and reads
+    steps = [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    assert steps == [1, 2, 3, 4]
+    assert json.loads((out / "result.json").read_text())["processes"] == 2
+    assert (out / "adapter" / "adapter_model.safetensors").is_file()
+    assert not list(out.glob(".adapter-*"))
