@@ -1,7 +1,10 @@
 """Client for an OpenAI-compatible server (a vLLM replica or vllm-router): the reference design's contract.
 
 The caller renders the chat template itself and POSTs the formatted prompt to `/v1/completions` with
-temperature 0; timeouts and bounded retries with backoff (connection errors, 5xx, 429) are built in.
+temperature 0; timeouts and bounded retries with backoff (connection errors, 5xx, 429) are built in. A
+replica that answers garbage (a 200 whose body is not JSON, or JSON without a completion) is treated like
+a failed send: retried (through the router the retry goes to the next replica), then a ServingError that
+says which server sent what.
 
     from serving.client import CompletionsClient
     c = CompletionsClient("http://127.0.0.1:8000", model="sqlgenie")
@@ -45,17 +48,27 @@ class CompletionsClient:
             self._local.s = requests.Session()
         return self._local.s
 
-    def _request(self, method: str, path: str, **kw) -> dict:
+    def _request(self, method: str, path: str, shape=None, **kw) -> dict:
+        """JSON answer of a request; `shape(answer)` returns what is wrong with a 2xx answer ('' if nothing)."""
         last = ""
         for attempt in range(self.retries + 1):
             try:
                 r = self._session().request(method, self.base_url + path, timeout=self.timeout_s,
                                             headers=self.headers, **kw)
                 if r.status_code < 400:
-                    return r.json()
-                last = f"HTTP {r.status_code}: {r.text[:300]}"
-                if r.status_code not in (429, 500, 502, 503, 504):
-                    break  # a client error will not get better by retrying
+                    try:
+                        out = r.json()
+                    except ValueError:
+                        out, wrong = None, "not JSON"
+                    else:
+                        wrong = shape(out) if shape else ""
+                    if not wrong:
+                        return out
+                    last = f"malformed answer ({wrong}), body starts {r.text[:120]!r}"
+                else:
+                    last = f"HTTP {r.status_code}: {r.text[:300]}"
+                    if r.status_code not in (429, 500, 502, 503, 504):
+                        break  # a client error will not get better by retrying
             except requests.RequestException as e:
                 last = f"{type(e).__name__}: {e}"
             if attempt < self.retries:
@@ -63,7 +76,8 @@ class CompletionsClient:
         raise ServingError(f"{method} {self.base_url}{path} failed: {last}")
 
     def models(self) -> list[str]:
-        data = self._request("GET", "/v1/models").get("data", [])
+        data = self._request("GET", "/v1/models",
+                             shape=lambda o: "" if isinstance(o, dict) else "not an object").get("data", [])
         if not data:
             raise ServingError(f"{self.base_url} serves no model")
         return [m["id"] for m in data]
@@ -73,7 +87,7 @@ class CompletionsClient:
         body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0}
         if stop:
             body["stop"] = stop
-        out = self._request("POST", "/v1/completions", json=body)
+        out = self._request("POST", "/v1/completions", shape=_completion_shape("text"), json=body)
         usage = out.get("usage") or {}
         return Completion(out["choices"][0]["text"], usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
                           time.time() - t0)
@@ -81,8 +95,19 @@ class CompletionsClient:
     def chat(self, messages: list[dict], max_tokens: int = 160) -> Completion:
         """/v1/chat/completions (the server applies its own chat template), temperature 0."""
         t0 = time.time()
-        out = self._request("POST", "/v1/chat/completions",
+        out = self._request("POST", "/v1/chat/completions", shape=_completion_shape("message"),
                             json={"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0})
         usage = out.get("usage") or {}
         return Completion(out["choices"][0]["message"]["content"] or "", usage.get("prompt_tokens", 0),
                           usage.get("completion_tokens", 0), time.time() - t0)
+
+
+def _completion_shape(field: str):
+    """Checks a completion answer has choices[0].text (field "text") or choices[0].message (a dict)."""
+    def wrong(out) -> str:
+        choices = out.get("choices") if isinstance(out, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return "no choices"
+        want = str if field == "text" else dict
+        return "" if isinstance(choices[0].get(field), want) else f"choices[0] has no {field}"
+    return wrong

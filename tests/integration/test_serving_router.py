@@ -127,3 +127,81 @@ def test_a_replica_that_dies_while_starting_gives_its_log_tail(tmp_path, monkeyp
     assert "NoSuchModelForCausalLM" in str(e.value)  # the log tail names the cause
     assert launch.port_free(18200) and launch.port_free(18210)  # nothing left behind
     assert not (launch.state_dir("broken") / "state.json").exists()
+
+
+class _GarbageReplica:
+    """A FAKE replica, on purpose: the fault 'a replica answers garbage' (HTTP 200 with a body that is not a
+    completion) cannot be caused in a real vLLM. It passes health checks and lists the model, then answers
+    every completion with HTML or with JSON that has no choices, alternately."""
+
+    def __init__(self, port: int, model: str):
+        import http.server
+        import json
+        import threading
+
+        outer = self
+        self.completions = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _send(self, body: bytes, ctype: str):
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                body = {"object": "list", "data": [{"id": model, "object": "model"}]} if "models" in self.path else {}
+                self._send(json.dumps(body).encode(), "application/json")
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.completions += 1
+                if outer.completions % 2:
+                    self._send(b"<html>\x00\xff garbage</html>", "text/html")
+                else:
+                    self._send(json.dumps({"id": "x", "object": "text_completion"}).encode(), "application/json")
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{port}"
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_a_replica_that_answers_garbage_is_named_and_the_others_carry_on(deployment, tmp_path):
+    """A real vLLM replica + a garbage-answering one behind a second real vllm-router: the client names the
+    bad server when asked directly; through the router every question still gets SQL (the client retries a
+    malformed answer and round robin sends the retry to the healthy replica); router and replica stay up."""
+    import dataclasses
+
+    from pipeline import assets
+    from serving import launch
+    from serving.client import CompletionsClient, ServingError
+    from serving.text_to_sql import TextToSql
+
+    bad = _GarbageReplica(18120, "itest")
+    good = f"http://127.0.0.1:{deployment['replicas'][0]['port']}"
+    cfg = dataclasses.replace(launch.ServeConfig(**deployment["config"]), router_port=18020, metrics_port=18092)
+    proc = launch.spawn(launch.router_command(cfg, [good, bad.url]), {}, tmp_path / "router.log")
+    try:
+        launch.wait_ready(proc, "http://127.0.0.1:18020", tmp_path / "router.log", "vllm-router", 60)
+        with pytest.raises(ServingError, match=r"18120/v1/completions failed: malformed answer \(not JSON\)"):
+            CompletionsClient(bad.url, model="itest", retries=0).complete("SELECT", max_tokens=2)
+        with pytest.raises(ServingError, match=r"malformed answer \(no choices\)"):
+            CompletionsClient(bad.url, model="itest", retries=0).complete("SELECT", max_tokens=2)
+        t2s = TextToSql("http://127.0.0.1:18020", assets.resolve("embedded:smollm2-135m-instruct"), max_model_len=1024)
+        before = bad.completions
+        answers = [t2s.ask(SCHEMA, "How many employees are there?") for _ in range(4)]
+        assert bad.completions > before, "the router never sent to the garbage replica"
+        assert all(a.sql.upper().startswith("SELECT") for a in answers), [a.raw for a in answers]
+        assert requests.get("http://127.0.0.1:18020/health", timeout=5).status_code == 200
+        requests.post(good + "/v1/completions", timeout=60,
+                      json={"model": "itest", "prompt": "SELECT", "max_tokens": 2}).raise_for_status()
+    finally:
+        launch.kill_group(proc.pid, 5)
+        bad.close()
