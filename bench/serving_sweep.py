@@ -3,7 +3,7 @@
     python bench/serving_sweep.py --model .sqlgenie/runs/smollm2-cpu/export/merged --replicas 2 \
         --concurrency 1 4 16 64 --max-tokens 32                     # CPU: one replica per core
     python3 bench/serving_sweep.py --model /tmp/llama8b-cfg --replicas 1 --concurrency 1 64 256 \
-        --max-tokens 128 --extra=--load-format=dummy               # the H200 (device), launcher defaults
+        --max-tokens 128 --extra=--load-format=dummy --procs 4     # the H200 (device), launcher defaults
 
 Starts the deployment with serving.launch (the launcher's computed defaults: FP8 on Hopper), plus a
 second vllm-router in front of replica 0 alone, then sweeps: replica 0 direct, router over replica 0
@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--extra", action="append", default=[], help="vLLM flag, e.g. --extra=--load-format=dummy")
     ap.add_argument("--set", action="append", default=[], help="ServeConfig override key=value")
+    ap.add_argument("--procs", type=int, default=1, help="client processes per level (4 for 256 concurrent on a GPU)")
     ap.add_argument("--out")
     ap.add_argument("--existing", help="sweep a running deployment by name (e.g. a serve job's) instead of starting one")
     a = ap.parse_args()
@@ -64,7 +65,8 @@ def main() -> None:
         if n_rep >= 2:
             targets.append((f"router-{n_rep}-replicas", state["router"]["url"]))
         for label, url in targets:
-            levels = sweep(url, cfg.name, a.concurrency, a.requests or None, a.prompt_tokens, a.max_tokens)
+            levels = sweep(url, cfg.name, a.concurrency, a.requests or None, a.prompt_tokens, a.max_tokens,
+                           procs=a.procs)
             results[label] = [asdict(lv) for lv in levels]
             print(table(levels, label), flush=True)
     finally:

@@ -63,6 +63,8 @@ class ServeConfig:
     lora_adapters: list[str] = opt([], "name=path adapters served with --enable-lora (no merge needed).")
     max_lora_rank: int = opt(16, "--max-lora-rank when adapters are served.")
     cpu_kv_cache_gib: int = opt(1, "CPU replicas: VLLM_CPU_KVCACHE_SPACE per replica (whole GiB).")
+    cpu_stream_interval: int = opt(8, "CPU replicas: stream tokens this many at a time (--stream-interval); "
+                                      "fewer events for the API server on a core it shares with the model.")
     warmup_requests: int = opt(3, "Requests sent to each replica before it counts as ready.")
     start_timeout_s: int = opt(600, "Give up on a replica that is not healthy after this long.")
     extra_args: list[str] = opt([], "More vLLM flags, verbatim (e.g. --max-num-seqs 64).")
@@ -78,6 +80,7 @@ class Replica:
     reasons: list[str] = field(default_factory=list)
     pid: Optional[int] = None
     log: str = ""
+    cpus: list[int] = field(default_factory=list)   # CPU affinity of the whole replica (empty: not pinned)
 
     @property
     def url(self) -> str:
@@ -196,16 +199,24 @@ def plan(cfg: ServeConfig) -> list[Replica]:
         if cfg.lora_adapters:
             args += ["--enable-lora", "--max-lora-rank", str(cfg.max_lora_rank), "--lora-modules", *cfg.lora_adapters]
         env = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        cpus = []
         if gpu is None:
-            args.append("--enforce-eager")
-            env.update({"VLLM_CPU_OMP_THREADS_BIND": str(i % cores), "VLLM_CPU_KVCACHE_SPACE": str(cfg.cpu_kv_cache_gib),
-                        "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""})
-            device = f"cpu:{i % cores}"
-            why.append(f"pinned to core {i % cores} (VLLM_CPU_OMP_THREADS_BIND)")
-        else:
-            env["CUDA_VISIBLE_DEVICES"] = str(gpu["index"])
-            device = f"cuda:{gpu['index']}"
-        out.append(Replica(i, cfg.base_port + i, device, args + list(cfg.extra_args), env, why))
+            core = i % cores
+            # The worker runs inside the engine process (no second process that spins on a shared-memory
+            # queue while the other computes: measured 2 replicas / 2 cores 0.77x -> 1.55x of one), and
+            # tokens stream in groups (fewer SSE events for the API server to write).
+            args += ["--enforce-eager", "--distributed-executor-backend", "uni",
+                     "--stream-interval", str(cfg.cpu_stream_interval)]
+            env.update({"VLLM_CPU_OMP_THREADS_BIND": str(core), "VLLM_CPU_KVCACHE_SPACE": str(cfg.cpu_kv_cache_gib),
+                        "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"})
+            device = f"cpu:{core}"
+            if cfg.replicas == cores:
+                cpus = [core]
+                why.append(f"pinned whole (API server + engine) to core {core}: one replica per core")
+            else:
+                why.append(f"compute pinned to core {core} (VLLM_CPU_OMP_THREADS_BIND), API server unpinned")
+            why.append(f"tokens stream {cfg.cpu_stream_interval} at a time")
+        out.append(Replica(i, cfg.base_port + i, device, args + list(cfg.extra_args), env, why, cpus=cpus))
     return out
 
 
@@ -244,12 +255,14 @@ def diagnose(log: str) -> str:
     return "see the log"
 
 
-def spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    """A detached child in its own session (its process group dies with `stop`), output to a log."""
+def spawn(cmd: list[str], env: dict[str, str], log_path: Path, cpus: list[int] | None = None) -> subprocess.Popen:
+    """A detached child in its own session (its process group dies with `stop`), output to a log;
+    with `cpus`, it and everything it starts run on those cores only."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **env}, start_new_session=True, cwd=str(REPO_ROOT))
+                            env={**os.environ, **env}, start_new_session=True, cwd=str(REPO_ROOT), preexec_fn=pin)
 
 
 def kill_group(pid: int | None, grace_s: float = 10.0) -> None:
@@ -292,7 +305,7 @@ def start_replica(r: Replica, cfg: ServeConfig, logs: Path) -> Replica:
     if not port_free(r.port):
         raise ServeError(f"replica {r.index}: port {r.port} is taken: stop what uses it or change base_port")
     log_path = logs / f"replica-{r.index}.log"
-    proc = spawn([vllm_python(), "-m", "vllm.entrypoints.openai.api_server", *r.args], r.env, log_path)
+    proc = spawn([vllm_python(), "-m", "vllm.entrypoints.openai.api_server", *r.args], r.env, log_path, r.cpus)
     r.pid, r.log = proc.pid, str(log_path)
     try:
         wait_ready(proc, r.url, log_path, f"replica {r.index} ({r.device})", cfg.start_timeout_s)

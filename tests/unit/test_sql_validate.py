@@ -120,6 +120,30 @@ def test_launcher_refuses_bad_input_before_starting_anything(tmp_path, monkeypat
         assert r.pid is None  # nothing was started
 
 
+def test_cpu_replicas_one_per_core_are_pinned_whole(tmp_path, monkeypatch):
+    """As many CPU replicas as cores: each replica (API server + engine) is confined to its core and runs its
+    worker in the engine process; fewer replicas than cores: only the compute is pinned."""
+    from serving import launch
+
+    (tmp_path / "config.json").write_text('{"num_attention_heads": 2, "hidden_size": 64, "num_hidden_layers": 2, '
+                                          '"intermediate_size": 128, "vocab_size": 400}')
+    monkeypatch.setattr(launch, "gpu_inventory", lambda: [])
+    monkeypatch.setattr(launch.os, "cpu_count", lambda: 2)
+    two = launch.plan(launch.ServeConfig(model=str(tmp_path), replicas=2))
+    assert [r.cpus for r in two] == [[0], [1]]
+    assert [r.env["VLLM_CPU_OMP_THREADS_BIND"] for r in two] == ["0", "1"]
+    for r in two:
+        assert r.args[r.args.index("--distributed-executor-backend") + 1] == "uni"
+        assert r.env["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+        assert r.args[r.args.index("--stream-interval") + 1] == "8"
+    one = launch.plan(launch.ServeConfig(model=str(tmp_path), replicas=1))
+    assert one[0].cpus == [] and "API server unpinned" in " ".join(one[0].reasons)
+    # the affinity reaches the child and what it starts
+    p = launch.spawn(["python3", "-c", "import os; print(sorted(os.sched_getaffinity(0)))"], {}, tmp_path / "a.log", [0])
+    p.wait(timeout=30)
+    assert (tmp_path / "a.log").read_text().strip() == "[0]"
+
+
 @pytest.mark.parametrize("log,cause", [
     ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate", "out of memory"),
     ("OSError: [Errno 98] Address already in use", "port is taken"),
