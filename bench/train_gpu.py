@@ -18,7 +18,8 @@ last quarter), the same rows for every stack; optimizer step every 128 rows. The
 anchor stack (Unsloth bf16 LoRA, no recompute) with its default: rows padded to the longest of each
 micro-batch of 8. Ours: the model pipeline/train builds, rows packed best-fit-decreasing into 1024-token
 bins by TRL, 8 bins per micro-batch flattened padding-free, attention per row by pipeline/train/varlen.py
-(torch's varlen FlashAttention). Also ours padded (the packing gain alone). Figures: real tokens/s.
+(torch's varlen FlashAttention). Also ours padded (the packing gain alone) and ours with the frozen base in
+FP8 (pipeline/train/fp8_base.py). Figures: real tokens/s.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 MODES = ["hf_bf16_gc", "hf_qlora", "hf_qlora_liger", "unsloth_qlora", "unsloth_bf16", "unsloth_bf16_nogc",
-         "ours_auto", "ours_qlora"]
+         "ours_auto", "ours_qlora", "ours_fp8"]
 MICRO, SEQ, R = 8, 1024, 128
 PEAK_BF16 = 790e12  # measured dense bf16 matmul rate of the H200 here (device notes)
 
@@ -92,7 +93,7 @@ def build(mode: str, model_dir: str):
     if mode.startswith("ours"):
         from pipeline.train import plan as planning
 
-        cfg = _plan_cfg(model_dir, "auto" if mode == "ours_auto" else "4bit")
+        cfg = _plan_cfg(model_dir, {"ours_auto": "auto", "ours_fp8": "fp8"}.get(mode, "4bit"))
         plan = planning.make_plan(cfg, Path(model_dir))
         if plan.backend == "unsloth":
             import unsloth  # noqa: F401
@@ -187,7 +188,7 @@ def _build_pack(mode: str, model_dir: str):
     from pipeline.train import plan as planning
     from pipeline.train.trl_backend import load_model
 
-    cfg = _plan_cfg(model_dir, "bf16")
+    cfg = _plan_cfg(model_dir, "fp8" if mode == "pack_ours_fp8" else "bf16")
     cfg.train.backend = "trl"
     plan = planning.make_plan(cfg, Path(model_dir))
     if not plan.packing:
@@ -197,11 +198,11 @@ def _build_pack(mode: str, model_dir: str):
 
         apply_liger_kernel_to_llama()
     model = load_model(cfg, plan, Path(model_dir))
-    if mode == "pack_ours":
+    if mode in ("pack_ours", "pack_ours_fp8"):
         _check_packed_logits(model)
     gc = "on" if plan.gradient_checkpointing else "off"
-    how = "packed (bfd, varlen attention)" if mode == "pack_ours" else "padded batches of 8"
-    return model, f"ours: trl bf16 gc={gc} liger={'on' if plan.liger else 'off'}, {how}"
+    how = "padded batches of 8" if mode == "pack_ours_padded" else "packed (bfd, varlen attention)"
+    return model, f"ours: trl {plan.precision} gc={gc} liger={'on' if plan.liger else 'off'}, {how}"
 
 
 def _check_packed_logits(model) -> None:
@@ -233,7 +234,7 @@ def pack_one(mode: str, model_dir: str, n_rows: int) -> dict:
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     rows = gretel_like_rows(n_rows)
-    batches = list((_packed_batches if mode in ("pack_ours", "pack_unsloth") else _padded_batches)(rows))
+    batches = list((_padded_batches if mode in ("pack_anchor", "pack_ours_padded") else _packed_batches)(rows))
     warm = 2
     torch.cuda.reset_peak_memory_stats()
     real = rows_done = 0
@@ -256,6 +257,19 @@ def pack_one(mode: str, model_dir: str, n_rows: int) -> dict:
     mean_len = sum(len(r["input_ids"]) for r in rows) / len(rows)
     return {"mode": mode, "desc": desc, "real_tok_s": real / dt, "timed_s": dt, "steps": len(batches) - warm,
             "peak_gib": torch.cuda.max_memory_allocated() / 2 ** 30, "rows": n_rows, "mean_len": mean_len}
+
+
+def _per_call(fn, reps: int = 20) -> float:
+    """Seconds per call of `fn` on the GPU, after one untimed call."""
+    import torch
+
+    fn()
+    torch.cuda.synchronize()
+    t0 = time.time()
+    for _ in range(reps):
+        fn()
+    torch.cuda.synchronize()
+    return (time.time() - t0) / reps
 
 
 # ------------------------------------------------------------------------------ QLoRA under 13 GiB
@@ -283,13 +297,7 @@ def qlora_one(mode: str, model_dir: str, steps: int) -> dict:
         opt.zero_grad(set_to_none=True)
 
     torch.cuda.reset_peak_memory_stats()
-    step()
-    torch.cuda.synchronize()
-    t0 = time.time()
-    for _ in range(steps):
-        step()
-    torch.cuda.synchronize()
-    dt = (time.time() - t0) / steps
+    dt = _per_call(step, steps)
     tok_s = MICRO * SEQ / dt
     return {"mode": mode, "desc": "Unsloth NF4, no recompute, micro-batch 1 x 8, AdamW8bit", "tok_s": tok_s,
             "step_s": dt, "peak_gib": torch.cuda.max_memory_allocated() / 2 ** 30, "mfu_4n": 0.0, "hfu": 0.0}
@@ -310,18 +318,9 @@ def gemm() -> list[dict]:
         sa = torch.ones(m, 1, device="cuda", dtype=torch.float32)
         sw = torch.ones(1, n, device="cuda", dtype=torch.float32)
 
-        def t(fn, reps=20):
-            fn()
-            torch.cuda.synchronize()
-            t0 = time.time()
-            for _ in range(reps):
-                fn()
-            torch.cuda.synchronize()
-            return (time.time() - t0) / reps
-
-        tb = t(lambda: a @ w.t())
+        tb = _per_call(lambda: a @ w.t())
         try:
-            tf = t(lambda: torch._scaled_mm(a8, w8.t(), scale_a=sa, scale_b=sw, out_dtype=torch.bfloat16))
+            tf = _per_call(lambda: torch._scaled_mm(a8, w8.t(), scale_a=sa, scale_b=sw, out_dtype=torch.bfloat16))
         except Exception as e:  # noqa: BLE001
             tf = float("nan")
             print("fp8 failed:", e)
@@ -397,7 +396,7 @@ def main() -> None:
     modes = sys.argv[sys.argv.index("--modes") + 1].split(",") if "--modes" in sys.argv else MODES
     if cmd == "pack":
         modes = sys.argv[sys.argv.index("--modes") + 1].split(",") if "--modes" in sys.argv else \
-            ["pack_anchor", "pack_unsloth", "pack_ours", "pack_ours_padded"]
+            ["pack_anchor", "pack_unsloth", "pack_ours", "pack_ours_fp8", "pack_ours_padded"]
         rows_arg = ["--rows", sys.argv[sys.argv.index("--rows") + 1]] if "--rows" in sys.argv else []
     elif cmd == "qlora":
         modes, rows_arg = ["unsloth_qlora", "qlora_mb1_8bit"], []

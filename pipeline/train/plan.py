@@ -107,7 +107,8 @@ def estimate_bytes(mc: dict, params: int, lora_params: int, precision: str, micr
                    fused_ce: bool) -> int:
     """Peak memory of LoRA training, calibrated on the 8B measurements in docs/benchmarks.md."""
     h, layers, vocab = mc["hidden_size"], mc["num_hidden_layers"], mc["vocab_size"]
-    weight = {"4bit": 0.56, "bf16": 2.0, "fp32": 4.0}[precision] * params
+    # fp8: two FP8 copies of each projection (forward, input gradient) = the bf16 size
+    weight = {"4bit": 0.56, "bf16": 2.0, "fp8": 2.0, "fp32": 4.0}[precision] * params
     lora = 16 * lora_params                                  # fp32 weights + grads + Adam moments
     tokens = micro * seq
     act = tokens * layers * h * (2 if gc else 32) + (tokens * h * 32 if gc else 0)
@@ -138,7 +139,7 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
     cuda = device.kind == "cuda"
     backend = t.backend
     if backend == "auto":
-        backend = "unsloth" if cuda and _has("unsloth") else "trl"
+        backend = "unsloth" if cuda and _has("unsloth") and t.precision != "fp8" else "trl"
         reasons.append(f"backend auto -> {backend} ({'CUDA + unsloth installed' if backend == 'unsloth' else 'unsloth needs CUDA and the package' if not cuda else 'unsloth not installed'})")
     elif backend == "unsloth" and not cuda:
         problems.append("train.backend: unsloth needs a CUDA GPU; use trl (or auto) on this machine")
@@ -146,6 +147,14 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
         problems.append("train.backend: unsloth is not installed (pip install -r requirements-gpu.txt)")
     if t.precision == "4bit" and not _has("bitsandbytes"):
         problems.append("train.precision: 4bit needs bitsandbytes (pip install bitsandbytes)")
+    if t.precision == "fp8":
+        from pipeline.train import fp8_base
+
+        ok, why = fp8_base.supported(device)
+        (reasons if ok else problems).append(why)
+        if backend == "unsloth":
+            problems.append("train.precision fp8 runs on the trl backend (Unsloth keeps its own weights): set "
+                            "train.backend trl or auto")
     liger = t.liger and cuda and _has("liger_kernel")
     if t.liger and cuda and not liger:
         reasons.append("liger requested but liger-kernel is not installed: off")

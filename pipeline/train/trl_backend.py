@@ -18,7 +18,7 @@ def _dtype(plan: Plan):
 
     if plan.precision == "fp32" or (plan.device.kind == "cpu" and plan.precision == "bf16"):
         return torch.float32
-    return torch.bfloat16
+    return torch.bfloat16   # bf16, 4bit compute, and fp8 (whose non-projection weights stay bf16)
 
 
 def _attention(plan: Plan) -> str:
@@ -63,6 +63,11 @@ def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
     lora = cfg.train.lora
     model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                               target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
+    if plan.precision == "fp8":
+        from pipeline.train import fp8_base
+
+        n = fp8_base.convert_lora_bases(model)
+        print(f"[train] {n} frozen projections now FP8 (e4m3, row-wise scales)", flush=True)
     if plan.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -79,7 +84,7 @@ def sft_config(cfg: RunConfig, plan: Plan, out_dir: Path, has_eval: bool):
         warmup_steps=t.warmup_ratio, num_train_epochs=t.epochs, max_steps=t.max_steps, logging_steps=t.logging_steps,
         save_strategy="steps", save_steps=t.save_steps, save_total_limit=None,
         eval_strategy="steps" if has_eval else "no", eval_steps=t.eval_steps,
-        bf16=plan.precision in ("bf16", "4bit"), gradient_checkpointing=False,  # enabled on the model already
+        bf16=plan.precision in ("bf16", "4bit", "fp8"), gradient_checkpointing=False,  # enabled on the model already
         packing=plan.packing, packing_strategy="bfd", padding_free=plan.packing, max_length=cfg.data.max_seq_len,
         use_liger_kernel=plan.liger, use_cpu=plan.device.kind != "cuda", seed=t.seed, data_seed=t.seed,
         include_num_input_tokens_seen="non_padding", report_to=[], dataloader_num_workers=0,
