@@ -64,7 +64,7 @@ class Fp8FrozenLinear(torch.nn.Module):
         """The dequantized weight (for code that inspects base_layer.weight: dtype, device, shape)."""
         return (self.w_fwd.float() * self.s_fwd.t()).to(self.compute_dtype)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, shape[-1]).to(self.compute_dtype)
         y = _Fp8Matmul.apply(x2, self.w_fwd, self.s_fwd, self.w_bwd, self.s_bwd).reshape(*shape[:-1], -1)
