@@ -30,6 +30,7 @@ class Device:
     total_bytes: int
     bf16: bool
     count: int = 1
+    capability: tuple = ()    # CUDA compute capability (major, minor); () on CPU
 
 
 @dataclass
@@ -71,7 +72,7 @@ def detect_device() -> Device:
     if torch.cuda.is_available():
         free, total = torch.cuda.mem_get_info()
         return Device("cuda", torch.cuda.get_device_name(0), free, total, torch.cuda.is_bf16_supported(),
-                      torch.cuda.device_count())
+                      torch.cuda.device_count(), tuple(torch.cuda.get_device_capability(0)))
     import psutil
 
     vm = psutil.virtual_memory()

@@ -9,7 +9,7 @@ from pipeline.train.plan import GiB, Device, count_params, make_plan
 
 LLAMA_8B = {"model_type": "llama", "vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
             "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "tie_word_embeddings": False}
-H200 = Device("cuda", "NVIDIA H200", 139 * GiB, 141 * GiB, True)
+H200 = Device("cuda", "NVIDIA H200", 139 * GiB, 141 * GiB, True, capability=(9, 0))
 RTX4090 = Device("cuda", "RTX 4090", 23 * GiB, 24 * GiB, True)
 CPU = Device("cpu", "CPU x2", 20 * GiB, 24 * GiB, True)
 
@@ -69,3 +69,14 @@ def test_cpu_auto_precision_follows_bf16_support(llama_dir):
     assert make_plan(_cfg("train.precision=auto"), llama_dir, CPU).precision == "bf16"
     no_bf16 = Device("cpu", "old CPU", 20 * GiB, 24 * GiB, False)
     assert make_plan(_cfg("train.precision=auto"), llama_dir, no_bf16).precision == "fp32"
+
+
+def test_fp8_base_needs_fp8_tensor_cores_and_the_trl_backend(llama_dir):
+    plan = make_plan(_cfg(f"model.name_or_path={llama_dir}", "train.precision=fp8"), llama_dir, H200)
+    assert plan.precision == "fp8" and plan.backend == "trl"     # auto backend: Unsloth keeps its own weights
+    assert any("compute capability 9.0" in r for r in plan.reasons)
+    a100 = Device("cuda", "NVIDIA A100", 70 * GiB, 80 * GiB, True, capability=(8, 0))
+    with pytest.raises(ConfigError, match=r"needs FP8 tensor cores \(compute capability 8.9\+.*A100 is 8.0: use bf16 or 4bit"):
+        make_plan(_cfg(f"model.name_or_path={llama_dir}", "train.precision=fp8"), llama_dir, a100)
+    with pytest.raises(ConfigError, match="fp8 runs on the trl backend"):
+        make_plan(_cfg(f"model.name_or_path={llama_dir}", "train.precision=fp8", "train.backend=unsloth"), llama_dir, H200)
