@@ -48,6 +48,7 @@ class Plan:
     estimate_bytes: int
     reasons: list[str] = field(default_factory=list)
     world_size: int = 1       # processes under torchrun / accelerate launch (DDP); 1 otherwise
+    attention: str = "sdpa"   # transformers attn_implementation (packed: flash_attention_2 / sqlgenie_varlen; unsloth: its own)
 
     def describe(self) -> str:
         d = self.device
@@ -171,9 +172,11 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
         reasons.append("packing off: " + ("padding-free packing runs on CUDA only; batches are padded to their "
                                           "longest row" if not cuda else "no varlen attention (flash_attn or "
                                           "torch >= 2.10); batches are padded to their longest row"))
-    elif packing:
-        kernel = ("Unsloth's packed attention" if backend == "unsloth" else
-                  "flash_attn" if has_flash else "torch varlen FlashAttention")
+    attention = "sdpa"
+    if packing:
+        attention = "unsloth" if backend == "unsloth" else "flash_attention_2" if has_flash else varlen.NAME
+        kernel = {"unsloth": "Unsloth's packed attention", "flash_attention_2": "flash_attn"}.get(
+            attention, "torch varlen FlashAttention")
         reasons.append(f"packing on: rows packed into {cfg.data.max_seq_len}-token sequences, attention per row by "
                        f"{kernel} (1.18x real tokens/s vs padding on Gretel-like lengths, H200)")
     def fits(prec: str, micro: int, gc: bool) -> tuple[bool, int]:
@@ -231,4 +234,4 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
     if problems:
         raise ConfigError(problems, f"training plan for '{cfg.name}'")
     return Plan(backend, precision, micro, grad_accum, gc, liger, packing, device, params, lora_params, est, reasons,
-                world)
+                world, attention)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config import RunConfig
+from pipeline.train import varlen
 from pipeline.train.plan import Plan
 
 
@@ -22,16 +23,10 @@ def _dtype(plan: Plan):
 
 
 def _attention(plan: Plan) -> str:
-    """SDPA for padded batches; for packed ones a per-row kernel: flash_attn's, else torch's varlen."""
-    if not plan.packing:
-        return "sdpa"
-    import importlib.util
-
-    if importlib.util.find_spec("flash_attn") is not None:
-        return "flash_attention_2"
-    from pipeline.train import varlen
-
-    return varlen.register()
+    """The plan's attention; torch's varlen one is registered with transformers before use."""
+    if plan.attention == varlen.NAME:
+        return varlen.register()
+    return plan.attention
 
 
 def load_model(cfg: RunConfig, plan: Plan, model_path: Path):

@@ -13,6 +13,7 @@ No (T x T) mask is built: transformers skips mask creation for implementations i
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import weakref
 
@@ -52,15 +53,19 @@ def segments(position_ids):
     return cu, longest
 
 
-def _kernel_call(fn, q, k, v, cu, longest, scale):
+@functools.lru_cache(maxsize=None)
+def _kernel_options(fn) -> tuple[dict, bool]:
+    """(causal keyword for this torch's varlen_attn, whether it takes enable_gqa): read once, not per layer."""
     params = inspect.signature(fn).parameters
-    kw = {"scale": scale}
-    if "window_size" in params:           # torch >= 2.11
-        kw["window_size"] = (-1, 0)
-    else:                                 # torch 2.10
-        kw["is_causal"] = True
+    causal = {"window_size": (-1, 0)} if "window_size" in params else {"is_causal": True}   # torch >= 2.11 / 2.10
+    return causal, "enable_gqa" in params
+
+
+def _kernel_call(fn, q, k, v, cu, longest, scale):
+    causal, takes_gqa = _kernel_options(fn)
+    kw = {"scale": scale, **causal}
     if k.shape[1] != q.shape[1]:
-        if "enable_gqa" in params:
+        if takes_gqa:
             kw["enable_gqa"] = True
         else:
             rep = q.shape[1] // k.shape[1]

@@ -80,3 +80,18 @@ def test_fp8_base_needs_fp8_tensor_cores_and_the_trl_backend(llama_dir):
         make_plan(_cfg(f"model.name_or_path={llama_dir}", "train.precision=fp8"), llama_dir, a100)
     with pytest.raises(ConfigError, match="fp8 runs on the trl backend"):
         make_plan(_cfg(f"model.name_or_path={llama_dir}", "train.precision=fp8", "train.backend=unsloth"), llama_dir, H200)
+
+
+def test_packing_attention_is_chosen_once_in_the_plan(llama_dir, monkeypatch):
+    from pipeline.train import varlen
+
+    cfg = _cfg(f"model.name_or_path={llama_dir}")
+    monkeypatch.setattr(varlen, "available_on_cuda", lambda: True)
+    monkeypatch.setattr("pipeline.train.plan._has", lambda m: m not in ("unsloth", "flash_attn"))
+    assert make_plan(cfg, llama_dir, H200).attention == varlen.NAME          # no flash_attn: torch's varlen
+    monkeypatch.setattr("pipeline.train.plan._has", lambda m: m != "unsloth")
+    assert make_plan(cfg, llama_dir, H200).attention == "flash_attention_2"
+    monkeypatch.setattr("pipeline.train.plan._has", lambda m: True)
+    assert make_plan(cfg, llama_dir, H200).attention == "unsloth"            # Unsloth packs with its own
+    cpu = make_plan(cfg, llama_dir, CPU)
+    assert not cpu.packing and cpu.attention == "sdpa"
