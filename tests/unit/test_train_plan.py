@@ -95,3 +95,12 @@ def test_packing_attention_is_chosen_once_in_the_plan(llama_dir, monkeypatch):
     assert make_plan(cfg, llama_dir, H200).attention == "unsloth"            # Unsloth packs with its own
     cpu = make_plan(cfg, llama_dir, CPU)
     assert not cpu.packing and cpu.attention == "sdpa"
+
+
+def test_a_batch_that_does_not_split_over_the_processes_is_refused(llama_dir, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ConfigError, match="train.batch_size 128 does not split over 3 processes: use a multiple of 3"):
+        make_plan(_cfg(f"model.name_or_path={llama_dir}"), llama_dir, H200)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    plan = make_plan(_cfg(f"model.name_or_path={llama_dir}"), llama_dir, H200)
+    assert plan.world_size == 4 and plan.micro_batch * plan.grad_accum * 4 == 128 * 2
