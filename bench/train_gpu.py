@@ -4,7 +4,11 @@ Every stack runs in a process of its own (Unsloth patches transformers at import
 folder, the same random token batches, AdamW, bf16 compute. Anchors: plain transformers + PEFT (bf16 +
 gradient checkpointing; bitsandbytes QLoRA; QLoRA + Liger) and Unsloth (QLoRA; bf16; bf16 without
 checkpointing). Ours: the model exactly as pipeline/train builds it from the plan that `auto` makes on
-this GPU, and our QLoRA path. Prints one table last.
+this GPU; our TRL backend in bf16 and with the frozen base in FP8; our QLoRA path, free and under a 13 GiB
+budget (train.max_memory_gib). Every step runs under bf16 autocast, as the Trainer (accelerate) runs it:
+PEFT keeps LoRA weights in fp32, and without autocast their products would run in fp32. `--profile`
+adds one profiled step per stack: its CUDA time by kernel family (where the time goes). Prints one table
+last.
 
     python3 bench/train_gpu.py make-model /tmp/llama8b        # random init, saved once (bf16 safetensors)
     python3 bench/train_gpu.py all /tmp/llama8b [--steps 4]    # every stack, one subprocess each
@@ -12,6 +16,7 @@ this GPU, and our QLoRA path. Prints one table last.
     python3 bench/train_gpu.py pack /tmp/llama8b [--rows 640]   # packing vs padding on Gretel-like lengths
     python3 bench/train_gpu.py qlora /tmp/llama8b               # QLoRA under 13 GiB vs Unsloth QLoRA
     python3 bench/train_gpu.py gemm                             # bf16 vs FP8 (row-wise) GEMMs of the 8B shapes
+    python3 bench/train_gpu.py fp8-check                        # FP8 base numerics on the GPU (layer, tiny model)
 
 `pack`: one epoch slice of rows whose lengths follow Gretel's (log-normal, ~230 tokens mean, loss on the
 last quarter), the same rows for every stack; optimizer step every 128 rows. The anchor is the best
@@ -34,7 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 MODES = ["hf_bf16_gc", "hf_qlora", "hf_qlora_liger", "unsloth_qlora", "unsloth_bf16", "unsloth_bf16_nogc",
-         "ours_auto", "ours_qlora", "ours_fp8"]
+         "ours_auto", "ours_bf16", "ours_fp8", "ours_qlora", "ours_qlora13"]
+# ours_*: (train.precision, train.backend, train.max_memory_gib) given to the plan
+OURS = {"ours_auto": ("auto", "auto", None), "ours_bf16": ("bf16", "trl", None), "ours_fp8": ("fp8", "auto", None),
+        "ours_qlora": ("4bit", "auto", None), "ours_qlora13": ("auto", "auto", 13)}
 MICRO, SEQ, R = 8, 1024, 128
 PEAK_BF16 = 790e12  # measured dense bf16 matmul rate of the H200 here (device notes)
 
@@ -68,13 +76,21 @@ def make_model(out: str) -> None:
     print(f"made {out} in {time.time() - t0:.0f} s")
 
 
-def _plan_cfg(model_dir: str, precision: str):
+def _plan_cfg(model_dir: str, precision: str, backend: str = "auto", max_memory_gib=None):
     from pipeline import config
 
+    extra = [f"train.max_memory_gib={max_memory_gib}"] if max_memory_gib else []
     return config.load(ROOT / "configs" / "llama31-8b-qlora.yaml",
                        [f"model.name_or_path={model_dir}", f"model.tokenizer={model_dir}", f"train.precision={precision}",
                         "train.gradient_checkpointing=auto", f"train.batch_size={MICRO}", "train.grad_accum=1",
-                        f"train.micro_batch_size={MICRO}", "train.backend=auto"])
+                        f"train.micro_batch_size={MICRO}", f"train.backend={backend}", *extra])
+
+
+def _amp():
+    """bf16 autocast, as the Trainer runs every training and eval step (accelerate, bf16=True)."""
+    import torch
+
+    return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
 def build(mode: str, model_dir: str):
@@ -93,8 +109,9 @@ def build(mode: str, model_dir: str):
     if mode.startswith("ours"):
         from pipeline.train import plan as planning
 
-        cfg = _plan_cfg(model_dir, {"ours_auto": "auto", "ours_fp8": "fp8"}.get(mode, "4bit"))
+        cfg = _plan_cfg(model_dir, *OURS[mode])
         plan = planning.make_plan(cfg, Path(model_dir))
+        print("PLAN " + plan.describe().replace("\n", " | "), flush=True)
         if plan.backend == "unsloth":
             import unsloth  # noqa: F401
 
@@ -107,7 +124,7 @@ def build(mode: str, model_dir: str):
             apply_liger_kernel_to_llama()
         model = load_model(cfg, plan, Path(model_dir))
         desc = (f"{plan.backend} {plan.precision} gc={'on' if plan.gradient_checkpointing else 'off'} "
-                f"liger={'on' if plan.liger else 'off'}")
+                f"liger={'on' if plan.liger else 'off'} micro={plan.micro_batch}")
         return model, 6 if plan.gradient_checkpointing else 4, desc
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
@@ -184,12 +201,11 @@ def _build_pack(mode: str, model_dir: str):
             return model, "Unsloth bf16 LoRA, no recompute, padded batches of 8"
         model.train()
         _check_packed_logits(model)
-        return model, "ours: plan auto = unsloth bf16 no recompute + packing (bfd, padding-free)"
+        return model, "Unsloth bf16 no recompute + TRL bfd packing (padding-free, Unsloth's packed attention)"
     from pipeline.train import plan as planning
     from pipeline.train.trl_backend import load_model
 
-    cfg = _plan_cfg(model_dir, "fp8" if mode == "pack_ours_fp8" else "bf16")
-    cfg.train.backend = "trl"
+    cfg = _plan_cfg(model_dir, "fp8" if mode == "pack_ours_fp8" else "bf16", "trl")
     plan = planning.make_plan(cfg, Path(model_dir))
     if not plan.packing:
         raise SystemExit(f"plan did not turn packing on: {plan.reasons}")
@@ -214,7 +230,7 @@ def _check_packed_logits(model) -> None:
     rows = [torch.randint(5, 128000, (1, n), device="cuda") for n in (100, 37, 250)]
     packed = torch.cat(rows, dim=1)
     pos = torch.cat([torch.arange(r.shape[1], device="cuda") for r in rows]).unsqueeze(0)
-    with torch.no_grad():
+    with torch.no_grad(), _amp():
         together = model(input_ids=packed, position_ids=pos, use_cache=False).logits.float()[:, 100:]
         leaky = model(input_ids=packed, use_cache=False).logits.float()[:, 100:]
         alone = torch.cat([model(input_ids=r, use_cache=False).logits.float() for r in rows[1:]], dim=1)
@@ -240,12 +256,20 @@ def pack_one(mode: str, model_dir: str, n_rows: int) -> dict:
     real = rows_done = 0
     next_opt = 128
     t0 = None
+    step_s, t_prev = [], None
     for i, (batch, n_r, _) in enumerate(batches):
+        if i >= warm:
+            torch.cuda.synchronize()       # per micro-step times: a recompile or a slow shape shows as a spike
+            now = time.time()
+            if t_prev is not None:
+                step_s.append(now - t_prev)
+            t_prev = now
         if i == warm:
-            torch.cuda.synchronize()
             t0, real, rows_done = time.time(), 0, 0
         batch = {k: v.cuda() for k, v in batch.items()}
-        model(**batch).loss.backward()
+        with _amp():
+            loss = model(**batch).loss
+        loss.backward()
         real += int(batch["position_ids"].numel() if "position_ids" in batch else batch["attention_mask"].sum())
         rows_done += n_r
         if rows_done >= next_opt or i == len(batches) - 1:
@@ -255,7 +279,17 @@ def pack_one(mode: str, model_dir: str, n_rows: int) -> dict:
     torch.cuda.synchronize()
     dt = time.time() - t0
     mean_len = sum(len(r["input_ids"]) for r in rows) / len(rows)
+    step_s.sort()
+    if PROFILE and mode.startswith("pack_ours"):
+        batch = {k: v.cuda() for k, v in batches[warm][0].items()}
+
+        def one_step():
+            with _amp():
+                loss = model(**batch).loss
+            loss.backward()
+        _profile(one_step, mode)
     return {"mode": mode, "desc": desc, "real_tok_s": real / dt, "timed_s": dt, "steps": len(batches) - warm,
+            "step_median_s": step_s[len(step_s) // 2] if step_s else 0.0, "step_max_s": step_s[-1] if step_s else 0.0,
             "peak_gib": torch.cuda.max_memory_allocated() / 2 ** 30, "rows": n_rows, "mean_len": mean_len}
 
 
@@ -270,6 +304,34 @@ def _per_call(fn, reps: int = 20) -> float:
         fn()
     torch.cuda.synchronize()
     return (time.time() - t0) / reps
+
+
+PROFILE = "--profile" in sys.argv
+FAMILIES = [("fp8 GEMM", ("f8", "e4m3", "fp8")), ("GEMM", ("gemm", "nvjet", "cutlass", "xmma", "sm90")),
+            ("attention", ("flash", "fmha", "attention", "sdpa")), ("cross-entropy / lm_head", ("cross_entropy", "liger")),
+            ("triton (fused)", ("triton",)), ("copy / cast", ("copy", "cast", "convert")),
+            ("elementwise", ("elementwise", "vectorized", "unrolled", "reduce"))]
+
+
+def _profile(step_fn, mode: str) -> None:
+    """One step under torch.profiler: CUDA time by kernel family and the top kernels, as PROFILE lines."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step_fn()
+        torch.cuda.synchronize()
+    kernels = [(e.key, e.device_time_total) for e in prof.key_averages() if e.device_time_total > 0]
+    total = sum(t for _, t in kernels) or 1
+    fams: dict[str, float] = {}
+    for name, t in kernels:
+        low = name.lower()
+        fam = next((f for f, keys in FAMILIES if any(k in low for k in keys)), "other")
+        fams[fam] = fams.get(fam, 0) + t
+    print(f"PROFILE {mode} total CUDA {total / 1e3:.0f} ms: " + ", ".join(
+        f"{f} {t / total:.0%}" for f, t in sorted(fams.items(), key=lambda kv: -kv[1])), flush=True)
+    for name, t in sorted(kernels, key=lambda kv: -kv[1])[:8]:
+        print(f"PROFILE {mode}   {t / total:5.1%} {t / 1e3:7.1f} ms  {name[:110]}", flush=True)
 
 
 # ------------------------------------------------------------------------------ QLoRA under 13 GiB
@@ -292,7 +354,9 @@ def qlora_one(mode: str, model_dir: str, steps: int) -> dict:
 
     def step():
         for x in batches:
-            model(input_ids=x, labels=x).loss.backward()
+            with _amp():
+                loss = model(input_ids=x, labels=x).loss
+            loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
@@ -301,6 +365,68 @@ def qlora_one(mode: str, model_dir: str, steps: int) -> dict:
     tok_s = MICRO * SEQ / dt
     return {"mode": mode, "desc": "Unsloth NF4, no recompute, micro-batch 1 x 8, AdamW8bit", "tok_s": tok_s,
             "step_s": dt, "peak_gib": torch.cuda.max_memory_allocated() / 2 ** 30, "mfu_4n": 0.0, "hfu": 0.0}
+
+
+# ------------------------------------------------------------------------------ FP8 numerics on the GPU
+def fp8_check() -> None:
+    """FP8_CHECK lines: (1) one 8B-shaped projection, FP8 stand-in vs bf16: relative error of the output and
+    of the input gradient (FP8 rounding is a few %); (2) the quantizer's first call at four row counts
+    (a recompile per shape would show as seconds); (3) a tiny Llama memorizing 3 batches for 30 steps under
+    autocast, bf16 base vs FP8 base: the losses should track each other."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from pipeline.train import fp8_base, fused_lora
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(4096, 14336, bias=False, device="cuda", dtype=torch.bfloat16)
+    torch.nn.init.normal_(lin.weight, std=0.02)
+    lin.weight.requires_grad_(False)
+    f8 = fp8_base.Fp8FrozenLinear(lin)
+    x = torch.randn(8192, 4096, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    x8 = x.detach().clone().requires_grad_(True)
+    ref, out = lin(x), f8(x8)
+    g = torch.randn_like(ref)
+    ref.backward(g)
+    out.backward(g)
+    rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()  # noqa: E731
+    print(f"FP8_CHECK layer 4096x14336: rel err out {rel(out, ref):.4f}, grad_x {rel(x8.grad, x.grad):.4f}, "
+          f"nan {bool(out.isnan().any() or x8.grad.isnan().any())}", flush=True)
+    for m in (8192, 8150, 8101, 7999):
+        t = torch.randn(m, 4096, device="cuda", dtype=torch.bfloat16)
+        torch.cuda.synchronize()
+        t0 = time.time()
+        fp8_base._quantize(t)
+        torch.cuda.synchronize()
+        print(f"FP8_CHECK quantizer first call at {m} rows: {1e3 * (time.time() - t0):.1f} ms", flush=True)
+
+    cfg = LlamaConfig(hidden_size=1024, intermediate_size=2048, num_hidden_layers=4, num_attention_heads=8,
+                      num_key_value_heads=4, vocab_size=8000)
+    base = LlamaForCausalLM(cfg).to("cuda", torch.bfloat16)
+    batches = [torch.randint(0, 8000, (8, 256), device="cuda") for _ in range(3)]
+    curves = {}
+    for kind in ("bf16", "fp8"):
+        torch.manual_seed(1)
+        m = get_peft_model(copy.deepcopy(base), LoraConfig(r=32, lora_alpha=32, target_modules=TARGETS))
+        if kind == "fp8":
+            fp8_base.convert_lora_bases(m)
+        fused_lora.apply(m)
+        opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-3)
+        losses = []
+        for i in range(30):
+            x = batches[i % 3]
+            with _amp():
+                loss = m(input_ids=x, labels=x).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+        curves[kind] = losses
+        print(f"FP8_CHECK tiny llama {kind}: loss step 1 {losses[0]:.3f}, 10 {losses[9]:.3f}, 30 {losses[-1]:.3f}",
+              flush=True)
 
 
 # ------------------------------------------------------------------------------ GEMM profile
@@ -349,7 +475,8 @@ def one(mode: str, model_dir: str, steps: int) -> dict:
 
     def step(i):
         x = batches[i % len(batches)]
-        loss = model(input_ids=x, labels=x).loss
+        with _amp():
+            loss = model(input_ids=x, labels=x).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -364,6 +491,8 @@ def one(mode: str, model_dir: str, steps: int) -> dict:
     torch.cuda.synchronize()
     dt = (time.time() - t0) / steps
     tok_s = MICRO * SEQ / dt
+    if PROFILE:
+        _profile(lambda: step(0), mode)
     return {"mode": mode, "desc": desc, "tok_s": tok_s, "step_s": dt, "peak_gib": torch.cuda.max_memory_allocated() / 2 ** 30,
             "mfu_4n": tok_s * 4 * n_params / PEAK_BF16, "hfu": tok_s * mult * n_params / PEAK_BF16,
             "loss": float(loss), "load_s": load_s}
@@ -375,6 +504,9 @@ def main() -> None:
         make_model(sys.argv[2])
         return
     steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 4
+    if cmd == "fp8-check":
+        fp8_check()
+        return
     if cmd == "gemm":
         rows = gemm()
         print("\n| GEMM (8192 tokens) | bf16 TFLOP/s | FP8 row-wise TFLOP/s | speed-up |\n|---|---:|---:|---:|")
@@ -406,10 +538,11 @@ def main() -> None:
     results = []
     for mode in modes:
         t0 = time.time()
-        p = subprocess.run([sys.executable, __file__, "one", mode, model_dir, "--steps", str(steps), *rows_arg],
+        p = subprocess.run([sys.executable, __file__, "one", mode, model_dir, "--steps", str(steps), *rows_arg,
+                            *(["--profile"] if PROFILE else [])],
                            capture_output=True, text=True, timeout=400)
         for ln in p.stdout.splitlines():
-            if ln.startswith("VARLEN_CHECK"):
+            if ln.startswith(("VARLEN_CHECK", "PROFILE", "PLAN")):
                 print(ln, flush=True)
         line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if line:

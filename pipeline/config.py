@@ -122,6 +122,9 @@ class TrainConfig:
     lora: LoraConfig = opt(LoraConfig(), "Adapter shape.")
     batch_size: int = opt(8, "Effective per-device batch before accumulation (rows per micro-step x micro-steps).")
     micro_batch_size: Optional[int] = opt(None, "Rows per forward pass; None: chosen to fit memory.")
+    max_memory_gib: Optional[float] = opt(
+        None, "Most GPU memory the plan may use, in GiB (e.g. 13 to leave a 24 GB card room, or to share a GPU); "
+              "None: 85% of the free memory.")
     grad_accum: int = opt(1, "Gradient accumulation steps (effective batch = batch_size x grad_accum).")
     learning_rate: float = opt(2e-4, "Peak learning rate.")
     warmup_ratio: float = opt(0.05, "Share of steps spent warming up.")

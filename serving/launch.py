@@ -216,6 +216,9 @@ def plan(cfg: ServeConfig) -> list[Replica]:
             else:
                 why.append(f"compute pinned to core {core} (VLLM_CPU_OMP_THREADS_BIND), API server unpinned")
             why.append(f"tokens stream {cfg.cpu_stream_interval} at a time")
+        else:
+            env["CUDA_VISIBLE_DEVICES"] = str(gpu["index"])
+            device = f"cuda:{gpu['index']}"
         out.append(Replica(i, cfg.base_port + i, device, args + list(cfg.extra_args), env, why, cpus=cpus))
     return out
 

@@ -23,20 +23,43 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(x as e4m3, per-row float32 scale (rows x 1)) with x ~= q * scale."""
     amax = x.abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12)
     scale = amax / FP8_MAX
-    return (x.float() / scale).to(FP8), scale
+    return (x.float() / scale).clamp(-FP8_MAX, FP8_MAX).to(FP8), scale
+
+
+_fused = None   # quantize_rows compiled into one Triton kernel on CUDA (eager: 4 passes over x in fp32)
+
+
+def _quantize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """quantize_rows, fused by torch.compile on CUDA; eager on CPU or if compiling fails (said once)."""
+    global _fused
+    if not x.is_cuda:
+        return quantize_rows(x)
+    if _fused is None:
+        _fused = torch.compile(quantize_rows, fullgraph=True)
+    if _fused is not quantize_rows:
+        try:
+            if x.shape[0] > 1:
+                # rows vary with packing (every micro-batch has its own token count): one kernel for any
+                # number of rows from the first call, not a compile per shape
+                torch._dynamo.mark_dynamic(x, 0)
+            return _fused(x)
+        except Exception as e:  # noqa: BLE001 - no Triton / no compiler: eager is correct, only slower
+            print(f"[train] fp8: torch.compile of the quantizer failed ({type(e).__name__}: {e}); eager", flush=True)
+            _fused = quantize_rows
+    return quantize_rows(x)
 
 
 class _Fp8Matmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w_fwd, s_fwd, w_bwd, s_bwd):
-        xq, sx = quantize_rows(x)
+        xq, sx = _quantize(x)
         ctx.save_for_backward(w_bwd, s_bwd)
         return torch._scaled_mm(xq, w_fwd.t(), scale_a=sx, scale_b=s_fwd, out_dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
         w_bwd, s_bwd = ctx.saved_tensors
-        gq, sg = quantize_rows(grad_out.contiguous())
+        gq, sg = _quantize(grad_out.contiguous())
         grad_x = torch._scaled_mm(gq, w_bwd.t(), scale_a=sg, scale_b=s_bwd, out_dtype=grad_out.dtype)
         return grad_x, None, None, None, None
 

@@ -63,6 +63,10 @@ def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
 
         n = fp8_base.convert_lora_bases(model)
         print(f"[train] {n} frozen projections now FP8 (e4m3, row-wise scales)", flush=True)
+    if plan.device.kind == "cuda":
+        from pipeline.train import fused_lora
+
+        fused_lora.apply(model)   # scale + sum in the B GEMM, no fp32 copies of the inputs (bf16 autocast)
     if plan.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()

@@ -28,12 +28,20 @@ def test_param_count_of_llama_8b():
     assert abs(count_params(LLAMA_8B)[0] - 8.03e9) < 0.01e9
 
 
-def test_auto_picks_bf16_without_recompute_on_an_h200(llama_dir, monkeypatch):
-    monkeypatch.setattr("pipeline.train.plan._has", lambda m: m != "unsloth")
+def test_auto_picks_the_fp8_base_without_recompute_on_an_h200_and_bf16_on_an_a100(llama_dir, monkeypatch):
+    """Where bf16 fits: FP8 tensor cores (compute capability 8.9+) get the FP8 base on the trl backend,
+    older GPUs bf16 on trl (varlen packing); Unsloth installed or not makes no difference there."""
+    monkeypatch.setattr("pipeline.train.plan._has", lambda m: True)
     plan = make_plan(_cfg("train.precision=auto", "train.gradient_checkpointing=auto"), llama_dir, H200)
-    assert plan.precision == "bf16" and not plan.gradient_checkpointing and plan.backend == "trl"
+    assert plan.precision == "fp8" and not plan.gradient_checkpointing and plan.backend == "trl"
     assert plan.micro_batch * plan.grad_accum == 128 * 2  # the effective batch is kept
-    assert "precision auto -> bf16" in plan.describe()
+    assert "precision auto -> fp8" in plan.describe() and "backend auto -> trl" in plan.describe()
+    a100 = Device("cuda", "NVIDIA A100-SXM4-80GB", 79 * GiB, 80 * GiB, True, capability=(8, 0))
+    plan = make_plan(_cfg("train.precision=auto", "train.gradient_checkpointing=auto"), llama_dir, a100)
+    assert (plan.precision, plan.backend) == ("bf16", "trl")
+    # asking for unsloth keeps bf16 (the FP8 base is a trl-backend feature)
+    plan = make_plan(_cfg("train.precision=auto", "train.backend=unsloth"), llama_dir, H200)
+    assert (plan.precision, plan.backend) == ("bf16", "unsloth")
 
 
 def test_auto_picks_4bit_on_a_24gb_card_and_keeps_the_effective_batch(llama_dir, monkeypatch):
@@ -104,3 +112,27 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(llama_dir, mo
     monkeypatch.setenv("WORLD_SIZE", "4")
     plan = make_plan(_cfg(f"model.name_or_path={llama_dir}"), llama_dir, H200)
     assert plan.world_size == 4 and plan.micro_batch * plan.grad_accum * 4 == 128 * 2
+
+
+def test_a_memory_budget_turns_an_h200_plan_into_qlora_with_recompute(llama_dir, monkeypatch):
+    """train.max_memory_gib 13 on an H200: bf16 cannot fit, so auto takes NF4 with Unsloth's offloaded
+    recompute at the micro-batch the anchor uses (measured 12.5 GiB on the H200)."""
+    monkeypatch.setattr("pipeline.train.plan._has", lambda m: True)
+    free = make_plan(_cfg("train.precision=auto", "train.gradient_checkpointing=auto"), llama_dir, H200)
+    capped = make_plan(_cfg("train.precision=auto", "train.gradient_checkpointing=auto", "train.max_memory_gib=13"),
+                       llama_dir, H200)
+    assert (free.precision, free.gradient_checkpointing) == ("fp8", False)
+    assert (capped.precision, capped.gradient_checkpointing, capped.backend) == ("4bit", True, "unsloth")
+    assert capped.micro_batch >= 8 and capped.estimate_bytes <= 13 * GiB
+    assert "memory budget 13 GiB" in capped.describe()
+    # without Unsloth's offload the layer inputs stay on the GPU: the same budget needs a smaller micro-batch
+    monkeypatch.setattr("pipeline.train.plan._has", lambda m: m != "unsloth")
+    trl = make_plan(_cfg("train.precision=auto", "train.gradient_checkpointing=auto", "train.max_memory_gib=13"),
+                    llama_dir, H200)
+    assert trl.backend == "trl" and trl.micro_batch < capped.micro_batch and trl.estimate_bytes <= 13 * GiB
+
+
+def test_a_budget_that_nothing_fits_names_the_budget(llama_dir, monkeypatch):
+    monkeypatch.setattr("pipeline.train.plan._has", lambda m: True)
+    with pytest.raises(ConfigError, match="6.0 GiB usable.*larger train.max_memory_gib"):
+        make_plan(_cfg("train.max_memory_gib=6"), llama_dir, H200)
