@@ -56,7 +56,7 @@ def test_transpile_targets(target, needle):
     assert r.ok and needle in r.transpiled
 
 
-def test_launcher_defaults_are_computed_per_architecture():
+def test_launcher_defaults_are_computed_per_architecture(monkeypatch):
     from serving.launch import ServeConfig, device_defaults
 
     facts = {"quantized": False, "quant_method": None, "weights_gib": 15.0, "max_len": 131072,
@@ -66,6 +66,11 @@ def test_launcher_defaults_are_computed_per_architecture():
     args, why = device_defaults(h200, facts, cfg)
     assert args[args.index("--quantization") + 1] == "fp8" and args[args.index("--kv-cache-dtype") + 1] == "fp8"
     assert int(args[args.index("--max-model-len") + 1]) == 131072  # room for the whole context
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert args[args.index("--stream-interval") + 1] == "4"
+    assert device_defaults(h200, facts, cfg, 1)[0][args.index("--api-server-count") + 1] == "4"   # 16 cores, 1 GPU
+    n8 = device_defaults(h200, facts, cfg, 8)[0]
+    assert n8[n8.index("--api-server-count") + 1] == "1"                                           # 16 cores, 8 GPUs
     l4 = {"name": "RTX 4070", "capability": "8.9", "total_gib": 12.0}
     args, why = device_defaults(l4, facts, cfg)
     assert 256 <= int(args[args.index("--max-model-len") + 1]) < 131072  # capped by memory left after weights
