@@ -176,7 +176,9 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
                 precision = "bf16"
             reasons.append(f"precision auto -> {precision}: bf16 weights + LoRA at micro-batch 1 with checkpointing need "
                            f"~{est / GiB:.1f} GiB of {budget / GiB:.1f} GiB usable"
-                           + ("; FP8 tensor cores: frozen base GEMMs in FP8 (18.3k tok/s vs 16.1k for Unsloth bf16: 1.14x, H200 8B)"
+                           + ("; FP8 tensor cores: frozen base GEMMs in FP8 (18.3k tok/s vs 16.1k for Unsloth bf16: 1.14x, H200 8B; "
+                              "eval loss +4.3% vs a bf16 base after 20 SmolLM2 steps, NF4 +9.7%: "
+                              "train.precision=bf16 for bf16 numerics)"
                               if precision == "fp8" else ""))
         else:
             precision = "bf16" if bf16_ok else "fp32"
