@@ -74,12 +74,14 @@ def main() -> None:
         if not a.existing:
             launch.down("bench")
     lines = ["", "| conc | direct tok/s | router tok/s | routed/direct | direct lat p50 ms | router lat p50 ms | "
-                 "overhead p50 ms | N-replica tok/s | N/1 |", "|---|---|---|---|---|---|---|---|---|"]
+                 "overhead p50 ms | direct decode tok/s/stream | router decode tok/s/stream | N-replica tok/s | N/1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for i, c in enumerate(a.concurrency):
         d, r = results["replica0-direct"][i], results["router-1-replica"][i]
         n = results.get(f"router-{len(state['replicas'])}-replicas", [None] * len(a.concurrency))[i]
         lines.append(f"| {c} | {d['tokens_per_s']:,.1f} | {r['tokens_per_s']:,.1f} | {r['tokens_per_s'] / d['tokens_per_s']:.3f} | "
                      f"{d['latency_p50_ms']:.1f} | {r['latency_p50_ms']:.1f} | {r['latency_p50_ms'] - d['latency_p50_ms']:+.1f} | "
+                     f"{d.get('decode_tok_s_p50', float('nan')):,.1f} | {r.get('decode_tok_s_p50', float('nan')):,.1f} | "
                      + (f"{n['tokens_per_s']:,.1f} | {n['tokens_per_s'] / r['tokens_per_s']:.2f} |" if n else "- | - |"))
     print("\n".join(lines))
     if a.out:

@@ -6,8 +6,9 @@
 Each level keeps `concurrency` streaming /v1/completions requests in flight until `requests` have
 finished (at least 2 x concurrency), each generating exactly max_tokens (ignore_eos), prompts unique per
 request (no prefix-cache hits); `--procs N` splits each level over N client processes (one process
-tops out near 10k streamed events/s: the H200 at 256 concurrent needs several). Reports output tokens/s, requests/s, TTFT and end-to-end latency
-p50/p99, and failures; `--json` prints the rows for scripts. Also a steady-load mode for failover tests
+tops out near 10k streamed events/s: the H200 at 256 concurrent needs several). Reports output tokens/s,
+requests/s, TTFT and end-to-end latency p50/p99, the decode rate per stream after the first token (p50:
+what vLLM's batch-1 figures quote, 1 / inter-token latency), and failures; `--json` prints the rows for scripts. Also a steady-load mode for failover tests
 (`steady_load`: counts requests that failed before their first token).
 """
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Level:
     ttft_p99_ms: float
     latency_p50_ms: float
     latency_p99_ms: float
+    # per stream, after the first token: (tokens - 1) / (latency - TTFT), p50. The batch-1 figure that
+    # vLLM's own numbers quote as 1 / ITL (tok/s above also counts the time to the first token).
+    decode_tok_s_p50: float = float("nan")
     errors: list[str] = field(default_factory=list)
 
 
@@ -79,7 +83,7 @@ async def _collect(url: str, model: str, concurrency: int, n: int, prompt_tokens
     import aiohttp
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    ttfts, lats, errors = [], [], []
+    ttfts, lats, decodes, errors = [], [], [], []
     out_tokens = 0
     counter = iter(range(n))
     conn = aiohttp.TCPConnector(limit=0)
@@ -92,6 +96,8 @@ async def _collect(url: str, model: str, concurrency: int, n: int, prompt_tokens
                     ttft, lat, toks = await _one(session, url, model, make_prompt(offset + i, prompt_tokens), max_tokens, headers)
                     ttfts.append(ttft)
                     lats.append(lat)
+                    if toks > 1 and lat > ttft:
+                        decodes.append((toks - 1) / (lat - ttft))
                     out_tokens += toks
                 except Exception as e:  # noqa: BLE001 - counted and reported, the load goes on
                     errors.append(f"{type(e).__name__}: {e}"[:200])
@@ -99,7 +105,8 @@ async def _collect(url: str, model: str, concurrency: int, n: int, prompt_tokens
         start = time.time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         end = time.time()
-    return {"ttfts": ttfts, "lats": lats, "tokens": out_tokens, "errors": errors, "start": start, "end": end}
+    return {"ttfts": ttfts, "lats": lats, "decodes": decodes, "tokens": out_tokens, "errors": errors, "start": start,
+            "end": end}
 
 
 def _collect_in_process(args: tuple) -> dict:
@@ -123,11 +130,12 @@ def _level(url: str, model: str, concurrency: int, n: int, prompt_tokens: int, m
     ttfts = [x for p in parts for x in p["ttfts"]]
     lats = [x for p in parts for x in p["lats"]]
     errors = [x for p in parts for x in p["errors"]]
+    decodes = [x for p in parts for x in p["decodes"]]
     tokens = sum(p["tokens"] for p in parts)
     secs = max(p["end"] for p in parts) - min(p["start"] for p in parts)
     return Level(concurrency, len(lats), len(errors), secs, tokens, tokens / secs, len(lats) / secs,
                  _pct(ttfts, .5) * 1e3, _pct(ttfts, .99) * 1e3, _pct(lats, .5) * 1e3, _pct(lats, .99) * 1e3,
-                 errors[:5])
+                 decode_tok_s_p50=_pct(decodes, .5), errors=errors[:5])
 
 
 def sweep(url: str, model: str | None = None, concurrency=(1, 4, 16, 64), requests: int | None = None,
@@ -150,12 +158,12 @@ def sweep(url: str, model: str | None = None, concurrency=(1, 4, 16, 64), reques
 
 
 def table(levels: list[Level], label: str = "") -> str:
-    rows = [f"| {label} | conc | req | fail | tok/s | req/s | TTFT p50 | TTFT p99 | lat p50 | lat p99 |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [f"| {label} | conc | req | fail | tok/s | req/s | TTFT p50 | TTFT p99 | lat p50 | lat p99 | decode tok/s/stream |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for lv in levels:
         rows.append(f"| {label} | {lv.concurrency} | {lv.requests} | {lv.failures} | {lv.tokens_per_s:,.1f} | "
                     f"{lv.requests_per_s:.2f} | {lv.ttft_p50_ms:.1f} | {lv.ttft_p99_ms:.1f} | {lv.latency_p50_ms:.1f} | "
-                    f"{lv.latency_p99_ms:.1f} |")
+                    f"{lv.latency_p99_ms:.1f} | {lv.decode_tok_s_p50:.1f} |")
     return "\n".join(rows)
 
 

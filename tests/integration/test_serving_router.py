@@ -59,6 +59,18 @@ def test_requests_alternate_and_client_returns_validated_sql(deployment):
     assert ans.columns and ans.rows  # executed on the in-memory copy
 
 
+def test_sweep_reports_the_decode_rate_after_the_first_token(deployment):
+    """serving.bench through the router at batch 1: every request finishes, and the per-stream decode rate
+    (tokens after the first / time after the first) is above the tok/s that also counts the TTFT."""
+    from serving.bench import sweep
+
+    (lv,) = sweep(deployment["router"]["url"], concurrency=(1,), requests=2, prompt_tokens=64, max_tokens=16,
+                  warmup=0)
+    assert lv.requests == 2 and lv.failures == 0 and lv.output_tokens == 32
+    assert lv.decode_tok_s_p50 > lv.tokens_per_s > 0
+    assert lv.latency_p50_ms > lv.ttft_p50_ms > 0
+
+
 def test_bad_input_is_refused_clearly_and_leaves_the_service_up(deployment):
     from pipeline import assets
     from serving.text_to_sql import AskError, TextToSql
