@@ -81,6 +81,12 @@ def main() -> None:
         print(f"deployment up in {time.time() - t0:.0f} s", flush=True)
         direct = f"http://127.0.0.1:{state['replicas'][0]['port']}"
         res = paired(direct, state["router"]["url"], cfg.name, a.pairs)
+        from serving.stats import replica_snapshot
+
+        snap = replica_snapshot(direct)   # the dashboard's view of the replica (one or several API servers)
+        print(f"replica metrics: up={snap.get('up')} requests={snap.get('requests')} "
+              f"generation_tokens={snap.get('generation_tokens')}", flush=True)
+        res["replica_metrics"] = snap
     finally:
         launch.down(cfg.name)
     s = summary(res)
