@@ -93,6 +93,27 @@ def _amp():
     return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
+def _ours_model(cfg, model_dir: str, need_packing: bool = False):
+    """(model, plan): the model exactly as pipeline/train builds it from the plan for `cfg` on this GPU."""
+    from pipeline.train import plan as planning
+
+    plan = planning.make_plan(cfg, Path(model_dir))
+    print("PLAN " + plan.describe().replace("\n", " | "), flush=True)
+    if need_packing and not plan.packing:
+        raise SystemExit(f"plan did not turn packing on: {plan.reasons}")
+    if plan.backend == "unsloth":
+        import unsloth  # noqa: F401
+
+        from pipeline.train.unsloth_backend import load_model
+    else:
+        from pipeline.train.trl_backend import load_model
+    if plan.liger:
+        from liger_kernel.transformers import apply_liger_kernel_to_llama
+
+        apply_liger_kernel_to_llama()
+    return load_model(cfg, plan, Path(model_dir)), plan
+
+
 def build(mode: str, model_dir: str):
     """(model, flops multiplier 4 or 6, description)."""
     import torch
@@ -107,22 +128,7 @@ def build(mode: str, model_dir: str):
                                                  bias="none", use_gradient_checkpointing="unsloth" if gc else False)
         return model, 6 if gc else 4, mode
     if mode.startswith("ours"):
-        from pipeline.train import plan as planning
-
-        cfg = _plan_cfg(model_dir, *OURS[mode])
-        plan = planning.make_plan(cfg, Path(model_dir))
-        print("PLAN " + plan.describe().replace("\n", " | "), flush=True)
-        if plan.backend == "unsloth":
-            import unsloth  # noqa: F401
-
-            from pipeline.train.unsloth_backend import load_model
-        else:
-            from pipeline.train.trl_backend import load_model
-        if plan.liger:
-            from liger_kernel.transformers import apply_liger_kernel_to_llama
-
-            apply_liger_kernel_to_llama()
-        model = load_model(cfg, plan, Path(model_dir))
+        model, plan = _ours_model(_plan_cfg(model_dir, *OURS[mode]), model_dir)
         desc = (f"{plan.backend} {plan.precision} gc={'on' if plan.gradient_checkpointing else 'off'} "
                 f"liger={'on' if plan.liger else 'off'} micro={plan.micro_batch}")
         return model, 6 if plan.gradient_checkpointing else 4, desc
@@ -202,18 +208,8 @@ def _build_pack(mode: str, model_dir: str):
         model.train()
         _check_packed_logits(model)
         return model, "Unsloth bf16 no recompute + TRL bfd packing (padding-free, Unsloth's packed attention)"
-    from pipeline.train import plan as planning
-    from pipeline.train.trl_backend import load_model
-
-    cfg = _plan_cfg(model_dir, "fp8" if mode == "pack_ours_fp8" else "bf16", "trl")
-    plan = planning.make_plan(cfg, Path(model_dir))
-    if not plan.packing:
-        raise SystemExit(f"plan did not turn packing on: {plan.reasons}")
-    if plan.liger:
-        from liger_kernel.transformers import apply_liger_kernel_to_llama
-
-        apply_liger_kernel_to_llama()
-    model = load_model(cfg, plan, Path(model_dir))
+    model, plan = _ours_model(_plan_cfg(model_dir, "fp8" if mode == "pack_ours_fp8" else "bf16", "trl"), model_dir,
+                              need_packing=True)
     if mode in ("pack_ours", "pack_ours_fp8"):
         _check_packed_logits(model)
     gc = "on" if plan.gradient_checkpointing else "off"

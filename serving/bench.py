@@ -8,8 +8,9 @@ finished (at least 2 x concurrency), each generating exactly max_tokens (ignore_
 request (no prefix-cache hits); `--procs N` splits each level over N client processes (one process
 tops out near 10k streamed events/s: the H200 at 256 concurrent needs several). Reports output tokens/s,
 requests/s, TTFT and end-to-end latency p50/p99, the decode rate per stream after the first token (p50:
-what vLLM's batch-1 figures quote, 1 / inter-token latency), and failures; `--json` prints the rows for scripts. Also a steady-load mode for failover tests
-(`steady_load`: counts requests that failed before their first token).
+what vLLM's batch-1 figures quote, 1 / inter-token latency), and failures; `--json` prints the rows for
+scripts. Also a steady-load mode for failover tests (`steady_load`: counts requests that failed before
+their first token).
 """
 from __future__ import annotations
 
