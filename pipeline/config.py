@@ -201,6 +201,8 @@ class RunConfig:
             )
         if t.learning_rate <= 0:
             problems.append(f"train.learning_rate: {t.learning_rate} must be > 0")
+        if t.max_memory_gib is not None and t.max_memory_gib <= 0:
+            problems.append(f"train.max_memory_gib: {t.max_memory_gib} must be > 0 GiB (or left out: 85% of free memory)")
         if not 0 <= t.warmup_ratio < 1:
             problems.append(f"train.warmup_ratio: {t.warmup_ratio} is not in [0, 1)")
         if t.lora.r < 1 or t.lora.alpha < 1:

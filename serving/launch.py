@@ -191,6 +191,10 @@ def plan(cfg: ServeConfig) -> list[Replica]:
                          "give a model folder)")
     if cfg.replicas < 1 and not cfg.workers:
         raise ServeError("replicas: at least one replica (or a remote worker URL) is needed")
+    for knob, least in (("gpu_api_servers", 0), ("gpu_stream_interval", 1), ("cpu_stream_interval", 1)):
+        if getattr(cfg, knob) < least:
+            raise ServeError(f"{knob}: {getattr(cfg, knob)} must be >= {least}"
+                             + (" (0: chosen from the CPU cores)" if knob == "gpu_api_servers" else ""))
     facts = _model_facts(model_dir)
     gpus = gpu_inventory()
     chosen = [g for g in gpus if not cfg.gpus or g["index"] in cfg.gpus][: cfg.replicas]

@@ -112,6 +112,10 @@ def test_launcher_refuses_bad_input_before_starting_anything(tmp_path, monkeypat
     monkeypatch.setattr(launch.os, "cpu_count", lambda: 2)
     with pytest.raises(launch.ServeError, match="replicas=3 but this machine has 2 CPU cores"):
         launch.plan(launch.ServeConfig(model=str(tmp_path), replicas=3))
+    with pytest.raises(launch.ServeError, match="gpu_api_servers: -1 must be >= 0"):
+        launch.plan(launch.ServeConfig(model=str(tmp_path), gpu_api_servers=-1))
+    with pytest.raises(launch.ServeError, match="cpu_stream_interval: 0 must be >= 1"):
+        launch.plan(launch.ServeConfig(model=str(tmp_path), cpu_stream_interval=0))
     monkeypatch.delenv("SQLGENIE_API_KEY", raising=False)
     with pytest.raises(launch.ServeError, match="needs SQLGENIE_API_KEY"):
         launch.up(launch.ServeConfig(model=str(tmp_path), host="0.0.0.0"))

@@ -132,6 +132,11 @@ def test_a_memory_budget_turns_an_h200_plan_into_qlora_with_recompute(llama_dir,
     assert trl.backend == "trl" and trl.micro_batch < capped.micro_batch and trl.estimate_bytes <= 13 * GiB
 
 
+def test_a_memory_budget_that_is_not_positive_is_a_config_error():
+    with pytest.raises(ConfigError, match="train.max_memory_gib: -2.0 must be > 0"):
+        _cfg("train.max_memory_gib=-2")
+
+
 def test_a_budget_that_nothing_fits_names_the_budget(llama_dir, monkeypatch):
     monkeypatch.setattr("pipeline.train.plan._has", lambda m: True)
     with pytest.raises(ConfigError, match="6.0 GiB usable.*larger train.max_memory_gib"):
