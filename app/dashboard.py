@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import streamlit as st  # noqa: E402
 
 from app import auth  # noqa: E402
-from pipeline.config import REPO_ROOT, home  # noqa: E402
+from core.settings import REPO_ROOT, home  # noqa: E402
 
 auth.check_bind()
 st.set_page_config(page_title="sqlgenie", page_icon="🧞", layout="wide")
@@ -112,8 +112,8 @@ def page_jobs() -> None:
 def page_new_job() -> None:
     import yaml
 
+    from core.errors import SqlgenieError
     from pipeline import config as C
-    from pipeline.errors import SqlgenieError
     from serving.launch import ServeConfig
 
     st.header("New job")

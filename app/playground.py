@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import gradio as gr  # noqa: E402
 
 from app import auth  # noqa: E402
-from serving.sql.validate import DIALECTS  # noqa: E402
+from sql.validate import DIALECTS  # noqa: E402
 
 EXAMPLES = {
     "shop": ("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, country TEXT);\n"
@@ -49,7 +49,7 @@ _CLIENTS: dict = {}
 
 
 def client(url: str):
-    from pipeline import assets
+    from core import assets
     from serving.text_to_sql import TextToSql
 
     if url not in _CLIENTS:
@@ -72,7 +72,7 @@ def routed_counts(url: str) -> dict:
 
 
 def answer(schema: str, rows: str, question: str, target: str, execute: bool, history: list):
-    from pipeline.errors import SqlgenieError
+    from core.errors import SqlgenieError
 
     url = endpoint()
     try:

@@ -64,7 +64,7 @@ def serve_job(model: str, out: str, bf16: bool) -> None:
             if st["router"]["healthy"]:
                 state = st
                 break
-        except launch.ServeError:
+        except DeploymentError:
             pass
         time.sleep(2)
     if state is None:
@@ -96,11 +96,10 @@ def serve_job(model: str, out: str, bf16: bool) -> None:
 def quantize_cmd(model: str, out: str, fmt: str, calib: int) -> None:
     from transformers import AutoTokenizer
 
-    from pipeline.data.formatting import ChatFormatter
     from pipeline.data.loaders import load
-    from pipeline.config import PROMPT_DEFAULT
     from pipeline.export.quantize import calibration_texts, quantize
-    from pipeline.export import folder_size
+    from pipeline.export.stage import folder_size
+    from sql.prompt import PROMPT_DEFAULT, ChatFormatter
 
     texts = None
     if fmt != "fp8":
@@ -124,7 +123,7 @@ def vllm_load(model: str) -> None:
     t = time.time()
     try:
         state = launch.up(cfg)
-    except launch.ServeError as e:
+    except DeploymentError as e:
         print(f"RESULT vllm-load {model}: FAILED to start: {str(e)[:1500]}", flush=True)
         return
     start_s = time.time() - t

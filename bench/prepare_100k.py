@@ -24,8 +24,8 @@ def naive_rows_per_s(path: Path, n: int) -> float:
 
     from pipeline import config
     from pipeline.data import prepare
-    from pipeline.data.formatting import sql_messages
     from pipeline.data.loaders import load
+    from sql.prompt import sql_messages
 
     cfg = config.load(Path(__file__).resolve().parents[1] / "configs" / "llama31-8b-qlora.yaml")
     t0 = time.time()

@@ -23,22 +23,23 @@ def rows() -> list[dict]:
 
     out = [r for r in load("bundled:test")]
     extra = generate(N - len(out), seed=99, id_offset=10_000_000)
-    from pipeline.data.loaders import _gretel_rows
     import pyarrow as pa
+
+    from pipeline.data.loaders import _gretel_rows
 
     out += _gretel_rows(pa.Table.from_pylist(extra), "generated")
     return out[:N]
 
 
 def main() -> None:
-    from pipeline.evaluate import score_predictions
+    from pipeline.evaluate.stage import score_predictions
 
     data = rows()
     t0 = time.time()
-    _, gold = score_predictions(data, [r["sql"] for r in data])
+    _, gold = score_predictions(data, [[r["sql"]] for r in data])
     t_gold = time.time() - t0
     corrupted = [("SELECT * FROM no_such_table;" if i % 3 == 0 else r["sql"]) for i, r in enumerate(data)]
-    _, bad = score_predictions(data, corrupted)
+    _, bad = score_predictions(data, [[c] for c in corrupted])
     expect = 1 - len(range(0, N, 3)) / N
     print(f"gold vs gold: {gold['execution_accuracy']:.4%} ({gold['unscorable']} unscorable); corrupted: "
           f"{bad['execution_accuracy']:.4%} (expected {expect:.4%})")

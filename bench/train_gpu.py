@@ -334,9 +334,9 @@ def _profile(step_fn, mode: str) -> None:
 def qlora_one(mode: str, model_dir: str, steps: int) -> dict:
     """qlora_mb1_8bit: Unsloth NF4 + LoRA with NO recompute at micro-batch 1 (8 micro-batches per optimizer
     step = the anchor's 8 rows) and bitsandbytes 8-bit AdamW, to trade recompute for memory."""
-    import unsloth  # noqa: F401
     import bitsandbytes as bnb
     import torch
+    import unsloth  # noqa: F401
     from unsloth import FastLanguageModel
 
     torch.manual_seed(0)

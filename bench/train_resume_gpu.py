@@ -43,7 +43,7 @@ def losses(name: str) -> dict[int, float]:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from pipeline import assets
+    from core import assets
 
     print("model:", assets.build_smollm())
     rows = []

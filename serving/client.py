@@ -1,28 +1,32 @@
 """Client for an OpenAI-compatible server (a vLLM replica or vllm-router): the reference design's contract.
 
-The caller renders the chat template itself and POSTs the formatted prompt to `/v1/completions` with
-temperature 0; timeouts and bounded retries with backoff (connection errors, 5xx, 429) are built in. A
-replica that answers garbage (a 200 whose body is not JSON, or JSON without a completion) is treated like
-a failed send: retried (through the router the retry goes to the next replica), then a ServingError that
-says which server sent what.
+The caller renders the chat template itself and POSTs the prompt to `/v1/completions` with temperature 0
+(the reference design's contract). The prompt may be text or, better, the token ids training used
+(sql/prompt.py): then the server adds nothing (no second BOS) and `prompt_token_ids` in the answer says what it
+saw. Options: n candidates in one request (sampling), a grammar the output must follow (vLLM structured
+outputs). Timeouts and bounded retries with backoff (connection errors, 5xx, 429) are built in. A replica
+that answers garbage (a 200 whose body is not JSON, or JSON without a completion) is treated like a failed
+send: retried (through the router the retry goes to the next replica), then an EndpointError that says
+which server sent what.
 
     from serving.client import CompletionsClient
     c = CompletionsClient("http://127.0.0.1:8000", model="sqlgenie")
-    text = c.complete(prompt, max_tokens=160).text
+    out = c.complete(token_ids, max_tokens=160, stop=["<|eot_id|>"])
+    out.text, out.texts (n > 1), out.prompt_token_ids
 """
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 
-from pipeline.errors import SqlgenieError
+from core.errors import SqlgenieError
 
 
-class ServingError(SqlgenieError):
-    """The server could not be reached or kept failing after the retries."""
+class EndpointError(SqlgenieError):
+    """The OpenAI endpoint (a replica or the router) could not be reached or kept failing after the retries."""
 
 
 @dataclass
@@ -31,6 +35,8 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
+    texts: list[str] = field(default_factory=list)        # every choice (n > 1), the first is `text`
+    prompt_token_ids: list[int] | None = None              # what the server tokenized / received
 
 
 class CompletionsClient:
@@ -73,24 +79,36 @@ class CompletionsClient:
                 last = f"{type(e).__name__}: {e}"
             if attempt < self.retries:
                 time.sleep(min(2.0, 0.25 * 2 ** attempt))
-        raise ServingError(f"{method} {self.base_url}{path} failed: {last}")
+        raise EndpointError(f"{method} {self.base_url}{path} failed: {last}")
 
     def models(self) -> list[str]:
         data = self._request("GET", "/v1/models",
                              shape=lambda o: "" if isinstance(o, dict) else "not an object").get("data", [])
         if not data:
-            raise ServingError(f"{self.base_url} serves no model")
+            raise EndpointError(f"{self.base_url} serves no model")
         return [m["id"] for m in data]
 
-    def complete(self, prompt: str, max_tokens: int = 160, stop: list[str] | None = None) -> Completion:
+    def complete(self, prompt: str | list[int], max_tokens: int = 160, stop: list[str] | None = None, n: int = 1,
+                 temperature: float = 0.0, seed: int | None = None, grammar: str | None = None,
+                 return_token_ids: bool = False, top_p: float | None = None) -> Completion:
+        """One request; `prompt` as text or token ids (then no special tokens are added by the server)."""
         t0 = time.time()
-        body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0}
+        body = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature, "n": n}
         if stop:
             body["stop"] = stop
+        if seed is not None:
+            body["seed"] = seed
+        if top_p is not None:
+            body["top_p"] = top_p
+        if grammar:
+            body["structured_outputs"] = {"grammar": grammar}
+        if return_token_ids:
+            body["return_token_ids"] = True
         out = self._request("POST", "/v1/completions", shape=_completion_shape("text"), json=body)
         usage = out.get("usage") or {}
-        return Completion(out["choices"][0]["text"], usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
-                          time.time() - t0)
+        choices = sorted(out["choices"], key=lambda c: c.get("index", 0))
+        return Completion(choices[0]["text"], usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
+                          time.time() - t0, [c["text"] for c in choices], choices[0].get("prompt_token_ids"))
 
     def chat(self, messages: list[dict], max_tokens: int = 160) -> Completion:
         """/v1/chat/completions (the server applies its own chat template), temperature 0."""

@@ -18,6 +18,9 @@ from collections import defaultdict
 
 import requests
 
+from serving import deployments as D
+from serving.config import DeploymentError
+
 _LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+([-+0-9.eEinfNa]+)$')
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
@@ -73,7 +76,7 @@ def router_snapshot(metrics_url: str, timeout: float = 1.5) -> dict:
 
 def snapshot(state: dict) -> dict:
     return {"t": time.time(),
-            "replicas": {str(r["index"]): replica_snapshot(f"http://127.0.0.1:{r['port']}") for r in state["replicas"]},
+            "replicas": {str(r["index"]): replica_snapshot(r["url"]) for r in state["replicas"]},
             "router": router_snapshot(state["router"]["metrics"])}
 
 
@@ -107,15 +110,15 @@ def rates(a: dict, b: dict) -> dict:
 
 
 def sample_forever(name: str, interval: float = 2.0, keep: int = 5000) -> None:
-    from serving.launch import load_state, state_dir
-
-    path = state_dir(name) / "stats.jsonl"
+    path = D.state_dir(name) / "stats.jsonl"
     prev = None
     lines = 0
     while True:
         try:
-            state = load_state(name)
-        except Exception:  # noqa: BLE001 - deployment stopped: the sampler ends with it
+            state = D.load(name)
+        except DeploymentError:  # the deployment is gone: the sampler ends with it
+            return
+        if state.get("phase") in ("stopping", "stopped"):
             return
         snap = snapshot(state)
         if prev is not None:

@@ -1,14 +1,15 @@
-"""Offline batch generation with vLLM (greedy), run in the serving environment (.venv-serve).
+"""Offline batch generation with vLLM, run in the serving environment (.venv-serve).
 
 The evaluation stage (which lives in the training environment) calls this as a subprocess:
 
     .venv-serve/bin/python -m serving.vllm_offline request.json completions.json
 
-request.json: {"model": dir, "adapter": dir|null, "prompts": [...], "max_tokens": 160,
-               "stop_token_ids": [...], "max_model_len": 2048, "max_lora_rank": 16}
-completions.json: {"completions": [...], "startup_s": float, "generate_s": float, "output_tokens": int}
-Prompts are already rendered with the chat template (the reference design's contract), so vLLM gets
-text and never applies a template of its own.
+request.json: {"model": dir, "adapter": dir|null, "prompts": [[token ids], ...], "grammars": [str|null, ...],
+               "max_tokens": 256, "stop_token_ids": [...], "max_model_len": 4096, "max_lora_rank": 16,
+               "candidates": 0, "sampling": {"temperature": 0.7, "top_p": 0.95}}
+completions.json: {"completions": [[greedy, candidate, ...], ...], "startup_s", "generate_s", "output_tokens"}
+Prompts are token ids rendered by sql/prompt.py (the training prompt, no special tokens added here).
+A grammar (xgrammar EBNF) constrains that prompt's outputs; `candidates` > 0 adds that many sampled ones.
 """
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ def main(req_path: str, out_path: str) -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     t0 = time.time()
     from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
+    from vllm.sampling_params import StructuredOutputsParams
 
-    kw = {"model": req["model"], "dtype": "bfloat16", "max_model_len": req.get("max_model_len", 2048),
+    kw = {"model": req["model"], "dtype": "bfloat16", "max_model_len": req.get("max_model_len", 4096),
           "enforce_eager": True, "seed": 0}
     lora = None
     if req.get("adapter"):
@@ -34,15 +37,30 @@ def main(req_path: str, out_path: str) -> None:
         lora = LoRARequest("adapter", 1, req["adapter"])
     llm = LLM(**kw)
     startup = time.time() - t0
-    params = SamplingParams(temperature=0.0, max_tokens=req.get("max_tokens", 160),
-                            stop_token_ids=req.get("stop_token_ids") or None)
+    prompts = [TokensPrompt(prompt_token_ids=ids) for ids in req["prompts"]]
+    grammars = req.get("grammars") or [None] * len(prompts)
+    stop = req.get("stop_token_ids") or None
+
+    def params(grammar: str | None, n: int, sampled: bool) -> SamplingParams:
+        so = StructuredOutputsParams(grammar=grammar) if grammar else None
+        extra = req.get("sampling", {}) if sampled else {"temperature": 0.0}
+        return SamplingParams(max_tokens=req.get("max_tokens", 256), stop_token_ids=stop, n=n, seed=0 if sampled else None,
+                              structured_outputs=so, **extra)
+
     t1 = time.time()
-    outs = llm.generate(req["prompts"], params, lora_request=lora, use_tqdm=sys.stderr.isatty())
+    tqdm = sys.stderr.isatty()
+    greedy = llm.generate(prompts, [params(g, 1, False) for g in grammars], lora_request=lora, use_tqdm=tqdm)
+    texts = [[o.outputs[0].text] for o in greedy]
+    tokens = sum(len(o.outputs[0].token_ids) for o in greedy)
+    n = int(req.get("candidates") or 0)
+    if n:
+        sampled = llm.generate(prompts, [params(g, n, True) for g in grammars], lora_request=lora, use_tqdm=tqdm)
+        for t, o in zip(texts, sampled):
+            t += [c.text for c in o.outputs]
+            tokens += sum(len(c.token_ids) for c in o.outputs)
     gen = time.time() - t1
-    texts = [o.outputs[0].text for o in outs]
     with open(out_path + ".tmp", "w") as f:
-        json.dump({"completions": texts, "startup_s": startup, "generate_s": gen,
-                   "output_tokens": sum(len(o.outputs[0].token_ids) for o in outs)}, f)
+        json.dump({"completions": texts, "startup_s": startup, "generate_s": gen, "output_tokens": tokens}, f)
     os.replace(out_path + ".tmp", out_path)
 
 

@@ -24,8 +24,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import REPO_ROOT, SourceConfig
-from pipeline.errors import DataError
+from core.errors import DataError
+from core.settings import REPO_ROOT
+from pipeline.config import SourceConfig
+from sql.statements import split_context
 
 BUNDLED = REPO_ROOT / "data" / "sqlgenie-sql"
 CANON = ["id", "source", "kind", "question", "schema", "sample_data", "sql", "domain", "sql_complexity",
@@ -34,7 +36,7 @@ GRETEL_REQUIRED = ["sql_prompt", "sql_context", "sql"]
 GRETEL_OPTIONAL = ["id", "domain", "domain_description", "sql_complexity", "sql_complexity_description",
                    "sql_task_type", "sql_task_type_description", "sql_explanation"]
 _SURROGATE = re.compile("[\udc80-\udcff]")
-NON_UTF8 = "__non_utf8"  # column added by the text readers: the row had bytes that are not UTF-8
+BAD = "__bad"  # column added by the text readers: why a record cannot be used ('' if it can)
 
 
 @dataclass
@@ -59,87 +61,102 @@ class Example:
         return cls(**{k: row.get(k) or "" for k in cls.__dataclass_fields__})
 
 
-# ------------------------------------------------------------------------------------ SQL context
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|--[^\n]*|/\*.*?(?:\*/|$)|;", re.S)
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split a script on top-level semicolons, respecting quotes; comments are dropped."""
-    if "--" not in sql and "/*" not in sql and '"' not in sql and "`" not in sql:
-        return _split_single_quoted(sql)
-    out, buf, pos = [], [], 0
-    for m in _TOKENS.finditer(sql):
-        tok = m.group()
-        if tok == ";":
-            buf.append(sql[pos:m.start()])
-            stmt = "".join(buf).strip()
-            if stmt:
-                out.append(stmt + ";")
-            buf = []
-        elif tok.startswith("--") or tok.startswith("/*"):
-            buf.append(sql[pos:m.start()])
-        else:
-            buf.append(sql[pos:m.end()])
-        pos = m.end()
-    tail = ("".join(buf) + sql[pos:]).strip()
-    if tail:
-        out.append(tail + ";")
-    return out
-
-
-def _split_single_quoted(sql: str) -> list[str]:
-    """Fast path for scripts whose only quoting is '...': a ';' is inside a literal iff the quote count
-    before it is odd (doubled quotes keep the parity), so str.split + parity merging is exact."""
-    out, cur, odd = [], "", False
-    for piece in sql.split(";"):
-        cur = f"{cur};{piece}" if odd else piece
-        odd = cur.count("'") % 2 == 1
-        if not odd:
-            stmt = cur.strip()
-            if stmt:
-                out.append(stmt + ";")
-            cur = ""
-    if cur.strip():
-        out.append(cur.strip() + ";")
-    return out
-
-
-def split_context(context: str) -> tuple[str, str]:
-    """(schema DDL, sample-data statements) of a Gretel sql_context."""
-    schema, data = [], []
-    for stmt in split_statements(context):
-        head = stmt.lstrip("( \n\t").split(None, 1)[0].upper() if stmt.strip() else ""
-        (data if head in ("INSERT", "UPDATE", "DELETE", "REPLACE") else schema).append(stmt)
-    return "\n".join(schema), "\n".join(data)
-
-
 # ------------------------------------------------------------------------------------ file reading
+MAX_FIELD_BYTES = 512 * 1024  # a longer field is a row dropped as field_too_large (its prompt could never fit)
+
+
 def _read_text(path: Path) -> str:
     # Invalid UTF-8 bytes become lone surrogates, so one bad row is counted instead of failing the file.
     return path.read_bytes().decode("utf-8", errors="surrogateescape")
 
 
-def _mark_non_utf8(rows: list) -> list:
-    """Replace undecodable bytes (lone surrogates) so Arrow accepts the row, and flag the row."""
+def _flag_rows(rows: list) -> list[dict]:
+    """Each record as a dict with BAD set: '' (fine), broken_line (not a record), non_utf8 (undecodable bytes,
+    replaced so Arrow accepts the row) or field_too_large."""
     out = []
     for r in rows:
         if not isinstance(r, dict):
+            out.append({BAD: "broken_line"})
             continue
-        flagged = False
+        reason = r.pop(BAD, "") or ""
         for k, v in r.items():
-            if isinstance(v, str) and _SURROGATE.search(v):
-                r[k] = _SURROGATE.sub("\ufffd", v)
-                flagged = True
-            elif isinstance(v, (list, dict)) and _SURROGATE.search(json.dumps(v, ensure_ascii=False)):
-                r[k] = json.loads(_SURROGATE.sub("\ufffd", json.dumps(v, ensure_ascii=False)))
-                flagged = True
-        r[NON_UTF8] = flagged
+            if isinstance(v, str):
+                if _SURROGATE.search(v):
+                    r[k] = _SURROGATE.sub("\ufffd", v)
+                    reason = reason or "non_utf8"
+                if len(v) > MAX_FIELD_BYTES:
+                    r[k] = ""
+                    reason = "field_too_large"
+            elif isinstance(v, (list, dict)):
+                text = json.dumps(v, ensure_ascii=False)
+                if _SURROGATE.search(text):
+                    r[k] = json.loads(_SURROGATE.sub("\ufffd", text))
+                    reason = reason or "non_utf8"
+                if len(text) > MAX_FIELD_BYTES:
+                    r[k] = None
+                    reason = "field_too_large"
+        r[BAD] = reason
         out.append(r)
     return out
 
 
+def _jsonl_records(text: str) -> list:
+    rows = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            rows.append(None)                      # counted as broken_line
+    return rows
+
+
+def _csv_records(text: str) -> list:
+    """Records of a CSV with a header. A record with the wrong number of fields, or one that swallowed
+    later lines through an unclosed quote, is re-read line by line: lines that are whole records load,
+    the rest count as broken_line. No field-size limit here: oversized fields are counted per row."""
+    import csv
+    import io
+
+    csv.field_size_limit(1 << 30)
+    lines = text.splitlines(keepends=True)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return []
+    width = len(header)
+    out, prev = [], reader.line_num
+
+    def whole(line: str) -> list | None:
+        try:
+            rec = next(csv.reader([line]))
+        except (csv.Error, StopIteration):
+            return None
+        return rec if len(rec) == width else None
+
+    try:
+        for rec in reader:
+            span = lines[prev:reader.line_num]
+            prev = reader.line_num
+            if not rec:
+                continue
+            split = [whole(ln) for ln in span] if len(span) > 1 else []
+            if len(rec) == width and not (len(split) > 1 and sum(r is not None for r in split[1:]) > 0):
+                out.append(dict(zip(header, rec)))
+                continue
+            for ln, r in zip(span, split or [whole(span[0]) if span else None]):
+                if ln.strip():
+                    out.append(dict(zip(header, r)) if r is not None else None)
+    except csv.Error:
+        out += [None for ln in lines[prev:] if ln.strip()]
+    return out
+
+
 def _read_table(path: Path):
-    """A pyarrow Table from parquet / jsonl / json / csv, or one clear DataError."""
+    """A pyarrow Table from parquet / jsonl / json / csv (records that cannot be read are rows with BAD set),
+    or one clear DataError when the file as a whole cannot be read."""
     import pyarrow as pa
 
     suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
@@ -148,27 +165,16 @@ def _read_table(path: Path):
             import pyarrow.parquet as pq
 
             return pq.read_table(path)
-        if suffix in (".jsonl", ".jsonl.gz"):
-            rows, broken = [], 0
-            for line in _read_text(path).splitlines():
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        broken += 1
-            if broken and not rows:
-                raise DataError(f"{path}: no line is valid JSON (is it really JSON Lines?)")
-            return pa.Table.from_pylist(_mark_non_utf8(rows)) if rows else pa.table({})
+        if suffix in (".jsonl", ".jsonl.gz", ".csv"):
+            records = _jsonl_records(_read_text(path)) if suffix != ".csv" else _csv_records(_read_text(path))
+            if records and all(r is None for r in records):
+                raise DataError(f"{path}: no record could be read (is it really {suffix[1:]}?)")
+            return pa.Table.from_pylist(_flag_rows(records)) if records else pa.table({})
         if suffix == ".json":
             data = json.loads(_read_text(path))
             if isinstance(data, dict):
                 data = data.get("data") or data.get("rows") or [data]
-            return pa.Table.from_pylist(_mark_non_utf8(data))
-        if suffix == ".csv":
-            import csv
-            import io
-
-            return pa.Table.from_pylist(_mark_non_utf8(list(csv.DictReader(io.StringIO(_read_text(path))))))
+            return pa.Table.from_pylist(_flag_rows(data))
     except DataError:
         raise
     except Exception as e:  # noqa: BLE001 - any parser failure becomes one line naming the file
@@ -217,8 +223,9 @@ def _row(**kw) -> dict:
 
 
 # ------------------------------------------------------------------------------------ formats
-def _flags(table) -> list[bool]:
-    return table.column(NON_UTF8).to_pylist() if NON_UTF8 in table.column_names else [False] * table.num_rows
+def _flags(table) -> list[str]:
+    """Per row, the reading problem ('' if none)."""
+    return [b or "" for b in table.column(BAD).to_pylist()] if BAD in table.column_names else [""] * table.num_rows
 
 
 def _gretel_rows(table, source: str) -> list[dict]:
@@ -239,7 +246,7 @@ def _gretel_rows(table, source: str) -> list[dict]:
             id=_text(ids[i]), source=source, kind="sql", question=q.strip(), schema=schema, sample_data=sample,
             sql=sql.strip(), domain=_text(data["domain"][i]), sql_complexity=_text(data["sql_complexity"][i]),
             sql_task_type=_text(data["sql_task_type"][i]),
-            bad=_bad_text(q, ctx, sql) or ("non_utf8" if flags[i] else ""),
+            bad=flags[i] or _bad_text(q, ctx, sql),
         ))
     return out
 
@@ -267,7 +274,7 @@ def _messages_rows(table, path: Path, source: str) -> list[dict]:
             msgs.append({"role": role, "content": content})
         if not msgs or msgs[-1]["role"] != "assistant" or not any(m["role"] == "user" for m in msgs):
             bad = bad or "missing_field"
-        bad = bad or _bad_text(*[m["content"] for m in msgs]) or ("non_utf8" if flags[i] else "")
+        bad = flags[i] or bad or _bad_text(*[m["content"] for m in msgs])
         question = next((m["content"] for m in msgs if m["role"] == "user"), "")
         out.append(_row(id=_text(ids[i]), source=source, kind="chat", question=question,
                         messages_json=json.dumps(msgs, ensure_ascii=False), bad=bad))
@@ -283,7 +290,7 @@ def _prompt_completion_rows(table, source: str) -> list[dict]:
         msgs = [{"role": "user", "content": p}, {"role": "assistant", "content": c}]
         out.append(_row(id=_text(ids[i]), source=source, kind="chat", question=p,
                         messages_json=json.dumps(msgs, ensure_ascii=False),
-                        bad=_bad_text(p, c) or ("non_utf8" if flags[i] else "")))
+                        bad=flags[i] or _bad_text(p, c)))
     return out
 
 
@@ -339,6 +346,7 @@ def _spider_rows(path: Path, source: str) -> list[dict]:
             q, sql = _text(it.get("question")), _text(it.get("query"))
             out.append(_row(id=f"{qf.stem}-{i}", source=source, kind="sql", question=q.strip(), schema=schema,
                             sample_data=sample, sql=sql.strip(), domain=_text(it.get("db_id")),
+                            sql_complexity=_text(it.get("difficulty")),
                             db_path=str(db_root / _text(it.get("db_id")) / f"{_text(it.get('db_id'))}.sqlite"),
                             bad=_bad_text(q, schema, sql)))
     return out
@@ -374,7 +382,7 @@ def load(src: SourceConfig | str):
         table = _read_table(path)
         if src.max_rows is not None:
             table = table.slice(0, src.max_rows)
-        cols = table.column_names
+        cols = [c for c in table.column_names if c != BAD]
         fmt = _detect(path, cols) if fmt == "auto" else fmt
         expected = {"gretel": GRETEL_REQUIRED, "messages": ["messages | conversations"],
                     "prompt_completion": ["prompt", "completion"]}[fmt]

@@ -1,28 +1,37 @@
 """Data stage: load every source, drop bad rows (with a reason), format with the chat template, tokenize,
 length-filter, mix by weight, split a holdout, save as Parquet with a report and a length histogram.
 
-Dropped-row classes, each counted per source in the report: missing_field, non_utf8, duplicate_id,
-unparseable_sql (sqlglot cannot parse the gold SQL), too_long (prompt + completion > max_seq_len).
+Every input record is accounted for: it is usable, or dropped under one reason, counted per source in the
+report (rows_in = usable + dropped, always): broken_line (a line or CSV record that is not a record),
+field_too_large, missing_field, non_utf8, duplicate_id, unparseable_sql (sqlglot cannot parse the gold
+SQL), not_a_query (the gold "SQL" is no statement, e.g. a lone `DROP`), too_long (prompt + completion >
+max_seq_len). The output folder is named by the data fingerprint (pipeline/runs.py: prepared_dir), built
+in a staging folder and published atomically; one process prepares a given fingerprint at a time.
 
-    python -m pipeline prepare --config configs/smollm2-cpu.yaml
-    -> <home>/data/<run>/{train,eval}.parquet, report.json, report.md, lengths.png
+    sqlgenie prepare -c configs/smollm2-cpu.yaml
+    -> <home>/data/<name>-<fingerprint>/{train,eval}.parquet, report.json, report.md, lengths.png
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import DataError
+from core.files import FileLock, publish, staging_dir
+from core.settings import to_dict
+from pipeline import runs
 from pipeline.config import RunConfig, SourceConfig
-from pipeline.errors import DataError
+from pipeline.data.loaders import load
+from pipeline.model import load_tokenizer
+from sql.prompt import ChatFormatter
 
-REASONS = ["missing_field", "non_utf8", "duplicate_id", "unparseable_sql", "too_long"]
+REASONS = ["broken_line", "field_too_large", "missing_field", "non_utf8", "duplicate_id", "unparseable_sql",
+           "not_a_query", "too_long"]
 CARRY = ["id", "source", "kind", "domain", "sql_complexity", "sql_task_type", "question", "sql"]
 KEEP_COLUMNS = CARRY + ["input_ids", "prompt_length", "length"]
 
@@ -44,21 +53,6 @@ class PrepareResult:
                 f"max {r['tokens']['max']} (max_seq_len {r['max_seq_len']})\n  report: {self.out_dir / 'report.md'}")
 
 
-def load_tokenizer(cfg: RunConfig):
-    from transformers import AutoTokenizer
-
-    from pipeline import assets
-
-    ref = cfg.model.tokenizer or cfg.model.name_or_path
-    path = assets.resolve(ref)
-    if not path.exists():
-        raise DataError(f"tokenizer '{ref}': {path} does not exist (set model.tokenizer or model.name_or_path)")
-    tok = AutoTokenizer.from_pretrained(str(path))
-    if cfg.model.chat_template:
-        tok.chat_template = assets.chat_template_text(cfg.model.chat_template)
-    return tok
-
-
 def _column(ds, name: str) -> list:
     """A column as a Python list, straight from Arrow (datasets' lazy Column iterates row by row)."""
     return ds.with_format("arrow")[name].to_pylist()
@@ -66,8 +60,6 @@ def _column(ds, name: str) -> list:
 
 def fingerprint(cfg: RunConfig) -> dict:
     """What decides the prepared data: if it changes, the data must be prepared again."""
-    from pipeline.config import to_dict
-
     data = to_dict(cfg.data)
     data.pop("output_dir", None)
     return {"data": data, "tokenizer": cfg.model.tokenizer or cfg.model.name_or_path,
@@ -76,16 +68,26 @@ def fingerprint(cfg: RunConfig) -> dict:
 
 # ------------------------------------------------------------------------------------ row checks
 def _parse_ok(batch: dict, dialect: str) -> dict:
+    """Per SQL string: '' (a real statement), unparseable_sql, or not_a_query (sqlglot only managed its
+    fallback `Command` parse: a lone keyword, prose)."""
     import sqlglot
+    from sqlglot import exp
     from sqlglot.errors import ParseError, TokenError
 
-    ok = []
+    out = []
     for sql in batch["sql"]:
         try:
-            ok.append(bool([e for e in sqlglot.parse(sql, read=dialect or None) if e is not None]))
+            trees = [e for e in sqlglot.parse(sql, read=dialect or None) if e is not None]
         except (ParseError, TokenError, ValueError, RecursionError):
-            ok.append(False)
-    return {"ok": ok}
+            out.append("unparseable_sql")
+            continue
+        if not trees:
+            out.append("unparseable_sql")
+        elif any(isinstance(t, exp.Command) for t in trees):
+            out.append("not_a_query")
+        else:
+            out.append("")
+    return {"ok": out}
 
 
 def _check_sql(ds, dialect: str):
@@ -101,8 +103,8 @@ def _check_sql(ds, dialect: str):
     # TOKENIZERS_PARALLELISM=false around num_proc maps): measured 2x slower end to end on 2 cores.
     parsed = datasets.Dataset.from_dict({"sql": unique}).map(
         _parse_ok, batched=True, batch_size=2000, fn_kwargs={"dialect": dialect}, desc="checking SQL")
-    good = {sql for sql, ok in zip(unique, _column(parsed, "ok")) if ok}
-    bad = [b or ("unparseable_sql" if k == "sql" and s not in good else "") for s, k, b in zip(sqls, kinds, bads)]
+    why = dict(zip(unique, _column(parsed, "ok")))
+    bad = [b or (why.get(s, "") if k == "sql" else "") for s, k, b in zip(sqls, kinds, bads)]
     return ds.remove_columns("bad").add_column("bad", bad)
 
 
@@ -203,11 +205,12 @@ def _percentile(sorted_vals, p: float) -> int:
 def _report_md(rep: dict) -> str:
     lines = [f"# Prepared data: {rep['run']}", "", f"Tokenizer: `{rep['tokenizer']}`, max_seq_len {rep['max_seq_len']}, "
              f"fast template path: {rep['fast_template']}.", "",
-             "| source | loaded | " + " | ".join(REASONS) + " | usable | in mixture |",
-             "|---|---:|" + "---:|" * len(REASONS) + "---:|---:|"]
+             "Every record read is either usable or dropped under one reason: rows in = usable + dropped.", "",
+             "| source | rows in | usable | " + " | ".join(REASONS) + " | in mixture |",
+             "|---|---:|---:|" + "---:|" * len(REASONS) + "---:|"]
     for name, s in rep["sources"].items():
-        lines.append(f"| {name} | {s['loaded']} | " + " | ".join(str(s['dropped'].get(r, 0)) for r in REASONS)
-                     + f" | {s['usable']} | {s['in_mixture']} |")
+        lines.append(f"| {name} | {s['rows_in']} | {s['usable']} | "
+                     + " | ".join(str(s['dropped'].get(r, 0)) for r in REASONS) + f" | {s['in_mixture']} |")
     t = rep["tokens"]
     lines += ["", f"Train rows {rep['train_rows']}, eval rows {rep['eval_rows']}. Tokens per row: mean {t['mean']:.1f}, "
               f"p50 {t['p50']}, p95 {t['p95']}, max {t['max']}; {t['total']} tokens in train, {t['completion']} of them "
@@ -216,13 +219,30 @@ def _report_md(rep: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------ stage
+def ensure_prepared(cfg: RunConfig) -> Path:
+    """The prepared folder for this config's data fingerprint, prepared first if missing (one preparer at a
+    time: another process asking for the same data waits for it, then reuses it)."""
+    out = runs.prepared_dir(cfg, fingerprint(cfg))
+    with FileLock(out.parent / f".{out.name}.lock", f"preparing {out.name}", wait_s=3600):
+        if (out / "train.parquet").is_file() and (out / "report.json").is_file():
+            return out
+        print(f"[train] no prepared data at {out}: preparing it first", flush=True)
+        print(_run(cfg, out).summary(), flush=True)
+    return out
+
+
 def run(cfg: RunConfig) -> PrepareResult:
+    """Prepare (again) the data of `cfg`; the previous folder for the same fingerprint is replaced only when
+    the new one is complete."""
+    cfg.validate()
+    out = runs.prepared_dir(cfg, fingerprint(cfg))
+    with FileLock(out.parent / f".{out.name}.lock", f"preparing {out.name}", wait_s=3600):
+        return _run(cfg, out)
+
+
+def _run(cfg: RunConfig, out_dir: Path) -> PrepareResult:
     import datasets
 
-    from pipeline.data.formatting import ChatFormatter
-    from pipeline.data.loaders import load
-
-    cfg.validate()
     t0 = time.time()
     phases: dict[str, float] = {}
 
@@ -235,7 +255,6 @@ def run(cfg: RunConfig) -> PrepareResult:
         datasets.disable_progress_bars()
     tokenizer = load_tokenizer(cfg)
     formatter = ChatFormatter(tokenizer, cfg.data.system_prompt, cfg.data.include_sample_rows)
-    out_dir = cfg.data_dir()
     mark("tokenizer")
 
     loaded, names = [], []
@@ -269,10 +288,10 @@ def run(cfg: RunConfig) -> PrepareResult:
 
     table = ds.with_format("arrow")[:]          # one Arrow table from here on: take/slice/write in C++
     sources, bads = table.column("source").to_pylist(), table.column("bad").to_pylist()
-    per_source = {n: {"loaded": 0, "dropped": Counter(), "usable": 0, "in_mixture": 0} for n in names}
+    per_source = {n: {"rows_in": 0, "dropped": Counter(), "usable": 0, "in_mixture": 0} for n in names}
     index_by_source: dict[str, list[int]] = defaultdict(list)
     for i, (s, b) in enumerate(zip(sources, bads)):
-        per_source[s]["loaded"] += 1
+        per_source[s]["rows_in"] += 1
         if b:
             per_source[s]["dropped"][b] += 1
         else:
@@ -293,9 +312,8 @@ def run(cfg: RunConfig) -> PrepareResult:
                         + json.dumps({n: dict(s["dropped"]) for n, s in per_source.items()}))
     mark("filter_mix_split")
 
-    # ---- write atomically: a temp folder renamed into place
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    # ---- write atomically: a staging folder published in one rename
+    tmp = staging_dir(out_dir.parent, out_dir.name)
     table = table.select([c for c in KEEP_COLUMNS if c in table.column_names])
     train = table.take(train_idx)
     pq.write_table(train, tmp / "train.parquet")
@@ -312,7 +330,7 @@ def run(cfg: RunConfig) -> PrepareResult:
     seconds = time.time() - t0
     report = {
         "phases_s": phases,
-        "fingerprint": fingerprint(cfg),
+        "fingerprint": fingerprint(cfg), "fingerprint_digest": out_dir.name.rsplit("-", 1)[-1],
         "run": cfg.name, "tokenizer": str(getattr(tokenizer, "name_or_path", "")), "max_seq_len": cfg.data.max_seq_len,
         "fast_template": formatter.fast, "train_rows": train.num_rows, "eval_rows": len(eval_idx),
         "rows_in": len(ds), "seconds": round(seconds, 2), "rows_per_s": len(ds) / max(seconds, 1e-9),
@@ -323,7 +341,5 @@ def run(cfg: RunConfig) -> PrepareResult:
     }
     (tmp / "report.json").write_text(json.dumps(report, indent=2))
     (tmp / "report.md").write_text(_report_md(report))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
+    publish(tmp, out_dir)
     return PrepareResult(out_dir, report["train_rows"], report["eval_rows"], seconds, report)

@@ -18,7 +18,7 @@ from pathlib import Path
 from pipeline.datagen.domains import DOMAINS, Domain, Table
 from pipeline.datagen.templates import DDL, DML, TEMPLATES, Case, Ctx, Template, q
 from pipeline.evaluate.scoring import result_rows, same_result
-from serving.sql.sandbox import Sandbox, SandboxError
+from sql.sandbox import Sandbox, SandboxError
 
 GRETEL_COLUMNS = [
     "id", "domain", "domain_description", "sql_complexity", "sql_complexity_description", "sql_task_type",
@@ -40,6 +40,7 @@ TASK_DESCRIPTIONS = {
     "data manipulation": "inserting, updating or deleting records",
     "data definition": "creating or altering tables, views and indexes",
 }
+DEFAULT_TRAIN, DEFAULT_TEST = 12000, 1200
 SQL_TYPES = {"label": "VARCHAR(50)", "cat": "VARCHAR(30)", "int": "INT", "real": "DECIMAL(12,2)", "date": "DATE"}
 
 

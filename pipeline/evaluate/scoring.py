@@ -1,6 +1,6 @@
 """Score one prediction against the gold SQL of a row.
 
-- execution match: the row's context is loaded into a fresh in-memory SQLite (serving/sql/sandbox.py);
+- execution match: the row's context is loaded into a fresh in-memory SQLite (sql/sandbox.py);
   queries run read-only with a time and row cap and their results compare as multisets (as lists when
   the gold has a top-level ORDER BY), floats to 1e-6 relative; DML / DDL compare the database states after.
 - valid SQL: sqlglot parses the prediction; exact match: sqlglot-normalised text is equal.
@@ -9,15 +9,12 @@
 """
 from __future__ import annotations
 
-import math
-import re
-from collections import Counter
 from dataclasses import dataclass
 
-from serving.sql.sandbox import Sandbox, SandboxError
+from sql.results import result_rows, same_result
+from sql.sandbox import Sandbox, SandboxError
 
 WRITE_TASKS = ("data manipulation", "data definition")
-_TOP_ORDER = re.compile(r"\border\s+by\b", re.I)
 
 
 @dataclass
@@ -31,22 +28,10 @@ class Score:
     def correct(self) -> bool:
         return self.status == "match"
 
-
-def _norm_value(v):
-    if isinstance(v, float):
-        return round(v, 6) if math.isfinite(v) else str(v)
-    return v
-
-
-def result_rows(rows: list[tuple]) -> list[tuple]:
-    """Rows made comparable: floats rounded to 1e-6, non-finite floats as text."""
-    return [tuple(_norm_value(v) for v in r) for r in rows]
-
-
-def same_result(gold_sql: str, got: list[tuple], want: list[tuple]) -> bool:
-    """Equal as lists when the gold has a top-level ORDER BY, else as multisets."""
-    ordered = bool(_TOP_ORDER.search(gold_sql.rsplit(")", 1)[-1]))
-    return got == want if ordered else Counter(got) == Counter(want)
+    @property
+    def runs(self) -> bool:
+        """The prediction executed without an error (right or wrong)."""
+        return self.status in ("match", "mismatch", "mismatch_suite")
 
 
 def syntax(gold: str, pred: str) -> tuple[bool, bool]:
@@ -56,11 +41,16 @@ def syntax(gold: str, pred: str) -> tuple[bool, bool]:
 
 
 def _normalise(sql: str) -> str | None:
+    """sqlglot's normalised text, or None when it does not parse as a real statement (its fallback `Command`
+    parse of prose or a lone keyword does not count)."""
     import sqlglot
+    from sqlglot import exp
 
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
-        return tree.sql(dialect="sqlite", normalize=True, pretty=False) if tree else None
+        if tree is None or isinstance(tree, exp.Command):
+            return None
+        return tree.sql(dialect="sqlite", normalize=True, pretty=False)
     except Exception:  # noqa: BLE001 - any parse failure means "not valid"
         return None
 

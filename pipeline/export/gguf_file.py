@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import SqlgenieError
+from core.errors import SqlgenieError
+from core.modelinfo import read_card
+from pipeline.export.compare import DEFAULT_PROMPTS, compare_logits
 
 
 class GGUFExportError(SqlgenieError):
@@ -160,6 +162,9 @@ def write_gguf(model_dir: Path, dest: Path, kind: str = "q8_0", name: str | None
     w.add_add_bos_token(tk["add_bos"])
     if tk["template"]:
         w.add_chat_template(tk["template"])
+    card = read_card(model_dir)
+    if card:  # the prompt contract travels inside the file (llama.cpp keeps unknown keys)
+        w.add_string("sqlgenie.card", json.dumps(card, ensure_ascii=False))
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
     freqs = _llama3_rope_freqs(cfg)
@@ -198,8 +203,6 @@ def verify_gguf(source_dir: Path, gguf_path: Path, prompts: list[str] | None = N
     """Load the GGUF back with transformers and compare next-token logits and token ids with the source."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from pipeline.export.compare import DEFAULT_PROMPTS, compare_logits
 
     prompts = prompts or DEFAULT_PROMPTS
     src_tok = AutoTokenizer.from_pretrained(source_dir)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pipeline.errors import SqlgenieError
+from core.errors import SqlgenieError
 
 
 class HubError(SqlgenieError):

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.errors import SqlgenieError
+from core.errors import SqlgenieError
+from core.modelinfo import write_card
+from pipeline.export.compare import DEFAULT_PROMPTS, compare_logits
 
 
 class MergeError(SqlgenieError):
@@ -55,20 +57,27 @@ def check_adapter_matches(base_dir: Path, adapter_dir: Path) -> None:
                                  f"outputs, the base's {mod} has {expect_out[mod]} ({base_dir})")
 
 
-def model_card(base: str, adapter: Path, extra: dict) -> str:
+def readme(card: dict) -> str:
+    """The human model card (README.md) from the machine one (sqlgenie.json)."""
+    base = card.get("base_model", "?")
+    c = card.get("contract") or {}
     lines = [f"---\nbase_model: {base}\nlibrary_name: transformers\ntags: [text-to-sql, sqlgenie]\n---\n",
-             f"# {extra.get('name', 'sqlgenie model')}\n",
-             f"A text-to-SQL model: `{base}` with the LoRA adapter `{adapter.name}` merged in (bf16).\n",
-             "Prompt: the system message holds the schema (CREATE TABLE statements), the user message the "
-             "question; the chat template is in tokenizer_config.json. Decode greedily and stop at the end of turn.\n"]
+             f"# {card.get('run') or 'sqlgenie model'}\n",
+             f"A text-to-SQL model: `{base}` with a LoRA adapter merged in (bf16).\n",
+             "## Prompt contract (sqlgenie.json)\n",
+             f"System prompt (the schema replaces {{schema}}{' together with INSERT sample rows' if c.get('include_sample_rows') else ''}):\n",
+             "```\n" + str(c.get("system_prompt", "")) + "\n```\n",
+             f"User message: the question. SQL dialect: {c.get('dialect', 'sqlite')}. Trained at max {c.get('max_seq_len')} "
+             "tokens. Render with the chat template in tokenizer_config.json, tokenize without adding special tokens, "
+             "decode greedily and stop at the end of turn.\n"]
     for key in ("data", "training", "evaluation"):
-        if extra.get(key):
-            lines.append(f"## {key.title()}\n\n```json\n{json.dumps(extra[key], indent=2)}\n```\n")
-    lines.append("Made with sqlgenie (`python -m pipeline export`).\n")
+        if card.get(key):
+            lines.append(f"## {key.title()}\n\n```json\n{json.dumps(card[key], indent=2)}\n```\n")
+    lines.append("Made with sqlgenie (`sqlgenie export`).\n")
     return "\n".join(lines)
 
 
-def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, tokenizer, card: str) -> Path:
+def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, tokenizer, card: dict) -> Path:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, GenerationConfig
@@ -81,7 +90,9 @@ def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, tokenizer, c
     model.config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
-    (out_dir / "README.md").write_text(card, encoding="utf-8")
+    merged_card = {**card, "kind": "merged", "merged_from": str(adapter_dir)}
+    write_card(out_dir, merged_card)
+    (out_dir / "README.md").write_text(readme(merged_card), encoding="utf-8")
     return out_dir
 
 
@@ -91,8 +102,6 @@ def verify_merge(base_dir: Path, adapter_dir: Path, merged_dir: Path, tokenizer,
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
-
-    from pipeline.export.compare import DEFAULT_PROMPTS, compare_logits
 
     ref = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.bfloat16),
                                     str(adapter_dir)).eval()

@@ -14,7 +14,9 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from pipeline.errors import SqlgenieError
+from core.errors import SqlgenieError
+from core.modelinfo import CARD_FILE
+from pipeline.export.compare import compare_logits
 
 
 class QuantizeError(SqlgenieError):
@@ -113,7 +115,7 @@ def quantize(merged_dir: Path, out_dir: Path, fmt: str, texts: list[str] | None 
     oneshot(model=model, recipe=recipe, **kw)
     model.save_pretrained(str(out_dir), save_compressed=True)
     tok.save_pretrained(str(out_dir))
-    for extra in ("generation_config.json", "README.md"):
+    for extra in ("generation_config.json", "README.md", CARD_FILE):  # the model card travels with every format
         if (merged_dir / extra).is_file() and not (out_dir / extra).exists():
             (out_dir / extra).write_bytes((merged_dir / extra).read_bytes())
     return out_dir
@@ -123,8 +125,6 @@ def verify_quantized(merged_dir: Path, quant_dir: Path, prompts: list[str]) -> d
     """Reload the compressed model (transformers decompresses it) and compare top-1 tokens with the source."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from pipeline.export.compare import compare_logits
 
     tok = AutoTokenizer.from_pretrained(merged_dir)
     src = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.bfloat16).eval()

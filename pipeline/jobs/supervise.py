@@ -1,10 +1,12 @@
 """Supervisor of one job (started detached by JobStore.schedule; not for direct use).
 
-    python -m pipeline.jobs.supervise JOB_ID JOBS_DB
+    python -m pipeline.jobs.supervise JOB_ID JOBS_DB            # run the job
+    python -m pipeline.jobs.supervise JOB_ID JOBS_DB --adopt    # watch a job whose supervisor died
 
-Runs the job's stage as a child in the same process group (so cancel reaches both), output appended to
-the job's log, GPUs pinned with CUDA_VISIBLE_DEVICES; then records exit code + status and schedules the
-next queued jobs. SIGTERM (cancel) is passed on to the child, which gets to clean up.
+Runs the job's stage through the exit-code runner (pipeline/jobs/exitcode.py) in its own process group (so
+cancel reaches all of them), output appended to the job's log, GPUs pinned with CUDA_VISIBLE_DEVICES; then
+records the outcome and schedules the next queued jobs. SIGTERM (cancel) is passed on, so the stage gets
+to clean up. With --adopt it only waits for the recorded group to end, then records its outcome.
 """
 from __future__ import annotations
 
@@ -15,21 +17,25 @@ import sys
 import time
 from pathlib import Path
 
+from core.procs import group_alive
+from core.settings import REPO_ROOT
+from pipeline.jobs.store import JobStore
 
-def main(job_id: int, db: str) -> int:
-    from pipeline.jobs import JobStore, log_tail
 
+def run(job_id: int, db: str) -> int:
     store = JobStore(Path(db))
     job = store.get(job_id)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", SQLGENIE_JOB_ID=str(job_id),
-               SQLGENIE_HOME=str(Path(db).parent))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", SQLGENIE_JOB_ID=str(job_id), SQLGENIE_HOME=str(Path(db).parent),
+               TQDM_MININTERVAL="5")
     if job.gpus:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, job.gpus))
+    job.exit_file.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "pipeline.jobs.exitcode", str(job.exit_file), "--", *store.command(job)]
     with open(job.log_path, "ab") as log:
         log.write(f"$ {' '.join(store.command(job))}\n".encode())
         log.flush()
-        child = subprocess.Popen(store.command(job), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 env=env, cwd=str(Path(__file__).resolve().parents[2]))
+        child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                 cwd=str(REPO_ROOT))
 
         def forward(signum, frame):
             try:
@@ -39,17 +45,24 @@ def main(job_id: int, db: str) -> int:
 
         signal.signal(signal.SIGTERM, forward)
         signal.signal(signal.SIGINT, forward)
-        code = child.wait()
-    now = store.get(job_id)
-    if now.status == "cancelling":
-        store._update(job_id, status="cancelled", finished=time.time(), exit_code=code, error="cancelled by the user")
-    elif now.status == "running":
-        ok = code == 0
-        store._update(job_id, status="succeeded" if ok else "failed", finished=time.time(), exit_code=code,
-                      error=None if ok else log_tail(job.log_path, 15))
+        child.wait()
+    store.finish(job_id)
+    store.schedule()
+    return 0
+
+
+def adopt(job_id: int, db: str) -> int:
+    store = JobStore(Path(db))
+    job = store.get(job_id)
+    (job.dir / "watcher.pid").write_text(str(os.getpid()))
+    rec = job.record()
+    while group_alive(rec):
+        time.sleep(1)
+    store.finish(job_id)
     store.schedule()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]), sys.argv[2]))
+    fn = adopt if "--adopt" in sys.argv else run
+    sys.exit(fn(int(sys.argv[1]), sys.argv[2]))

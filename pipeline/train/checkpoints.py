@@ -14,6 +14,12 @@ MARKER = "COMPLETE"
 _STEP = re.compile(r"^checkpoint-(\d+)$")
 
 
+def step_of(folder: Path) -> int:
+    """The optimizer step a `checkpoint-N` folder was saved at."""
+    m = _STEP.match(Path(folder).name)
+    return int(m.group(1)) if m else 0
+
+
 def mark_complete(folder: Path) -> None:
     tmp = folder / f".{MARKER}.tmp"
     tmp.write_text(str(time.time()))

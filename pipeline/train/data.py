@@ -1,14 +1,16 @@
 """Training data: the prepared Parquet (pipeline/data/prepare.py) as datasets with input_ids + labels.
 
 Labels are the input ids with the prompt masked to -100 (loss on the SQL completion only), built from
-`prompt_length`. If the run's data was never prepared, it is prepared first.
+`prompt_length`. If the run's data was never prepared (or its config changed), it is prepared first.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from core.errors import DataError
 from pipeline.config import RunConfig
-from pipeline.errors import DataError
+from pipeline.data import prepare
 
 
 def _labels(batch: dict) -> dict:
@@ -23,28 +25,11 @@ def load_split(path: Path):
     return ds.remove_columns("prompt_length")
 
 
-def ensure_prepared(cfg: RunConfig) -> Path:
-    from pipeline.data import prepare
-
-    import json
-
-    out = cfg.data_dir()
-    report = out / "report.json"
-    current = json.loads(json.dumps(prepare.fingerprint(cfg)))
-    if not (out / "train.parquet").is_file() or not report.is_file():
-        print(f"[train] no prepared data at {out}: preparing it first", flush=True)
-    elif json.loads(report.read_text()).get("fingerprint") != current:
-        print(f"[train] the data config changed since {out} was prepared: preparing it again", flush=True)
-    else:
-        return out
-    print(prepare.run(cfg).summary(), flush=True)
-    return out
-
-
 def load_train_eval(cfg: RunConfig):
-    out = ensure_prepared(cfg)
+    """(train dataset, eval dataset or None, the prepare report)."""
+    out = prepare.ensure_prepared(cfg)
     train = load_split(out / "train.parquet")
     if len(train) == 0:
         raise DataError(f"{out / 'train.parquet'} has no rows: nothing to train on")
     ev = load_split(out / "eval.parquet") if (out / "eval.parquet").is_file() else None
-    return train, ev
+    return train, ev, json.loads((out / "report.json").read_text())

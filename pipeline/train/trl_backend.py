@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config import RunConfig
+from pipeline.model import load_tokenizer
 from pipeline.train import varlen
 from pipeline.train.plan import Plan
 
@@ -59,12 +60,12 @@ def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
     model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                               target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
     if plan.precision == "fp8":
-        from pipeline.train import fp8_base
+        from pipeline.train import fp8_base  # heavy: torch
 
         n = fp8_base.convert_lora_bases(model)
         print(f"[train] {n} frozen projections now FP8 (e4m3, row-wise scales)", flush=True)
     if plan.device.kind == "cuda":
-        from pipeline.train import fused_lora
+        from pipeline.train import fused_lora  # heavy: torch
 
         fused_lora.apply(model)   # scale + sum in the B GEMM, no fp32 copies of the inputs (bf16 autocast)
     if plan.gradient_checkpointing:
@@ -93,8 +94,6 @@ def sft_config(cfg: RunConfig, plan: Plan, out_dir: Path, has_eval: bool):
 
 def build_trainer(cfg: RunConfig, plan: Plan, model_path: Path, out_dir: Path, train_ds, eval_ds, callbacks):
     from trl import SFTTrainer
-
-    from pipeline.data.prepare import load_tokenizer
 
     tok = load_tokenizer(cfg)
     if tok.pad_token is None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config import RunConfig
+from pipeline.model import load_tokenizer
 from pipeline.train.plan import Plan
+from pipeline.train.trl_backend import sft_config
 
 
 def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
@@ -26,9 +28,6 @@ def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
 
 def build_trainer(cfg: RunConfig, plan: Plan, model_path: Path, out_dir: Path, train_ds, eval_ds, callbacks):
     from trl import SFTTrainer
-
-    from pipeline.data.prepare import load_tokenizer
-    from pipeline.train.trl_backend import sft_config
 
     tok = load_tokenizer(cfg)
     if tok.pad_token is None:

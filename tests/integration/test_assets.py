@@ -2,7 +2,7 @@
 import pytest
 from transformers import AutoTokenizer
 
-from pipeline import assets
+from core import assets
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,10 @@ import time
 import pytest
 import requests
 
-from pipeline import assets, config, evaluate
-from pipeline.config import REPO_ROOT
+from core import assets
+from core.settings import REPO_ROOT
+from pipeline import config
+from pipeline.evaluate import stage as evaluate
 
 pytestmark = pytest.mark.integration
 SERVE_PY = REPO_ROOT / ".venv-serve" / "bin" / "python"

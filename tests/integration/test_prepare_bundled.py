@@ -3,7 +3,8 @@ import pyarrow.parquet as pq
 import pytest
 from transformers import AutoTokenizer
 
-from pipeline import assets, config
+from core import assets
+from pipeline import config
 from pipeline.data import prepare
 
 pytestmark = pytest.mark.integration

@@ -42,7 +42,7 @@ ROWS = "INSERT INTO employees VALUES (1,'Ann','Sales',5000),(2,'Bob','IT',7000),
 
 
 def test_requests_alternate_and_client_returns_validated_sql(deployment):
-    from pipeline import assets
+    from core import assets
     from serving.text_to_sql import TextToSql
 
     router = deployment["router"]
@@ -72,7 +72,7 @@ def test_sweep_reports_the_decode_rate_after_the_first_token(deployment):
 
 
 def test_bad_input_is_refused_clearly_and_leaves_the_service_up(deployment):
-    from pipeline import assets
+    from core import assets
     from serving.text_to_sql import AskError, TextToSql
 
     t2s = TextToSql(deployment["router"]["url"], assets.resolve("embedded:smollm2-135m-instruct"), max_model_len=1024)
@@ -123,7 +123,7 @@ def test_a_replica_that_dies_while_starting_gives_its_log_tail(tmp_path, monkeyp
     import json
     import shutil
 
-    from pipeline import assets
+    from core import assets
     from serving import launch
 
     monkeypatch.setenv("SQLGENIE_HOME", str(tmp_path / "home"))
@@ -134,7 +134,7 @@ def test_a_replica_that_dies_while_starting_gives_its_log_tail(tmp_path, monkeyp
     (broken / "config.json").write_text(json.dumps(cfg))
     sc = launch.ServeConfig(model=str(broken), name="broken", base_port=18200, router_port=18210, metrics_port=18211,
                             start_timeout_s=180)
-    with pytest.raises(launch.ServeError, match=r"replica 0 \(cpu:0\) exited with code \d+ while starting") as e:
+    with pytest.raises(DeploymentError, match=r"replica 0 \(cpu:0\) exited with code \d+ while starting") as e:
         launch.up(sc, progress=lambda *_: None)
     assert "NoSuchModelForCausalLM" in str(e.value)  # the log tail names the cause
     assert launch.port_free(18200) and launch.port_free(18210)  # nothing left behind
@@ -191,7 +191,7 @@ def test_a_replica_that_answers_garbage_is_named_and_the_others_carry_on(deploym
     malformed answer and round robin sends the retry to the healthy replica); router and replica stay up."""
     import dataclasses
 
-    from pipeline import assets
+    from core import assets
     from serving import launch
     from serving.client import CompletionsClient, ServingError
     from serving.text_to_sql import TextToSql

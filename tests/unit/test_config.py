@@ -1,7 +1,8 @@
 import pytest
 
+from core.errors import ConfigError
+from core.settings import REPO_ROOT
 from pipeline import config
-from pipeline.errors import ConfigError
 
 
 def test_defaults_validate():
@@ -11,7 +12,7 @@ def test_defaults_validate():
 
 
 def test_reference_recipe_has_the_reference_hyperparameters():
-    cfg = config.load(config.REPO_ROOT / "configs" / "llama31-8b-qlora.yaml")
+    cfg = config.load(REPO_ROOT / "configs" / "llama31-8b-qlora.yaml")
     t = cfg.train
     assert (t.lora.r, t.lora.alpha, t.lora.dropout) == (128, 128, 0.0)
     assert t.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -21,7 +22,7 @@ def test_reference_recipe_has_the_reference_hyperparameters():
 
 
 def test_every_recipe_in_configs_loads():
-    for path in (config.REPO_ROOT / "configs").glob("*.yaml"):
+    for path in (REPO_ROOT / "configs").glob("*.yaml"):
         assert config.load(path).name == path.stem
 
 
@@ -30,9 +31,44 @@ def test_dotted_overrides_are_typed():
     assert cfg.data.max_seq_len == 512 and cfg.train.lora.r == 8 and cfg.train.liger is False and cfg.name == "x"
 
 
-def test_override_of_a_list_of_sources():
-    cfg = config.load(None, ["data.sources=[{path: a.parquet, weight: 2}, {path: b.jsonl}]"])
-    assert [(s.path, s.weight) for s in cfg.data.sources] == [("a.parquet", 2.0), ("b.jsonl", 1.0)]
+def test_override_of_a_list_of_sources(tmp_path):
+    a, b = tmp_path / "a.parquet", tmp_path / "b.jsonl"
+    a.touch(), b.touch()
+    cfg = config.load(None, [f"data.sources=[{{path: {a}, weight: 2}}, {{path: {b}}}]"])
+    assert [(s.path, s.weight) for s in cfg.data.sources] == [(str(a), 2.0), (str(b), 1.0)]
+
+
+def test_override_of_one_list_item_as_the_readme_shows(tmp_path):
+    """`data.sources.0.path=...` (the README's command) sets the path of the first source."""
+    f = tmp_path / "gretel.parquet"
+    f.touch()
+    cfg = config.load(REPO_ROOT / "configs" / "llama31-8b-qlora.yaml", [f"data.sources.0.path={f}"])
+    assert cfg.data.sources[0].path == str(f) and cfg.data.sources[0].weight == 1.0
+    with pytest.raises(ConfigError, match="has 1 item"):
+        config.load(None, [f"data.sources.3.path={f}"])
+
+
+def test_ten_problems_of_every_kind_come_in_one_error(tmp_path):
+    """Types, allowed values, ranges, cross-field rules and paths: all ten in one ConfigError, before
+    anything is loaded."""
+    with pytest.raises(ConfigError) as e:
+        config.load(None, ["train.lora.dropout=1.5", "train.threads=-2", "data.sources.0.weight=-1",
+                           "data.num_rows=-5", "train.max_steps=-3", "train.epochs=0", "train.backend=tensorflow",
+                           "data.max_seq_len=abc", "data.eval_sources=[{path: /no/such/file.jsonl}]",
+                           "model.name_or_path=/no/such/model"], need_model=True)
+    p = e.value.problems
+    assert len(p) == 10, p
+    for part in ("train.lora.dropout: 1.5 must be >= 0 and < 1", "train.threads: -2 must be >= 1",
+                 "data.sources[0].weight: -1.0 must be >= 0", "data.num_rows: -5 must be >= 1",
+                 "train.max_steps: -3 must be >= -1", "train.epochs: 0.0 must be > 0", "train.backend",
+                 "data.max_seq_len", "/no/such/file.jsonl does not exist", "/no/such/model is not a folder"):
+        assert any(part in x for x in p), (part, p)
+
+
+def test_the_model_folder_is_checked_only_where_the_model_is_loaded():
+    assert config.load(REPO_ROOT / "configs" / "llama31-8b-qlora.yaml").name == "llama31-8b-qlora"  # prepare
+    with pytest.raises(ConfigError, match="meta-llama/Llama-3.1-8B-Instruct is not a folder with config.json"):
+        config.load(REPO_ROOT / "configs" / "llama31-8b-qlora.yaml", need_model=True)
 
 
 def test_every_problem_is_reported_at_once():

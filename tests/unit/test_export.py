@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 
-
 def _adapter(model_dir: Path, out: Path, seed: int = 1) -> Path:
     """A LoRA adapter with non-zero B (a freshly initialised one would be a no-op to merge)."""
     import torch
@@ -39,9 +38,9 @@ def test_rotary_layout_is_what_transformers_undoes():
 
 @pytest.mark.parametrize("kind", ["f16", "q8_0"])
 def test_gguf_round_trip_keeps_logits_and_tokenizer(tiny_llama_dir, tmp_path, kind):
-    from pipeline.export.gguf_file import verify_gguf, write_gguf
-
     import gguf
+
+    from pipeline.export.gguf_file import verify_gguf, write_gguf
 
     path = write_gguf(tiny_llama_dir, tmp_path / f"m-{kind}.gguf", kind, progress=False)
     reader = gguf.GGUFReader(str(path))
@@ -75,8 +74,12 @@ def test_merge_matches_base_plus_adapter(tiny_llama_dir, tmp_path):
 
     adapter = _adapter(tiny_llama_dir, tmp_path / "adapter")
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
-    out = merge_adapter(tiny_llama_dir, adapter, tmp_path / "merged", tok, "# card")
-    assert (out / "README.md").read_text() == "# card"
+    out = merge_adapter(tiny_llama_dir, adapter, tmp_path / "merged", tok, {"contract": {"dialect": "sqlite"}})
+    from core.modelinfo import read_card
+
+    card = read_card(out)
+    assert card["kind"] == "merged" and card["contract"] == {"dialect": "sqlite"}   # the contract travels
+    assert "Prompt contract" in (out / "README.md").read_text()
     assert json.loads((out / "generation_config.json").read_text())["eos_token_id"] == tok.eos_token_id
     assert "chat_template" in (out / "tokenizer_config.json").read_text() or (out / "chat_template.jinja").exists()
     v = verify_merge(tiny_llama_dir, adapter, out, tok)
@@ -132,8 +135,9 @@ def test_calibration_draws_every_complexity_class():
 
 def test_failed_export_leaves_no_finished_looking_folder(tiny_llama_dir, tmp_path, home, monkeypatch):
     """Disk-full mid-write cannot be caused here: a fake write_gguf writes half a file, then fails."""
-    from pipeline import config, export
+    from pipeline import config
     from pipeline.export import gguf_file
+    from pipeline.export import stage as export
 
     adapter = _adapter(tiny_llama_dir, tmp_path / "adapter")
     out = tmp_path / "exports"
@@ -158,7 +162,7 @@ def test_failed_export_leaves_no_finished_looking_folder(tiny_llama_dir, tmp_pat
 def test_disk_space_is_checked_first(tmp_path, monkeypatch):
     import shutil as sh
 
-    from pipeline.export import ExportError, check_disk
+    from pipeline.export.stage import ExportError, check_disk
 
     monkeypatch.setattr(sh, "disk_usage", lambda p: sh._ntuple_diskusage(100, 99, 1))
     with pytest.raises(ExportError, match="not enough disk space.*export.output_dir"):
@@ -188,8 +192,8 @@ def test_hub_push_errors_are_one_line(tmp_path, monkeypatch):
 
 
 def test_config_rejects_unknown_format():
+    from core.errors import ConfigError
     from pipeline import config
-    from pipeline.errors import ConfigError
 
     with pytest.raises(ConfigError, match="export.formats: 'gguf-q4' is not one of"):
         config.load(None, ["export.formats=[merged,gguf-q4]"])

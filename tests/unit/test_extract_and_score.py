@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.evaluate.scoring import score
-from serving.sql.extract import extract_sql
+from sql.extract import extract_sql
 
 CTX = "CREATE TABLE t (a INT, b REAL, c TEXT); INSERT INTO t VALUES (1, 2.5, 'x'), (2, 3.5, 'y'), (3, 1.0, 'x');"
 
@@ -71,22 +71,28 @@ def test_gold_sql_of_the_bundled_test_split_scores_100_percent_against_itself():
 
 def test_a_corrupted_prediction_set_scores_what_it_should():
     from pipeline.data.loaders import load
-    from pipeline.evaluate import score_predictions
+    from pipeline.evaluate.stage import score_predictions
 
     rows = [r for r in load("bundled:test")][:150]
     preds = [("SELECT * FROM no_such_table;" if i % 3 == 0 else f"```sql\n{r['sql']}\n```") for i, r in enumerate(rows)]
-    per_row, m = score_predictions(rows, preds)
+    per_row, m = score_predictions(rows, [[p] for p in preds])
     assert m["execution_accuracy"] == pytest.approx(100 / 150)
     assert m["status"] == {"match": 100, "pred_error": 50}
     assert sum(m["breakdown"][k]["n"] for k in m["breakdown"] if k.startswith("sql_complexity:")) == 150
 
 
 def test_evaluate_refuses_bad_arguments_before_loading_anything(home, tmp_path):
-    from pipeline import config, evaluate
-    from pipeline.errors import ConfigError
+    from core.errors import ConfigError
+    from core.settings import REPO_ROOT
+    from pipeline import config, runs
+    from pipeline.evaluate import stage as evaluate
 
-    cfg = config.load(config.REPO_ROOT / "configs" / "smollm2-cpu.yaml")
-    with pytest.raises(ConfigError, match="has no adapter_config.json"):
+    cfg = config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml")
+    with pytest.raises(runs.RunError, match="no run"):
         evaluate.run(cfg, adapter=str(tmp_path))
+    with pytest.raises(runs.RunError, match="no trained run of 'smollm2-cpu'"):
+        evaluate.run(cfg, adapter="latest")
     with pytest.raises(ConfigError, match="needs --endpoint"):
         evaluate.run(cfg, backend="openai")
+    with pytest.raises(ConfigError, match="--vote -1: must be >= 0"):
+        evaluate.run(cfg, vote=-1)

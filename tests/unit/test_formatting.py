@@ -3,10 +3,9 @@ import json
 import pytest
 from transformers import AutoTokenizer
 
-from pipeline.assets import chat_template_text
-from pipeline.config import PROMPT_DEFAULT
-from pipeline.data.formatting import ChatFormatter, sql_messages
-from pipeline.errors import ConfigError
+from core.assets import chat_template_text
+from core.errors import ConfigError
+from sql.prompt import PROMPT_DEFAULT, ChatFormatter, sql_messages
 
 ROW = {"kind": "sql", "question": "  How many rows?  ", "schema": "CREATE TABLE t (a INT);",
        "sample_data": "INSERT INTO t VALUES (1);", "sql": "SELECT COUNT(*) FROM t;"}

@@ -6,7 +6,7 @@ import pytest
 from pipeline.datagen import generate as gen
 from pipeline.datagen.domains import DOMAINS
 from pipeline.datagen.templates import TEMPLATES, Case
-from serving.sql.sandbox import Sandbox
+from sql.sandbox import Sandbox
 
 BUNDLED = gen.Path(__file__).resolve().parents[2] / "data" / "sqlgenie-sql"
 COMPLEXITIES = {"basic SQL", "aggregation", "single join", "multiple joins", "subqueries", "window functions",

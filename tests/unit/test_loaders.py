@@ -3,9 +3,10 @@ import sqlite3
 
 import pytest
 
+from core.errors import DataError
 from pipeline.config import SourceConfig
-from pipeline.data.loaders import Example, load, split_context, split_statements
-from pipeline.errors import DataError
+from pipeline.data.loaders import Example, load
+from sql.statements import split_context, split_statements
 from tests.conftest import gretel_row, write_gretel
 
 

@@ -4,9 +4,9 @@ import pyarrow.parquet as pq
 import pytest
 from transformers import AutoTokenizer
 
+from core.errors import DataError
 from pipeline import config
 from pipeline.data import prepare
-from pipeline.errors import DataError
 from tests.conftest import gretel_row, write_gretel
 
 
@@ -21,16 +21,56 @@ def test_bad_rows_are_dropped_with_a_reason_each(tmp_path, home, tiny_tokenizer_
     rows += [gretel_row(100, sql_prompt=""),                      # missing_field
              gretel_row(3),                                        # duplicate_id
              gretel_row(101, sql="SELEC FROM WHERE ((("),          # unparseable_sql
+             gretel_row(103, sql="DROP"),                          # not_a_query (sqlglot's fallback parse only)
              gretel_row(102, sql_context="CREATE TABLE t (a INT); " + "INSERT INTO t VALUES (1); " * 200)]  # too_long
     path = write_gretel(tmp_path / "g.parquet", rows)
     res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(path)}], "data.max_seq_len=512", "data.eval_fraction=0"))
     rep = res.report
-    assert rep["dropped"] == {"missing_field": 1, "non_utf8": 0, "duplicate_id": 1, "unparseable_sql": 1, "too_long": 1}
+    assert rep["dropped"] == {"broken_line": 0, "field_too_large": 0, "missing_field": 1, "non_utf8": 0,
+                              "duplicate_id": 1, "unparseable_sql": 1, "not_a_query": 1, "too_long": 1}
     assert res.train_rows == 20 and rep["sources"]["g.parquet"]["usable"] == 20
     out = res.out_dir
     assert {p.name for p in out.iterdir()} >= {"train.parquet", "report.json", "report.md", "lengths.png"}
     assert json.loads((out / "report.json").read_text())["train_rows"] == 20
-    assert "| g.parquet | 24 | 1 | 0 | 1 | 1 | 1 | 20 | 20 |" in (out / "report.md").read_text()
+    assert "| g.parquet | 25 | 20 | 0 | 0 | 1 | 0 | 1 | 1 | 1 | 1 | 20 |" in (out / "report.md").read_text()
+
+
+def _adds_up(report: dict, source: str) -> dict:
+    s = report["sources"][source]
+    assert s["rows_in"] == s["usable"] + sum(s["dropped"].values()), s
+    return s
+
+
+def test_broken_jsonl_lines_are_counted_not_lost(tmp_path, home, tiny_tokenizer_dir):
+    lines = [json.dumps(gretel_row(i)) for i in range(17)]
+    for at, junk in ((3, '{"id": 99, "sql_prompt": "unterminated'), (9, "not json at all"), (15, "[1, 2")):
+        lines.insert(at, junk)
+    path = tmp_path / "g.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(path)}], "data.eval_fraction=0"))
+    s = _adds_up(res.report, "g.jsonl")
+    assert (s["rows_in"], s["usable"], s["dropped"]["broken_line"]) == (20, 17, 3)
+
+
+def test_csv_unclosed_quote_and_huge_field_are_counted_per_row(tmp_path, home, tiny_tokenizer_dir):
+    """An unclosed quote no longer merges the records after it; a 600 KB field drops its row, not the file."""
+    import csv
+    import io
+
+    rows = [gretel_row(i) for i in range(10)]
+    rows[6]["sql_explanation"] = "x" * 600_000
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    lines = buf.getvalue().splitlines(keepends=True)
+    lines[3] = lines[3].replace("retail,", 'retail,"unclosed ', 1)      # record 3 opens a quote it never closes
+    path = tmp_path / "g.csv"
+    path.write_text("".join(lines))
+    res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(path)}], "data.eval_fraction=0"))
+    s = _adds_up(res.report, "g.csv")
+    assert s["rows_in"] == 10 and s["dropped"]["broken_line"] == 1 and s["dropped"]["field_too_large"] == 1
+    assert s["usable"] == 8
 
 
 def test_prompt_length_splits_prompt_and_sql_completion_token_by_token(tmp_path, home, tiny_tokenizer_dir):
@@ -76,15 +116,17 @@ def test_empty_and_all_bad_sources_are_clear_errors(tmp_path, home, tiny_tokeniz
 
 
 def test_a_failed_run_keeps_the_previous_output(tmp_path, home, tiny_tokenizer_dir):
+    """The same data config prepared again, failing half way (its file turned to junk): the earlier output
+    under that fingerprint is untouched and no half-written folder is left."""
     good = write_gretel(tmp_path / "g.parquet", [gretel_row(i) for i in range(10)])
-    first = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(good)}], "data.eval_fraction=0"))
+    cfg = _cfg(tiny_tokenizer_dir, [{"path": str(good)}], "data.eval_fraction=0")
+    first = prepare.run(cfg)
     before = (first.out_dir / "train.parquet").read_bytes()
-    broken = tmp_path / "broken.parquet"
-    broken.write_bytes(b"junk")
-    with pytest.raises(DataError):
-        prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(broken)}], "data.eval_fraction=0"))
+    good.write_bytes(b"junk")
+    with pytest.raises(DataError, match="cannot be read as parquet"):
+        prepare.run(cfg)
     assert (first.out_dir / "train.parquet").read_bytes() == before
-    assert not [p for p in first.out_dir.parent.iterdir() if p.name.startswith(".")]
+    assert not [p for p in first.out_dir.parent.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
 
 
 def test_missing_tokenizer_path_is_a_clear_error(tmp_path, home):

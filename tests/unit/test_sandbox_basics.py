@@ -1,6 +1,6 @@
 import pytest
 
-from serving.sql.sandbox import Sandbox, SandboxError
+from sql.sandbox import Sandbox, SandboxError
 
 CTX = "CREATE TABLE t (id INT, v INT); INSERT INTO t VALUES (1, 5), (2, 6), (3, 7);"
 

@@ -5,8 +5,8 @@ import sqlite3
 import pytest
 
 from pipeline.data.loaders import load
-from pipeline.evaluate import score_predictions
 from pipeline.evaluate.spider import fuzz_database, score_suite
+from pipeline.evaluate.stage import score_predictions
 
 
 @pytest.fixture
@@ -58,6 +58,6 @@ def test_spider_rows_score_against_their_databases(spider):
     folder, _ = spider
     rows = [r for r in load(str(folder))]
     assert rows[0]["db_path"].endswith("music.sqlite")
-    _, m = score_predictions(rows, ["SELECT count(*) FROM singer", "SELECT name FROM singer WHERE age >= 29"], suite=3)
+    _, m = score_predictions(rows, [["SELECT count(*) FROM singer"], ["SELECT name FROM singer WHERE age >= 29"]], suite=3)
     assert m["status"] == {"mismatch_suite": 1, "match": 1}
     assert m["breakdown"]["domain:music"] == {"n": 2, "accuracy": 0.5}

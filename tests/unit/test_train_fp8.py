@@ -5,8 +5,9 @@ import json
 
 import torch
 
-from pipeline import config, train
+from pipeline import config
 from pipeline.train import fp8_base
+from pipeline.train import stage as train
 from tests.conftest import gretel_row, tiny_train_overrides, write_gretel
 
 

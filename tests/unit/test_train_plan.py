@@ -3,9 +3,11 @@ import json
 
 import pytest
 
+from core.errors import ConfigError
+from core.modelinfo import count_params
+from core.settings import REPO_ROOT
 from pipeline import config
-from pipeline.errors import ConfigError
-from pipeline.train.plan import GiB, Device, count_params, make_plan
+from pipeline.train.plan import Device, GiB, make_plan
 
 LLAMA_8B = {"model_type": "llama", "vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
             "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "tie_word_embeddings": False}
@@ -21,7 +23,7 @@ def llama_dir(tmp_path):
 
 
 def _cfg(*over):
-    return config.load(config.REPO_ROOT / "configs" / "llama31-8b-qlora.yaml", list(over))
+    return config.load(REPO_ROOT / "configs" / "llama31-8b-qlora.yaml", list(over))
 
 
 def test_param_count_of_llama_8b():
@@ -112,6 +114,18 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(llama_dir, mo
     monkeypatch.setenv("WORLD_SIZE", "4")
     plan = make_plan(_cfg(f"model.name_or_path={llama_dir}"), llama_dir, H200)
     assert plan.world_size == 4 and plan.micro_batch * plan.grad_accum * 4 == 128 * 2
+
+
+def test_two_visible_gpus_without_torchrun_plan_ddp_over_both(llama_dir, monkeypatch):
+    """The plain train command on a 2-GPU machine: the plan says it launches torchrun with 2 processes and
+    splits the effective batch over them (nn.DataParallel, which TRL refuses, is never used)."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    two = Device("cuda", "NVIDIA H200", 139 * GiB, 141 * GiB, True, count=2, capability=(9, 0))
+    plan = make_plan(_cfg(f"model.name_or_path={llama_dir}", "train.precision=auto"), llama_dir, two)
+    assert plan.world_size == 2 and plan.micro_batch * plan.grad_accum * 2 == 128 * 2
+    assert "runs torchrun with 2 processes" in plan.describe()
+    with pytest.raises(ConfigError, match="does not split over 2 processes"):
+        make_plan(_cfg(f"model.name_or_path={llama_dir}", "train.batch_size=7"), llama_dir, two)
 
 
 def test_a_memory_budget_turns_an_h200_plan_into_qlora_with_recompute(llama_dir, monkeypatch):

@@ -5,7 +5,7 @@ data", and the dataset generator's verification. The database is `:memory:`; ATT
 load_extension, PRAGMA writes and (in read-only mode) every write are refused by an authorizer; a
 progress handler aborts any statement that runs past the time cap; fetching stops at the row cap.
 
-    from serving.sql.sandbox import Sandbox
+    from sql.sandbox import Sandbox
     with Sandbox.from_context(sql_context) as box:
         result = box.query("SELECT ...")          # -> QueryResult(columns, rows, truncated)
 """

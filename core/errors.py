@@ -1,7 +1,12 @@
 """sqlgenie's error hierarchy: one base error, caught at the CLI and UI boundary and shown as one line.
 
 Every error a user can cause (bad config, bad data file, missing model) is a `SqlgenieError` whose
-message names what was wrong and how to fix it. Anything else is a bug and keeps its traceback.
+message names what was wrong and how to fix it. Anything else is a bug and keeps its traceback. Each
+boundary has its own subclass, named for it: ConfigError, DataError, AssetError here; RunError (run
+registry), JobError (job store), DeploymentError (serving launcher), EndpointError (client), AskError
+(text-to-SQL), ExportError ... in their modules.
+
+    from core.errors import SqlgenieError, run_command
 """
 from __future__ import annotations
 

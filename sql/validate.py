@@ -1,6 +1,6 @@
 """Validate, format and transpile generated SQL against the user's schema (sqlglot).
 
-    from serving.sql.validate import check
+    from sql.validate import check
     r = check("select nme from users", schema_ddl="CREATE TABLE users (id INT, name TEXT);", dialect="postgres")
     r.ok, r.errors, r.formatted, r.transpiled      # errors name the unknown column and its line/column
 

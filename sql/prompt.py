@@ -1,23 +1,57 @@
-"""Turn canonical rows into prompt/completion text with the model's own chat template, then into tokens.
+"""The prompt contract: how a text-to-SQL row becomes the model's prompt, the same at training and serving.
 
-System = the configured system prompt with {schema} filled by the table DDL (+ sample rows), user = the
-question, assistant = the SQL. The prompt is the conversation up to and including the assistant header
-(`add_generation_prompt=True`); the completion is what the template puts after it (SQL + end of turn), so
-the loss falls on the SQL only.
+System = the contract's system prompt with {schema} filled by the table DDL (+ the sample rows when the
+contract says so), user = the question, assistant = the SQL. The prompt is the conversation up to and
+including the assistant header (`add_generation_prompt=True`); the completion is what the template puts
+after it (SQL + end of turn), so the loss falls on the SQL only. Tokens are always made with
+`add_special_tokens=False`: a template that writes its own <|begin_of_text|> (Llama-3.1) must not get a
+second one, so serving sends these token ids, not text, to /v1/completions.
+
+Training writes the contract into the model card (core/modelinfo.py, `sqlgenie.json`) beside the adapter;
+export copies it into every format; serving reads it back from the served model. One renderer
+(`ChatFormatter`) is used by prepare, evaluate, export calibration and serving: train/serve skew cannot
+come from two implementations.
 
 Rendering 100k rows through Jinja is slow, so `ChatFormatter` compiles the template once: it renders it
 with sentinel strings, keeps the literal pieces between them, and checks on real rows that the fast path
 gives byte-identical text before using it (falling back to Jinja for any template where it does not).
 
-    from pipeline.data.formatting import ChatFormatter
-    fmt = ChatFormatter(tokenizer, system_prompt, include_sample_rows=True)
+    from sql.prompt import PromptContract, ChatFormatter
+    contract = PromptContract.from_card(card)          # or PromptContract() for an untrained base model
+    fmt = ChatFormatter(tokenizer, contract.system_prompt, contract.include_sample_rows)
     prompt, completion = fmt.render(row)
+    ids = fmt.prompt_ids({"schema": ddl, "question": q, "sample_data": rows})
 """
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, fields
 
-from pipeline.errors import ConfigError
+from core.errors import ConfigError
+
+PROMPT_DEFAULT = (
+    "You are a text-to-SQL assistant. Answer the user's question with one SQL query for the database "
+    "below. Reply with the SQL only.\n\n{schema}"
+)
+
+
+@dataclass
+class PromptContract:
+    """What a model was trained to read. Defaults are the platform's, used for a base model nobody trained."""
+    system_prompt: str = PROMPT_DEFAULT
+    include_sample_rows: bool = True
+    dialect: str = "sqlite"
+    max_seq_len: int = 1024
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_card(cls, card: dict | None) -> "PromptContract":
+        """The contract stored in a model card; the defaults for a model without one."""
+        data = (card or {}).get("contract") or {}
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
 
 _S, _U, _A = "\u2402SYS\u2402", "\u2402USR\u2402", "\u2402AST\u2402"
 
@@ -37,7 +71,9 @@ def sql_messages(row: dict, system_prompt: str, include_sample_rows: bool) -> li
 
 
 class ChatFormatter:
-    def __init__(self, tokenizer, system_prompt: str, include_sample_rows: bool = True):
+    """Renders rows with the tokenizer's chat template (compiled once), and encodes prompts to token ids."""
+
+    def __init__(self, tokenizer, system_prompt: str = PROMPT_DEFAULT, include_sample_rows: bool = True):
         if not getattr(tokenizer, "chat_template", None):
             raise ConfigError([
                 f"tokenizer '{getattr(tokenizer, 'name_or_path', '?')}' has no chat template: set "
@@ -109,3 +145,14 @@ class ChatFormatter:
 
     def prompt(self, row: dict) -> str:
         return self.render(row, with_completion=False)[0]
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids exactly as training makes them: no special tokens added beyond what the text holds."""
+        return self.tok(text, add_special_tokens=False).input_ids
+
+    def prompt_ids(self, row: dict) -> list[int]:
+        return self.encode(self.prompt(row))
+
+    @classmethod
+    def for_contract(cls, tokenizer, contract: PromptContract) -> "ChatFormatter":
+        return cls(tokenizer, contract.system_prompt, contract.include_sample_rows)

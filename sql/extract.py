@@ -4,12 +4,14 @@ Handles code fences (```sql ... ```), a leading "SQL:" / "Answer:" label, traili
 statement, chat end-of-turn tokens and several statements (the first complete one is kept, unless the
 first is only a comment).
 
-    from serving.sql.extract import extract_sql
+    from sql.extract import extract_sql
     extract_sql("Sure!\n```sql\nSELECT 1;\n```\nThis selects one.")   # -> "SELECT 1;"
 """
 from __future__ import annotations
 
 import re
+
+from sql.statements import split_statements
 
 _FENCE = re.compile(r"```[ \t]*(?:sql|sqlite|postgresql|mysql)?[ \t]*\n?(.*?)(?:```|\Z)", re.S | re.I)
 _LABEL = re.compile(r"^\s*(?:sql|sql query|query|answer)\s*:\s*", re.I)
@@ -19,8 +21,6 @@ _SPECIAL = re.compile(r"<\|[a-z_]+\|>|</s>")
 
 def extract_sql(text: str) -> str:
     """The first SQL statement in `text`, ending with ';' ('' when there is none)."""
-    from pipeline.data.loaders import split_statements
-
     text = _sql_segment(text or "")
     m = _FENCE.search(text)
     body = m.group(1) if m else text

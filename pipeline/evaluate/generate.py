@@ -1,0 +1,118 @@
+"""Generation backends for evaluation: offline vLLM (serving env), any OpenAI endpoint, transformers.
+
+Every backend takes prompts as token ids (sql/prompt.py renders them exactly as training did) and returns,
+per prompt, a list of completions: the greedy one first, then sampled candidates when `candidates` > 0
+(execution-guided voting), each optionally under a per-prompt grammar (schema-constrained decoding).
+
+    from pipeline.evaluate.generate import Request, generate_vllm, generate_openai, generate_transformers
+    reqs = [Request(ids, grammar=None) for ids in prompt_ids]
+    outs, info = generate_vllm(model_dir, adapter_dir, reqs, stop_ids=[eos_id], candidates=8)
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import SqlgenieError
+from core.settings import REPO_ROOT
+from serving.client import CompletionsClient
+
+SERVE_PYTHON = REPO_ROOT / ".venv-serve" / "bin" / "python"
+SAMPLING = {"temperature": 0.7, "top_p": 0.95}
+
+
+class GenerationError(SqlgenieError):
+    """The generation backend failed (the line names the backend and its last error)."""
+
+
+@dataclass
+class Request:
+    ids: list[int]
+    grammar: str | None = None
+
+
+def generate_vllm(model_path: Path, adapter: Path | None, reqs: list[Request], stop_ids: list[int],
+                  max_new_tokens: int = 256, lora_rank: int = 16, candidates: int = 0,
+                  max_model_len: int = 4096) -> tuple[list[list[str]], dict]:
+    """vLLM offline batch generation in the serving environment (a subprocess: vLLM lives in .venv-serve)."""
+    if not SERVE_PYTHON.is_file():
+        raise GenerationError(f"the vLLM backend needs the serving environment ({SERVE_PYTHON} is missing): run "
+                              "`make setup-serve`, or use --backend transformers")
+    with tempfile.TemporaryDirectory() as d:
+        req, out = Path(d) / "req.json", Path(d) / "out.json"
+        req.write_text(json.dumps({"model": str(model_path), "adapter": str(adapter) if adapter else None,
+                                   "prompts": [r.ids for r in reqs], "grammars": [r.grammar for r in reqs],
+                                   "max_tokens": max_new_tokens, "stop_token_ids": stop_ids,
+                                   "max_lora_rank": lora_rank, "candidates": candidates, "sampling": SAMPLING,
+                                   "max_model_len": max_model_len}))
+        p = subprocess.run([str(SERVE_PYTHON), "-m", "serving.vllm_offline", str(req), str(out)],
+                           cwd=REPO_ROOT, capture_output=True, text=True)
+        if p.returncode or not out.is_file():
+            lines = (p.stderr or p.stdout).strip().splitlines() or ["(no output)"]
+            errors = [ln for ln in lines if "Error" in ln or "error:" in ln]
+            raise GenerationError("vLLM generation failed: " + (errors or lines)[-1][:500])
+        res = json.loads(out.read_text())
+    return res["completions"], {k: res[k] for k in ("startup_s", "generate_s", "output_tokens")}
+
+
+def generate_openai(base_url: str, reqs: list[Request], stop: list[str], max_new_tokens: int = 256,
+                    concurrency: int = 8, candidates: int = 0, model: str | None = None,
+                    progress=None) -> tuple[list[list[str]], dict]:
+    """Through an OpenAI-compatible endpoint (a replica or the router), `concurrency` requests in flight."""
+    client = CompletionsClient(base_url, model=model)
+
+    def one(r: Request) -> list[str]:
+        greedy = client.complete(r.ids, max_tokens=max_new_tokens, stop=stop, grammar=r.grammar).text
+        texts = [greedy]
+        if candidates:
+            texts += client.complete(r.ids, max_tokens=max_new_tokens, stop=stop, grammar=r.grammar, n=candidates,
+                                     seed=0, **SAMPLING).texts
+        if progress:
+            progress(1)
+        return texts
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        outs = list(pool.map(one, reqs))
+    return outs, {"endpoint": base_url, "model": client.model}
+
+
+def generate_transformers(model_path: Path, adapter: Path | None, reqs: list[Request], tokenizer,
+                          max_new_tokens: int = 256, batch_size: int = 16, candidates: int = 0,
+                          progress=None) -> list[list[str]]:
+    """Batched, left-padded greedy decoding (no grammar support: use vllm or openai for --constrained)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if any(r.grammar for r in reqs):
+        raise GenerationError("constrained decoding needs vLLM: use --backend vllm or openai")
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.bfloat16)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    model.eval()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    order = sorted(range(len(reqs)), key=lambda i: len(reqs[i].ids))
+    out: list[list[str]] = [[] for _ in reqs]
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        longest = max(len(reqs[i].ids) for i in idx)
+        ids = torch.tensor([[pad] * (longest - len(reqs[i].ids)) + reqs[i].ids for i in idx])
+        mask = torch.tensor([[0] * (longest - len(reqs[i].ids)) + [1] * len(reqs[i].ids) for i in idx])
+        with torch.no_grad():
+            runs = [dict(do_sample=False)] + ([dict(do_sample=True, num_return_sequences=candidates, **SAMPLING)]
+                                              if candidates else [])
+            for kw in runs:
+                gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                     eos_token_id=tokenizer.eos_token_id, pad_token_id=pad, **kw)
+                per = kw.get("num_return_sequences", 1)
+                for j, i in enumerate(idx):
+                    for k in range(per):
+                        out[i].append(tokenizer.decode(gen[j * per + k, longest:], skip_special_tokens=True))
+        if progress:
+            progress(len(idx))
+    return out

@@ -1,0 +1,37 @@
+"""Run a command and write its exit code to a file when it ends, so a job's outcome outlives its supervisor.
+
+    python -m pipeline.jobs.exitcode EXIT_FILE -- python -m pipeline train --config ...
+
+Started by the job supervisor in the job's process group; SIGTERM/SIGINT are passed on to the command.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+from core.files import write_atomic
+
+
+def main(argv: list[str]) -> int:
+    path, sep, cmd = argv[0], argv[1], argv[2:]
+    if sep != "--" or not cmd:
+        print(__doc__, file=sys.stderr)
+        return 2
+    child = subprocess.Popen(cmd)
+
+    def forward(signum, frame):
+        try:
+            child.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    code = child.wait()
+    write_atomic(path, str(code))
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,370 @@
+"""Persistent job runner: a SQLite job store + detached supervisors whose jobs outlive the dashboard.
+
+    from pipeline.jobs import JobStore
+    store = JobStore()                                   # <home>/jobs.db
+    job_id = store.submit("train", config_yaml_text, gpus=[0])
+    store.schedule()      # reconciles, then starts queued jobs whose GPUs / CPU cores are free
+    store.cancel(job_id); store.rerun(job_id); store.list(); store.get(job_id)
+
+Kinds: prepare, train, evaluate, export (`python -m pipeline <kind> --config <job>/config.yaml`) and serve
+(`python -m serving run --config ...`, alive as long as the deployment). Each job runs under a small
+supervisor (pipeline/jobs/supervise.py) started in its own session with no shell: the supervisor, the
+exit-code runner and the stage share one process group, recorded in the job row (pid, pgid, start time)
+the moment it exists. Cancel stops that whole group, whether or not the supervisor still lives.
+
+The job's state follows its real processes: a job whose supervisor died while its stage still runs is
+adopted by a new watcher (never marked failed while it runs); one whose whole group is gone gets the exit
+code its runner wrote, or "failed" with the log tail. Scheduling: a job that needs a GPU another running
+job holds waits; CPU jobs wait for a cores budget (train/evaluate/export take every core of a CPU-only
+machine, prepare one; serve jobs are services and are not counted). Every job's row is mirrored in its
+folder (job.json), so a damaged jobs.db is rebuilt from the folders with nothing lost.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.errors import SqlgenieError
+from core.files import write_atomic
+from core.procs import ProcRecord, alive, group_alive, log_tail, spawn, stop
+from core.settings import home, parse_yaml
+from pipeline import config as C
+from serving import deployments
+from serving.config import load_serve_config
+
+KINDS = ("prepare", "train", "evaluate", "export", "serve")
+ACTIVE = ("queued", "running", "cancelling")
+FINAL = ("succeeded", "failed", "cancelled")
+COLUMNS = ("id", "kind", "name", "config", "args", "status", "pid", "gpus", "log_path", "metrics_path", "created",
+           "started", "finished", "exit_code", "error", "proc", "cores", "note")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, name TEXT NOT NULL, config TEXT NOT NULL,
+    args TEXT NOT NULL DEFAULT '[]', status TEXT NOT NULL, pid INTEGER, gpus TEXT NOT NULL DEFAULT '[]',
+    log_path TEXT, metrics_path TEXT, created REAL NOT NULL, started REAL, finished REAL,
+    exit_code INTEGER, error TEXT, proc TEXT, cores INTEGER NOT NULL DEFAULT 1, note TEXT);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+"""
+BUSY_TIMEOUT_S = 5.0
+
+
+class JobError(SqlgenieError):
+    """A job request is invalid, the job is not in a state that allows the action, or the store cannot be used."""
+
+
+@dataclass
+class Job:
+    id: int
+    kind: str
+    name: str
+    config: str
+    args: list[str]
+    status: str
+    pid: int | None
+    gpus: list[int]
+    log_path: str
+    metrics_path: str | None
+    created: float
+    started: float | None
+    finished: float | None
+    exit_code: int | None
+    error: str | None
+    proc: dict | None = None       # the job's process group (ProcRecord of its supervisor)
+    cores: int = 1
+    note: str | None = None        # e.g. "adopted after its supervisor died"
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.log_path).parent
+
+    @property
+    def exit_file(self) -> Path:
+        return self.dir / "exit_code"
+
+    def duration(self, now: float | None = None) -> float | None:
+        if not self.started:
+            return None
+        return (self.finished or now or time.time()) - self.started
+
+    def record(self) -> ProcRecord | None:
+        return ProcRecord.from_dict(self.proc)
+
+
+def machine_gpus() -> list[int]:
+    """GPU indices of this machine (NVML), [] on CPU machines."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return list(range(pynvml.nvmlDeviceGetCount()))
+    except Exception:  # noqa: BLE001 - no driver / library: a CPU machine
+        return []
+
+
+def job_cores(kind: str, gpus: list[int], machine: list[int]) -> int:
+    """CPU cores a job takes from the budget: heavy CPU stages take the machine, serve jobs none."""
+    if kind == "serve":
+        return 0
+    if gpus or machine:
+        return 1                        # GPU work: the GPU is the resource
+    return 1 if kind == "prepare" else (os.cpu_count() or 1)
+
+
+class JobStore:
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else home() / "jobs.db"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.jobs_dir = self.path.parent / "jobs"
+        self._machine_gpus: list[int] | None = None
+        try:
+            with self._db() as db:
+                db.executescript(SCHEMA)
+                have = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+                for col, decl in (("proc", "TEXT"), ("cores", "INTEGER NOT NULL DEFAULT 1"), ("note", "TEXT")):
+                    if col not in have:   # a store from an older version: add the columns, keep the rows
+                        db.execute(f"ALTER TABLE jobs ADD COLUMN {col} {decl}")
+        except sqlite3.DatabaseError as e:
+            if "locked" in str(e):
+                raise self._locked(e) from None
+            self._rebuild(e)
+
+    # ------------------------------------------------------------------------------------ storage
+    def _db(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.row_factory = sqlite3.Row
+        return db
+
+    def _locked(self, e: Exception) -> JobError:
+        return JobError(f"the job store {self.path} stayed locked for {BUSY_TIMEOUT_S:g} s ({e}): another process holds "
+                        "a write transaction on it; try again, and if it persists stop stray `sqlite3` sessions on "
+                        "that file")
+
+    def _exec(self, sql: str, params: tuple = ()) -> tuple[list[sqlite3.Row], int, int]:
+        """(rows, lastrowid, rowcount) of one statement; a locked or damaged store is one JobError."""
+        try:
+            with self._db() as db:
+                cur = db.execute(sql, params)
+                return cur.fetchall(), cur.lastrowid, cur.rowcount
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise self._locked(e) from None
+            raise
+        except sqlite3.DatabaseError as e:
+            raise JobError(f"the job store {self.path} is damaged ({e}); it is rebuilt from the job folders the next "
+                           "time the store opens (restart the console, or run `sqlgenie jobs list`)") from None
+
+    def _rebuild(self, cause: Exception) -> None:
+        """A damaged jobs.db: keep it aside, make a new one from every job folder's job.json."""
+        aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                src.rename(Path(str(aside) + suffix))
+        print(f"[jobs] {self.path} could not be read ({cause}); kept it as {aside} and rebuilt the store from "
+              f"{self.jobs_dir}", file=sys.stderr)
+        with self._db() as db:
+            db.executescript(SCHEMA)
+            for f in sorted(self.jobs_dir.glob("*/job.json"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0):
+                try:
+                    d = json.loads(f.read_text())
+                except (OSError, json.JSONDecodeError):
+                    continue
+                d = {k: d.get(k) for k in COLUMNS}
+                d["args"], d["gpus"] = json.dumps(d["args"] or []), json.dumps(d["gpus"] or [])
+                d["proc"] = json.dumps(d["proc"]) if d["proc"] else None
+                d["cores"] = d["cores"] or 1
+                db.execute(f"INSERT OR REPLACE INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                           tuple(d[k] for k in COLUMNS))
+
+    @staticmethod
+    def _job(row: sqlite3.Row) -> Job:
+        d = dict(row)
+        d["args"] = json.loads(d["args"])
+        d["gpus"] = json.loads(d["gpus"])
+        d["proc"] = json.loads(d["proc"]) if d.get("proc") else None
+        return Job(**{k: d.get(k) for k in COLUMNS})
+
+    def _mirror(self, job_id: int) -> None:
+        j = self.get(job_id)
+        write_atomic(j.dir / "job.json", json.dumps(asdict(j), indent=2))
+
+    def update(self, job_id: int, **fields) -> None:
+        if "proc" in fields and fields["proc"] is not None:
+            fields["proc"] = json.dumps(fields["proc"])
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self._exec(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
+        self._mirror(job_id)
+
+    # ------------------------------------------------------------------------------------ queries
+    def get(self, job_id: int) -> Job:
+        rows = self._exec("SELECT * FROM jobs WHERE id=?", (int(job_id),))[0]
+        if not rows:
+            raise JobError(f"no job {job_id} (`sqlgenie jobs list` shows the jobs)")
+        return self._job(rows[0])
+
+    def list(self, limit: int = 500) -> list[Job]:
+        return [self._job(r) for r in self._exec("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,))[0]]
+
+    def machine_gpus(self) -> list[int]:
+        if self._machine_gpus is None:
+            self._machine_gpus = machine_gpus()
+        return self._machine_gpus
+
+    # ------------------------------------------------------------------------------------ actions
+    def validate(self, kind: str, config: str) -> str:
+        """The job's name; every problem of its config as one ConfigError before anything is queued."""
+        if kind not in KINDS:
+            raise JobError(f"job kind {kind!r} is not one of {', '.join(KINDS)}")
+        if kind == "serve":
+            return load_serve_config(tree=parse_yaml(config, "serve job"), source="serve job").name
+        return C.loads(config, f"{kind} job", need_model=kind != "prepare").name
+
+    def submit(self, kind: str, config: str, name: str | None = None, gpus: list[int] | None = None,
+               args: list[str] | None = None, start: bool = True) -> int:
+        """Queue a job. `config` is the YAML text of the stage's config (validated here, before queueing)."""
+        name = name or self.validate(kind, config)
+        gpus = sorted(set(gpus or []))
+        machine = self.machine_gpus()
+        bad = [g for g in gpus if machine and g not in machine] if machine else gpus
+        if bad:
+            raise JobError(f"GPUs {bad} do not exist here ({'GPUs ' + str(machine) if machine else 'no GPUs'}); "
+                           "leave the GPU field empty for " + ("all GPUs" if machine else "the CPU"))
+        now = time.time()
+        _, job_id, _ = self._exec(
+            "INSERT INTO jobs (kind, name, config, args, status, gpus, created, cores) VALUES (?,?,?,?,?,?,?,?)",
+            (kind, name, config, json.dumps(args or []), "queued", json.dumps(gpus), now, job_cores(kind, gpus, machine)))
+        jdir = self.jobs_dir / str(job_id)
+        jdir.mkdir(parents=True, exist_ok=True)
+        (jdir / "config.yaml").write_text(config)
+        self.update(job_id, log_path=str(jdir / "log.txt"))
+        if start:
+            self.schedule()
+        return job_id
+
+    def rerun(self, job_id: int) -> int:
+        """The same request again, as a new job (a train rerun is a new run: nothing of the old one is touched)."""
+        j = self.get(job_id)
+        return self.submit(j.kind, j.config, j.name, j.gpus, j.args)
+
+    def _holds_gpus(self, j: Job) -> set[int]:
+        return set(j.gpus) if j.gpus else set(self.machine_gpus())
+
+    def schedule(self) -> list[int]:
+        """Reconcile, then start queued jobs (oldest first) whose GPUs / cores are free."""
+        self.reconcile()
+        jobs = self.list()
+        running = [j for j in jobs if j.status in ("running", "cancelling")]
+        busy = set().union(*(self._holds_gpus(j) for j in running if j.kind != "serve" or j.gpus)) if running else set()
+        cores_used = sum(j.cores for j in running)
+        budget = os.cpu_count() or 1
+        started = []
+        for j in sorted((j for j in jobs if j.status == "queued"), key=lambda j: j.id):
+            want_gpus = self._holds_gpus(j) if (j.kind != "serve" or j.gpus) else set()
+            if busy & want_gpus or (j.cores and cores_used + j.cores > budget and cores_used > 0):
+                continue
+            claimed = self._exec("UPDATE jobs SET status='running', started=? WHERE id=? AND status='queued'",
+                                 (time.time(), j.id))[2]
+            if not claimed:   # another scheduler claimed it first
+                continue
+            self._start(j)
+            busy |= want_gpus
+            cores_used += j.cores
+            started.append(j.id)
+        return started
+
+    def _start(self, j: Job, adopt: bool = False) -> None:
+        cmd = [sys.executable, "-m", "pipeline.jobs.supervise", str(j.id), str(self.path)] + (["--adopt"] if adopt else [])
+        if adopt:
+            spawn(cmd, {}, None, role=f"job {j.id} watcher")
+            return
+        spawn(cmd, {}, None, role=f"job {j.id} supervisor", on_start=lambda r: self.update(j.id, pid=r.pid, proc=r.to_dict()))
+
+    def cancel(self, job_id: int, grace_s: float | None = None) -> None:
+        j = self.get(job_id)
+        if grace_s is None:  # a serve job stops its replicas and router first
+            grace_s = 40.0 if j.kind == "serve" else 10.0
+        if j.status == "queued":
+            self.update(job_id, status="cancelled", finished=time.time(), error="cancelled before it started")
+            return
+        if j.status not in ("running", "cancelling"):
+            raise JobError(f"job {job_id} is {j.status}: nothing to cancel")
+        self.update(job_id, status="cancelling")
+        stop(j.record(), grace_s)
+        if j.kind == "serve":     # its replicas live in their own groups: the deployment is stopped too
+            deployments.reap(self.serve_name(j))
+        self.update(job_id, status="cancelled", finished=time.time(), error="cancelled by the user")
+        self.schedule()
+
+    def serve_name(self, j: Job) -> str:
+        try:
+            return load_serve_config(tree=parse_yaml(j.config, "serve job")).name
+        except SqlgenieError:
+            return j.name
+
+    def reconcile(self) -> list[int]:
+        """Make every running job's status follow its processes (see the module docstring)."""
+        changed = []
+        for j in self.list():
+            if j.status not in ("running", "cancelling"):
+                continue
+            rec = j.record()
+            if rec is None:
+                if j.started and time.time() - j.started > 30:   # claimed but never spawned (scheduler died)
+                    self.update(j.id, status="failed", finished=time.time(), error="its supervisor never started")
+                    changed.append(j.id)
+                continue
+            if alive(rec.pid):
+                continue                              # its supervisor (or watcher) is in charge
+            fresh = self.get(j.id)                    # the supervisor may have just written its result
+            if fresh.status not in ("running", "cancelling"):
+                continue
+            if group_alive(rec):                      # supervisor gone, stage still running: adopt it
+                if (j.note or "").startswith("adopted") and self._watcher_alive(j):
+                    continue
+                self.update(j.id, note=f"adopted at {time.strftime('%H:%M:%S')}: its supervisor (pid {rec.pid}) died "
+                                       "while the stage ran on")
+                self._start(j, adopt=True)
+                changed.append(j.id)
+                continue
+            self.finish(j.id)
+            changed.append(j.id)
+        return changed
+
+    def _watcher_alive(self, j: Job) -> bool:
+        pid_file = j.dir / "watcher.pid"
+        try:
+            return alive(int(pid_file.read_text()))
+        except (OSError, ValueError):
+            return False
+
+    def finish(self, job_id: int) -> Job:
+        """Record the outcome of a job whose process group has ended (exit code from its runner)."""
+        j = self.get(job_id)
+        code = None
+        try:
+            code = int(j.exit_file.read_text().strip())
+        except (OSError, ValueError):
+            pass
+        if j.status == "cancelling":
+            self.update(job_id, status="cancelled", finished=time.time(), exit_code=code, error="cancelled by the user")
+        elif code == 0:
+            self.update(job_id, status="succeeded", finished=time.time(), exit_code=0, error=None)
+        else:
+            why = (f"exit code {code}" if code is not None else
+                   f"its processes vanished without an exit code (pid {j.pid}: killed, or the machine restarted)")
+            self.update(job_id, status="failed", finished=time.time(), exit_code=code,
+                        error=f"{why}; last log lines:\n{log_tail(j.log_path, 15)}")
+        return self.get(job_id)
+
+    def command(self, j: Job) -> list[str]:
+        cfg = str(j.dir / "config.yaml")
+        if j.kind == "serve":
+            return [sys.executable, "-m", "serving", "run", "--config", cfg, *j.args]
+        return [sys.executable, "-m", "pipeline", j.kind, "--config", cfg, *j.args]
+

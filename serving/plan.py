@@ -1,0 +1,235 @@
+"""The per-device plan of a deployment: which replica runs where, with which vLLM flags, and why.
+
+    from serving.plan import plan, served_models
+    for r in plan(cfg): print(r.device, r.port, r.reasons)
+
+One replica per GPU (CUDA_VISIBLE_DEVICES) or, on CPU, one per core (VLLM_CPU_OMP_THREADS_BIND), each
+with the reference flags (--served-model-name, --port, --kv-cache-dtype, --enable-prefix-caching,
+--max-model-len, --gpu-memory-utilization, --dtype, --quantization, --enable-lora for adapters). The
+per-GPU defaults are computed from the device and the model: FP8 weights and KV cache on Ada/Hopper,
+NVFP4 checkpoints on Blackwell, fp16 on pre-bf16 cards, max-model-len from the memory left after the
+weights. `served_models` says, per served name, which tokenizer and prompt contract a client must use.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core import assets
+from core.measured import FIGURES
+from core.modelinfo import count_params, read_card, read_model_config, text_config
+from serving.config import DeploymentError, ServeConfig
+from sql.prompt import PromptContract
+
+
+@dataclass
+class Replica:
+    index: int
+    port: int
+    device: str  # "cuda:0" | "cpu:1"
+    args: list[str]
+    env: dict[str, str]
+    reasons: list[str] = field(default_factory=list)
+    cpus: list[int] = field(default_factory=list)   # CPU affinity of the whole replica (empty: not pinned)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def gpu_inventory() -> list[dict]:
+    """[{index, name, capability, total_gib, free_gib}] from NVML; [] without GPUs."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no driver / no GPU: serve on CPU
+        return []
+    out = []
+    for i in range(pynvml.nvmlDeviceGetCount()):
+        h = pynvml.nvmlDeviceGetHandleByIndex(i)
+        mem = pynvml.nvmlDeviceGetMemoryInfo(h)
+        major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(h)
+        name = pynvml.nvmlDeviceGetName(h)
+        out.append({"index": i, "name": name if isinstance(name, str) else name.decode(),
+                    "capability": f"{major}.{minor}", "total_gib": mem.total / 2**30, "free_gib": mem.free / 2**30})
+    return out
+
+
+def model_facts(model_dir: Path) -> dict:
+    cfg = read_model_config(model_dir)
+    text = text_config(cfg)
+    weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
+    if not weights:  # config-only folder (vLLM --load-format dummy): bf16 size from the shapes
+        weights = 2 * count_params(text)[0]
+    heads = text["num_attention_heads"]
+    head_dim = text.get("head_dim") or text["hidden_size"] // heads
+    return {"quantized": "quantization_config" in cfg,
+            "quant_method": (cfg.get("quantization_config") or {}).get("format") or
+                            (cfg.get("quantization_config") or {}).get("quant_method"),
+            "weights_gib": weights / 2**30, "max_len": text.get("max_position_embeddings", 4096),
+            "kv_bytes_per_token": 2 * text["num_hidden_layers"] * text.get("num_key_value_heads", heads) * head_dim}
+
+
+def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: int = 1) -> tuple[list[str], list[str]]:
+    """The per-architecture flags of the reference design, computed, with the reason for each."""
+    args, why = [], []
+    if gpu is None:
+        dtype = "bfloat16" if cfg.dtype == "auto" else cfg.dtype
+        args += ["--dtype", dtype]
+        why.append(f"CPU: dtype {dtype}; KV cache in the model dtype (vLLM CPU has no fp8 KV cache)")
+        if cfg.kv_cache_dtype not in ("auto",):
+            args += ["--kv-cache-dtype", cfg.kv_cache_dtype]
+        max_len = cfg.max_model_len or min(facts["max_len"], 2048)
+        args += ["--max-model-len", str(max_len)]
+        return args, why
+    major, minor = (int(x) for x in gpu["capability"].split("."))
+    fp8_hw = (major, minor) >= (8, 9)
+    dtype = cfg.dtype if cfg.dtype != "auto" else ("bfloat16" if major >= 8 else "float16")
+    args += ["--dtype", dtype]
+    why.append(f"{gpu['name']} (sm{major}{minor}): dtype {dtype}" + ("" if major >= 8 else " (no bf16 before Ampere)"))
+    quant = cfg.quantization
+    if quant == "auto":
+        if facts["quantized"]:
+            quant = "none"
+            why.append(f"checkpoint is already quantized ({facts['quant_method']}): served as is")
+        elif fp8_hw:
+            quant = "fp8"
+            why.append(f"FP8 tensor cores: --quantization fp8 (weights cast at load; {FIGURES['serve_fp8_decode']})")
+        else:
+            quant = "none"
+            why.append("no FP8 tensor cores: unquantized (export w4a16 for 4-bit on this GPU)")
+    if quant not in ("none", ""):
+        args += ["--quantization", quant]
+    kv = cfg.kv_cache_dtype if cfg.kv_cache_dtype != "auto" else ("fp8" if fp8_hw else "auto")
+    if kv != "auto":
+        args += ["--kv-cache-dtype", kv]
+        why.append(f"--kv-cache-dtype {kv}: twice the tokens in the same KV memory")
+    weights = facts["weights_gib"] * (0.5 if quant == "fp8" else 1.0)
+    budget = gpu["total_gib"] * cfg.gpu_memory_utilization - weights - 2.0  # ~2 GiB activations / graphs
+    kv_bytes = facts["kv_bytes_per_token"] * (1 if kv == "fp8" else 2)
+    fits = int(budget * 2**30 / kv_bytes) if budget > 0 else 0
+    max_len = cfg.max_model_len or max(256, min(facts["max_len"], fits))
+    if cfg.max_model_len is None:
+        why.append(f"--max-model-len {max_len}: the model's {facts['max_len']} capped by the {max(budget, 0):.0f} GiB "
+                   f"left for KV cache ({fits:,} tokens)")
+    args += ["--max-model-len", str(max_len), "--gpu-memory-utilization", str(cfg.gpu_memory_utilization)]
+    # The API server (HTTP, detokenized SSE per stream) is one Python process: at 256 concurrent streams on
+    # an H200 it, not the GPU, was the limit. More servers per engine and tokens streamed in groups of 4
+    # took one replica from 10.8k to 17.6k tok/s (bench/serving_sweep.py, docs/benchmarks.md).
+    servers = cfg.gpu_api_servers or max(1, min(4, (os.cpu_count() or 2) // (2 * max(1, gpus_used))))
+    args += ["--api-server-count", str(servers), "--stream-interval", str(cfg.gpu_stream_interval)]
+    why.append(f"--api-server-count {servers}, --stream-interval {cfg.gpu_stream_interval}: the HTTP side keeps up "
+               f"with the GPU at high concurrency")
+    return args, why
+
+
+def plan(cfg: ServeConfig) -> list[Replica]:
+    """One Replica per GPU (or CPU core) with its flags, environment and the reason for each flag."""
+    model_dir = assets.resolve(cfg.model)
+    if not (model_dir / "config.json").is_file():
+        raise DeploymentError(f"model {cfg.model}: {model_dir} has no config.json (export a merged model first, or "
+                              "give a model folder)")
+    bad = cfg.problems()
+    if bad:
+        raise DeploymentError("; ".join(bad))
+    facts = model_facts(model_dir)
+    gpus = gpu_inventory()
+    chosen = [g for g in gpus if not cfg.gpus or g["index"] in cfg.gpus][: cfg.replicas]
+    if gpus and len(chosen) < cfg.replicas:
+        raise DeploymentError(f"replicas={cfg.replicas} but only {len(chosen)} GPU(s) available "
+                              f"({', '.join(g['name'] for g in gpus)}): one replica per GPU")
+    cores = os.cpu_count() or 1
+    if not gpus and cfg.replicas > cores:
+        raise DeploymentError(f"replicas={cfg.replicas} but this machine has {cores} CPU cores: one replica per core")
+    ports = [cfg.base_port + i for i in range(cfg.replicas)] if cfg.base_port else free_ports(cfg.replicas)
+    adapters = cfg.adapters()
+    lora_rank = cfg.max_lora_rank or max([adapter_rank(Path(p)) for p in adapters.values()] or [16])
+    out = []
+    for i in range(cfg.replicas):
+        gpu = chosen[i] if gpus else None
+        args, why = device_defaults(gpu, facts, cfg, len(chosen))
+        args = ["--model", str(model_dir), "--served-model-name", cfg.name, "--host", "127.0.0.1",
+                "--port", str(ports[i]), *args]
+        if cfg.prefix_caching:
+            args.append("--enable-prefix-caching")
+        if adapters:
+            args += ["--enable-lora", "--max-lora-rank", str(lora_rank), "--max-loras", str(max(1, len(adapters))),
+                     "--lora-modules", *[f"{n}={Path(p).expanduser().resolve()}" for n, p in adapters.items()]]
+            why.append(f"LoRA: {', '.join(adapters)} served beside the base model (rank <= {lora_rank})"
+                       + ("; " + FIGURES["serve_cpu_lora"] if gpu is None else ""))
+        env = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        cpus = []
+        if gpu is None:
+            core = i % cores
+            # The worker runs inside the engine process (no second process that spins on a shared-memory
+            # queue while the other computes), and tokens stream in groups (fewer SSE events to write).
+            args += ["--enforce-eager", "--distributed-executor-backend", "uni",
+                     "--stream-interval", str(cfg.cpu_stream_interval)]
+            env.update({"VLLM_CPU_OMP_THREADS_BIND": str(core), "VLLM_CPU_KVCACHE_SPACE": str(cfg.cpu_kv_cache_gib),
+                        "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"})
+            device = f"cpu:{core}"
+            if cfg.replicas == cores:
+                cpus = [core]
+                why.append(f"pinned whole (API server + engine) to core {core}: one replica per core "
+                           f"({FIGURES['serve_cpu_worker_inline']})")
+            else:
+                why.append(f"compute pinned to core {core} (VLLM_CPU_OMP_THREADS_BIND), API server unpinned")
+            why.append(f"tokens stream {cfg.cpu_stream_interval} at a time")
+        else:
+            env["CUDA_VISIBLE_DEVICES"] = str(gpu["index"])
+            device = f"cuda:{gpu['index']}"
+        out.append(Replica(i, ports[i], device, args + list(cfg.extra_args), env, why, cpus))
+    return out
+
+
+def adapter_rank(adapter_dir: Path) -> int:
+    try:
+        return int(json.loads((Path(adapter_dir).expanduser() / "adapter_config.json").read_text()).get("r", 16))
+    except (OSError, ValueError):
+        return 16
+
+
+def served_models(cfg: ServeConfig) -> dict[str, dict]:
+    """{served name: {kind, path, tokenizer, contract, base}}: what a client needs to prompt each served model
+    exactly as it was trained (its tokenizer folder and the prompt contract from its model card)."""
+    model_dir = assets.resolve(cfg.model)
+    card = read_card(model_dir)
+    out = {cfg.name: {"kind": "merged" if card else "base", "path": str(model_dir), "tokenizer": str(model_dir),
+                      "contract": PromptContract.from_card(card).to_dict(), "card": bool(card), "base": None}}
+    for name, path in cfg.adapters().items():
+        ad = Path(path).expanduser().resolve()
+        acard = read_card(ad)
+        tok = ad if (ad / "tokenizer_config.json").is_file() else model_dir
+        out[name] = {"kind": "lora", "path": str(ad), "tokenizer": str(tok),
+                     "contract": PromptContract.from_card(acard).to_dict(), "card": bool(acard), "base": cfg.name,
+                     "run": acard.get("run")}
+    return out
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct ports free on 127.0.0.1 right now."""
+    socks, ports = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False

@@ -1,0 +1,126 @@
+"""The serving plan and launcher's checks: per-architecture vLLM flags, CPU pinning, LoRA models and their
+contracts, bad input refused before anything starts, start failures diagnosed."""
+import os
+import socket
+
+import pytest
+
+from core.errors import ConfigError
+from core.procs import spawn
+from serving import deployments as D
+from serving import launch
+from serving import plan as P
+from serving.config import DeploymentError, ServeConfig, load_serve_config
+from serving.launch import diagnose
+from serving.plan import device_defaults, plan, served_models
+
+
+def test_launcher_defaults_are_computed_per_architecture(monkeypatch):
+    
+    facts = {"quantized": False, "quant_method": None, "weights_gib": 15.0, "max_len": 131072,
+             "kv_bytes_per_token": 2 * 32 * 8 * 128}
+    cfg = ServeConfig()
+    h200 = {"name": "H200", "capability": "9.0", "total_gib": 139.8}
+    args, why = device_defaults(h200, facts, cfg)
+    assert args[args.index("--quantization") + 1] == "fp8" and args[args.index("--kv-cache-dtype") + 1] == "fp8"
+    assert int(args[args.index("--max-model-len") + 1]) == 131072  # room for the whole context
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert args[args.index("--stream-interval") + 1] == "4"
+    assert device_defaults(h200, facts, cfg, 1)[0][args.index("--api-server-count") + 1] == "4"   # 16 cores, 1 GPU
+    n8 = device_defaults(h200, facts, cfg, 8)[0]
+    assert n8[n8.index("--api-server-count") + 1] == "1"                                           # 16 cores, 8 GPUs
+    l4 = {"name": "RTX 4070", "capability": "8.9", "total_gib": 12.0}
+    args, why = device_defaults(l4, facts, cfg)
+    assert 256 <= int(args[args.index("--max-model-len") + 1]) < 131072  # capped by memory left after weights
+    assert any("capped by" in w for w in why)
+    t4 = {"name": "T4", "capability": "7.5", "total_gib": 15.0}
+    args, _ = device_defaults(t4, dict(facts, weights_gib=4.0), cfg)
+    assert args[args.index("--dtype") + 1] == "float16" and "--quantization" not in args and "--kv-cache-dtype" not in args
+    args, why = device_defaults(h200, dict(facts, quantized=True, quant_method="nvfp4-pack-quantized"), cfg)
+    assert "--quantization" not in args and any("already quantized" in w for w in why)
+    args, _ = device_defaults(None, facts, cfg)
+    assert args[args.index("--max-model-len") + 1] == "2048"
+
+
+def test_launcher_refuses_bad_input_before_starting_anything(tmp_path, monkeypatch, home):
+    with pytest.raises(DeploymentError, match="has no config.json"):
+        plan(ServeConfig(model=str(tmp_path)))
+    (tmp_path / "config.json").write_text('{"num_attention_heads": 2, "hidden_size": 64, "num_hidden_layers": 2, '
+                                          '"intermediate_size": 128, "vocab_size": 400}')
+    monkeypatch.setattr(P, "gpu_inventory", lambda: [])
+    monkeypatch.setattr(P.os, "cpu_count", lambda: 2)
+    with pytest.raises(DeploymentError, match="replicas=3 but this machine has 2 CPU cores"):
+        plan(ServeConfig(model=str(tmp_path), replicas=3))
+    with pytest.raises(ConfigError) as e:
+        load_serve_config(None, ["gpu_api_servers=-1", "cpu_stream_interval=0", "lora_adapters=[ft]", "replicas=0"])
+    assert {"gpu_api_servers: -1 must be >= 0", "cpu_stream_interval: 0 must be >= 1"} <= set(e.value.problems)
+    monkeypatch.delenv("SQLGENIE_TOKEN", raising=False)
+    with pytest.raises(DeploymentError, match="needs SQLGENIE_TOKEN"):
+        launch.up(ServeConfig(model=str(tmp_path), host="0.0.0.0"))
+    monkeypatch.setattr(launch, "check_engine", lambda: None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(DeploymentError, match=rf"replica 0 port {port} is held by another program \(pid {os.getpid()}\)"):
+            launch.up(ServeConfig(model=str(tmp_path), base_port=port, router_port=0, metrics_port=0))
+        assert not D.exists("sqlgenie")  # nothing was started or recorded
+
+
+def test_cpu_replicas_one_per_core_are_pinned_whole(tmp_path, monkeypatch):
+    """As many CPU replicas as cores: each replica (API server + engine) is confined to its core and runs its
+    worker in the engine process; fewer replicas than cores: only the compute is pinned."""
+    (tmp_path / "config.json").write_text('{"num_attention_heads": 2, "hidden_size": 64, "num_hidden_layers": 2, '
+                                          '"intermediate_size": 128, "vocab_size": 400}')
+    monkeypatch.setattr(P, "gpu_inventory", lambda: [])
+    monkeypatch.setattr(P.os, "cpu_count", lambda: 2)
+    two = plan(ServeConfig(model=str(tmp_path), replicas=2))
+    assert [r.cpus for r in two] == [[0], [1]]
+    assert [r.env["VLLM_CPU_OMP_THREADS_BIND"] for r in two] == ["0", "1"]
+    for r in two:
+        assert r.args[r.args.index("--distributed-executor-backend") + 1] == "uni"
+        assert r.env["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+        assert r.args[r.args.index("--stream-interval") + 1] == "8"
+    one = plan(ServeConfig(model=str(tmp_path), replicas=1))
+    assert one[0].cpus == [] and "API server unpinned" in " ".join(one[0].reasons)
+    # the affinity reaches the child and what it starts
+    p, _ = spawn(["python3", "-c", "import os; print(sorted(os.sched_getaffinity(0)))"], {}, tmp_path / "a.log", [0])
+    p.wait(timeout=30)
+    assert (tmp_path / "a.log").read_text().strip() == "[0]"
+
+
+@pytest.mark.parametrize("log,cause", [
+    ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate", "out of memory"),
+    ("OSError: [Errno 98] Address already in use", "port is taken"),
+    ("OSError: /x does not appear to have a file named config.json", "bad model path"),
+    ("ValueError: User-specified max_model_len (9000) is greater than the derived max_model_len", "max_model_len"),
+])
+def test_replica_start_failures_are_diagnosed(log, cause):
+        assert cause in diagnose(log)
+
+
+def test_adapters_are_served_by_name_with_their_own_contract(tmp_path, monkeypatch, tiny_llama_dir):
+    """A LoRA adapter served beside its base: --enable-lora with the adapter's rank; each served name gets the
+    tokenizer and the prompt contract from its own model card (the base, without a card, the defaults)."""
+    import json
+
+    from core.modelinfo import write_card
+    from sql.prompt import PROMPT_DEFAULT
+
+    ad = tmp_path / "adapter"
+    ad.mkdir()
+    (ad / "adapter_config.json").write_text(json.dumps({"r": 32}))
+    write_card(ad, {"contract": {"system_prompt": "Schema:\n{schema}", "include_sample_rows": False}})
+    monkeypatch.setattr(P, "gpu_inventory", lambda: [])
+    cfg = ServeConfig(model=str(tiny_llama_dir), name="base", lora_adapters=[f"ft={ad}"])
+    (r,) = plan(cfg)
+    assert "--enable-lora" in r.args and r.args[r.args.index("--max-lora-rank") + 1] == "32"
+    assert r.args[r.args.index("--lora-modules") + 1] == f"ft={ad.resolve()}"
+    models = served_models(cfg)
+    assert models["base"]["contract"]["system_prompt"] == PROMPT_DEFAULT and models["base"]["kind"] == "base"
+    assert models["ft"]["contract"]["include_sample_rows"] is False and models["ft"]["base"] == "base"
+    assert models["ft"]["tokenizer"] == str(tiny_llama_dir)      # no tokenizer saved beside it: the base's
+    with pytest.raises(ConfigError, match="is the base model's name"):
+        load_serve_config(None, ["name=ft", f"lora_adapters=[ft={ad}]"])
+    with pytest.raises(ConfigError, match="has no adapter_config.json"):
+        load_serve_config(None, [f"lora_adapters=[x={tmp_path}]"])
