@@ -1,21 +1,23 @@
 # The two commands of the README, plus helpers. Each sets up whatever is missing first (idempotent).
-.PHONY: console test setup setup-serve test-all bench-data
+.PHONY: console test setup setup-serve setup-browser test-fast bench-data
 
-console: setup          ## start the console (Procfile) on the embedded default
-	.venv/bin/honcho start
+console: setup-serve    ## dashboard + playground + 2 vLLM CPU replicas of the embedded model behind vllm-router
+	.venv/bin/sqlgenie console
 
-test: setup-serve       ## the tiers CI must pass: unit + integration
-	.venv/bin/python -m pytest -m "not e2e and not gpu" -q
+test: setup-serve setup-browser  ## the tiers CI must pass: unit, integration (real vLLM + router), e2e (Chromium)
+	.venv/bin/python -m pytest -m "not gpu" -q
 
-setup:
+setup:                  ## the default environment (.venv), the sqlgenie command, the embedded model + tokenizer
 	scripts/setup.sh
 
-setup-serve:            ## + the serving environment (vLLM for CPU, vllm-router): the integration tier uses it
+setup-serve:            ## + the serving environment (vLLM for CPU, vllm-router)
 	scripts/setup.sh serve
 
-test-all: setup         ## every CPU tier, e2e included
-	scripts/setup.sh serve browser
-	.venv/bin/python -m pytest -m "not gpu" -q
+setup-browser:          ## + Chromium (Debian) for the e2e tier
+	scripts/setup.sh browser
+
+test-fast: setup        ## unit tier only (seconds to minutes)
+	.venv/bin/python -m pytest -m "not gpu and not integration and not e2e" -q
 
 bench-data: setup
 	.venv/bin/python bench/prepare_100k.py

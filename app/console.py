@@ -113,6 +113,7 @@ def run(model: str, replicas: int | None, serve: bool = True, say=print) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)     # also when started in the background (SIGINT inherited as ignored)
     try:
         for name, cmd in parts_cmd.items():
             def save(rec: ProcRecord, name=name) -> None:

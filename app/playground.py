@@ -1,126 +1,237 @@
-"""sqlgenie playground (Gradio): schema + question -> formatted, validated SQL from the balanced backends.
+"""sqlgenie playground (Gradio): schema + question -> SQL from a served model, checked, run on your sample rows.
 
-    .venv/bin/python app/playground.py        # http://127.0.0.1:7860 ; SQLGENIE_ENDPOINT=http://127.0.0.1:8000
+    python -m app.playground        # http://127.0.0.1:7860 ; or `sqlgenie console` (it starts this too)
+    http://127.0.0.1:7860/?deployment=try-120301&a=try-120301&b=ft-120301     # side by side, from "Try it"
 
-Input: the schema (CREATE TABLE statements; examples to load), optional sample rows (INSERT ...), the
-question, the target dialect, "run on sample data". Output: the SQL formatted for the target dialect,
-validation (parse errors with line/column, unknown tables/columns), the result table (in-memory SQLite,
-read-only, time- and row-capped), latency and tokens, and which replica answered (the router's
-per-replica counts before/after). A history of the session's questions. Queue: 4 requests at a time.
-Binding beyond localhost needs SQLGENIE_TOKEN (used as the password).
+Pick a deployment and the model to ask (a base model, or a LoRA adapter served beside it); tick "compare"
+to ask a second model the same question side by side (base vs fine-tuned). Each answer shows the SQL for the
+chosen dialect, three separate marks (parses / names exist / read-only; a statement that changes data is
+flagged and only ever runs on a throwaway copy), the rows it returns on your sample rows, latency, and how it
+was made (constrained by the schema's grammar or not, candidates tried and how many agreed). The exact
+prompt and raw completion are one click away. Each model is prompted exactly as it was trained (its own
+tokenizer and prompt contract: serving/text_to_sql.py). Beyond localhost the page needs SQLGENIE_TOKEN.
 """
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import gradio as gr
 
-import gradio as gr  # noqa: E402
-
-from app import auth  # noqa: E402
-from sql.validate import DIALECTS  # noqa: E402
+from app import auth
+from core.errors import SqlgenieError
+from serving import deployments as D
+from serving.client import EndpointError
+from serving.stats import router_snapshot
+from serving.text_to_sql import Answer, TextToSql
+from sql.validate import DIALECTS
 
 EXAMPLES = {
-    "shop": ("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, country TEXT);\n"
-             "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, amount REAL, order_date DATE);",
-             "INSERT INTO customers VALUES (1, 'Ada', 'UK'), (2, 'Linus', 'FI'), (3, 'Grace', 'US');\n"
-             "INSERT INTO orders VALUES (1, 1, 120.0, '2024-01-05'), (2, 1, 80.5, '2024-02-11'), (3, 3, 42.0, '2024-03-01');",
-             "What is the total order amount per customer?"),
     "hr": ("CREATE TABLE employees (id INTEGER PRIMARY KEY, name TEXT, department TEXT, salary REAL);",
            "INSERT INTO employees VALUES (1, 'Ann', 'Sales', 5000), (2, 'Bob', 'IT', 7000), (3, 'Cid', 'IT', 6500);",
            "What is the average salary in the IT department?"),
+    "shop": ("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, country TEXT);\n"
+             "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), amount REAL, "
+             "order_date DATE);",
+             "INSERT INTO customers VALUES (1, 'Ada', 'UK'), (2, 'Linus', 'FI'), (3, 'Grace', 'US');\n"
+             "INSERT INTO orders VALUES (1, 1, 120.0, '2024-01-05'), (2, 1, 80.5, '2024-02-11'), "
+             "(3, 3, 42.0, '2024-03-01');",
+             "What is the total order amount per customer?"),
 }
-
-
-def endpoint() -> str:
-    if os.environ.get("SQLGENIE_ENDPOINT"):
-        return os.environ["SQLGENIE_ENDPOINT"]
-    try:
-        from serving import launch
-
-        return launch.load_state(os.environ.get("SQLGENIE_DEPLOYMENT", "sqlgenie"))["router"]["url"]
-    except Exception:  # noqa: BLE001 - nothing deployed yet: the default router address
-        return "http://127.0.0.1:8000"
-
-
+DEFAULT_EXAMPLE = "hr"
 _CLIENTS: dict = {}
 
 
-def client(url: str):
-    from core import assets
-    from serving.text_to_sql import TextToSql
+def ready_deployments() -> list[str]:
+    out = []
+    for name in D.names():
+        try:
+            if D.load(name).get("phase") == "ready":
+                out.append(name)
+        except SqlgenieError:
+            continue
+    return out
 
-    if url not in _CLIENTS:
-        tok = os.environ.get("SQLGENIE_TOKENIZER", "embedded:smollm2-135m-instruct")
-        _CLIENTS[url] = TextToSql(url, assets.resolve(tok), max_model_len=int(os.environ.get("SQLGENIE_MAX_MODEL_LEN", "2048")))
-    return _CLIENTS[url]
 
-
-def routed_counts(url: str) -> dict:
+def models_of(deployment: str | None) -> list[str]:
+    if not deployment:
+        return []
     try:
-        from serving import launch
-        from serving.stats import router_snapshot
+        return list(D.load(deployment).get("models", {}))
+    except SqlgenieError:
+        return []
 
-        state = launch.load_state(os.environ.get("SQLGENIE_DEPLOYMENT", "sqlgenie"))
-        if state["router"]["url"] != url:
-            return {}
-        return {w: v.get("routed", 0) for w, v in router_snapshot(state["router"]["metrics"])["workers"].items()}
-    except Exception:  # noqa: BLE001 - not our deployment: no per-replica counts
+
+def client(deployment: str, model: str) -> TextToSql:
+    key = (deployment, model, D.load(deployment).get("created"))
+    if key not in _CLIENTS:
+        _CLIENTS[key] = TextToSql.for_deployment(deployment, model, api_key=auth.token() or None)
+    return _CLIENTS[key]
+
+
+def _routed(deployment: str) -> dict:
+    try:
+        st = D.load(deployment)
+        return {w: v.get("routed", 0) for w, v in router_snapshot(st["router"]["metrics"])["workers"].items()}
+    except (SqlgenieError, KeyError):
         return {}
 
 
-def answer(schema: str, rows: str, question: str, target: str, execute: bool, history: list):
-    from core.errors import SqlgenieError
+def marks(a: Answer) -> str:
+    c = a.check
+    ok, no, warn = "✓", "✗", "⚠"
+    parts = [f"{ok if c.parses else no} parses",
+             f"{ok if c.names_exist else (no if c.names_exist is False else '·')} names exist",
+             f"{ok if c.read_only else warn} {'read-only' if c.read_only else 'changes data (' + c.statement + ')'}"]
+    lines = [" · ".join(parts)]
+    lines += [f"- {e}" for e in c.errors] + [f"- {w}" for w in c.warnings]
+    if a.execution_error:
+        lines.append(f"\n**Not run:** {a.execution_error}")
+    return "\n".join(lines)
 
-    url = endpoint()
+
+def _panel(a: Answer | None, error: str = "", served_by: str = "") -> list:
+    """sql, marks, table, rows note, stats, prompt+raw for one model's panel."""
+    if a is None:
+        return ["", f"**Error:** {error}", gr.update(value=None, visible=False), "", "", ""]
+    sql = a.check.transpiled or a.sql or a.raw
+    if a.columns and a.rows:
+        table = gr.update(value={"headers": a.columns, "data": [list(r) for r in a.rows]}, visible=True)
+        note = f"{len(a.rows)} row(s)" + (" (more were cut off)" if a.truncated else "")
+    else:
+        table = gr.update(value=None, visible=False)
+        note = ("Returned no rows" + (f" (columns: {', '.join(a.columns)})" if a.columns else "") if a.columns else "")
+    if a.rows_changed is not None:
+        note = f"On a throwaway copy of your sample rows: {a.rows_changed} row(s) changed. Nothing else was touched."
+    how = ["constrained by the schema's grammar" if a.constrained else "unconstrained"]
+    if a.candidates > 1:
+        how.append(f"{a.candidates} candidates tried, {a.agreement or 0} agreed on this result"
+                   + (f", {a.failed_candidates} failed" if a.failed_candidates else ""))
+    stats = (f"{a.model}: {a.latency_s * 1000:.0f} ms · {a.prompt_tokens} prompt + {a.completion_tokens} completion "
+             f"tokens · {'; '.join(how)}" + (f" · answered by {served_by}" if served_by else ""))
+    prompt = (f"--- prompt ({len(a.prompt_ids)} tokens; sample rows {'in' if a.sample_rows_in_prompt else 'not in'} "
+              f"the prompt, as the model was trained) ---\n{a.prompt_text}\n--- raw completion ---\n{a.raw}")
+    return [sql, marks(a), table, note, stats, prompt]
+
+
+def ask_one(deployment, model, schema, rows, question, target, execute, constrained, candidates, temperature):
     try:
-        before = routed_counts(url)
-        ans = client(url).ask(schema, question, "sqlite", target, rows if execute else "", execute)
-        after = routed_counts(url)
+        before = _routed(deployment)
+        a = client(deployment, model).ask(schema, question, target=target, sample_rows=rows or "", execute=execute,
+                                          constrained=constrained, candidates=int(candidates),
+                                          temperature=float(temperature))
+        after = _routed(deployment)
+        served = [w.rsplit(":", 1)[-1] for w in after if after[w] > before.get(w, 0)]
+        return a, _panel(a, served_by=("replica :" + ", :".join(served)) if served else "")
+    except EndpointError as e:
+        return None, _panel(None, f"deployment {deployment} did not answer: {e}")
     except SqlgenieError as e:
-        return "", f"**Error:** {e}", None, "", history, history
-    served_by = [w for w in after if after[w] > before.get(w, 0)]
-    status = "✅ valid" if ans.check.ok else "⚠️ " + "; ".join(ans.check.errors)
-    if ans.execution_error:
-        status += f"\n\n**Execution:** {ans.execution_error}"
-    elif execute and ans.columns:
-        status += f"\n\n{len(ans.rows)} row(s)" + (" (truncated)" if ans.truncated else "")
-    stats = (f"{ans.latency_s * 1000:.0f} ms · {ans.prompt_tokens} prompt + {ans.completion_tokens} completion tokens"
-             + (f" · answered by {', '.join(served_by)}" if served_by else "")
-             + (f" · router counts {after}" if after else ""))
-    table = {"headers": ans.columns, "data": [list(r) for r in ans.rows]} if ans.columns else None
-    sql = ans.check.transpiled or ans.sql or ans.raw
-    history = [[question, sql.replace("\n", " "), "valid" if ans.check.ok else "invalid", f"{ans.latency_s * 1000:.0f} ms"]] + history
-    return sql, status, table, stats, history, history
+        return None, _panel(None, str(e))
+
+
+def answer(token, deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
+           candidates, temperature, history):
+    blank_b = ["", "", gr.update(value=None, visible=False), "", "", ""]
+    if auth.token() and not auth.token_ok(token):
+        return [*_panel(None, "wrong or missing token: enter the SQLGENIE_TOKEN the console was started with"),
+                *blank_b, history, history]
+    if not deployment or not model_a:
+        msg = "no deployment is ready: start one on the dashboard (Serving, or Try it on a trained run)"
+        return [*_panel(None, msg), *blank_b, history, history]
+    a, pa = ask_one(deployment, model_a, schema, rows, question, target, execute, constrained, candidates, temperature)
+    pb = blank_b
+    if compare and model_b:
+        _, pb = ask_one(deployment, model_b, schema, rows, question, target, execute, constrained, candidates,
+                        temperature)
+    if a is not None:
+        history = [[question, model_a, (a.check.transpiled or a.sql).replace("\n", " "),
+                    "ok" if a.check.ok else "check", f"{a.latency_s * 1000:.0f} ms"]] + history
+    return [*pa, *pb, history, history]
+
+
+def on_load(request: gr.Request):
+    """Pick the deployment / models from the URL (?deployment=..&a=..&b=..), else the first ready one."""
+    q = dict(request.query_params) if request else {}
+    deps = ready_deployments()
+    dep = q.get("deployment") if q.get("deployment") in deps else (deps[0] if deps else None)
+    models = models_of(dep)
+    a = q.get("a") if q.get("a") in models else (models[0] if models else None)
+    b = q.get("b") if q.get("b") in models else (models[1] if len(models) > 1 else None)
+    return (gr.update(choices=deps, value=dep), gr.update(choices=models, value=a), gr.update(value=bool(q.get("b"))),
+            gr.update(choices=models, value=b))
+
+
+def on_deployment(dep):
+    models = models_of(dep)
+    return gr.update(choices=models, value=models[0] if models else None), gr.update(
+        choices=models, value=models[1] if len(models) > 1 else None)
+
+
+def refresh(dep):
+    deps = ready_deployments()
+    dep = dep if dep in deps else (deps[0] if deps else None)
+    return (gr.update(choices=deps, value=dep), *on_deployment(dep))
+
+
+def _answer_panel(title: str, prefix: str, visible: bool = True):
+    with gr.Column(visible=visible) as col:
+        head = gr.Markdown(f"### {title}", elem_id=f"{prefix}_title")
+        sql = gr.Code(label="SQL", language="sql", interactive=False, wrap_lines=True, elem_id=f"{prefix}_sql")
+        mk = gr.Markdown(elem_id=f"{prefix}_marks")
+        table = gr.Dataframe(label="Result on your sample rows", interactive=False, visible=False, wrap=True,
+                             elem_id=f"{prefix}_result")
+        note = gr.Markdown(elem_id=f"{prefix}_note")
+        stats = gr.Markdown(elem_id=f"{prefix}_stats")
+        with gr.Accordion("Exact prompt and raw completion", open=False):
+            prompt = gr.Textbox(show_label=False, lines=12, max_lines=30, elem_id=f"{prefix}_prompt")
+    return col, head, [sql, mk, table, note, stats, prompt]
 
 
 def build() -> gr.Blocks:
+    schema0, rows0, q0 = EXAMPLES[DEFAULT_EXAMPLE]
     with gr.Blocks(title="sqlgenie playground") as demo:
-        gr.Markdown("# 🧞 sqlgenie playground\nAsk a question about your schema; get SQL that is checked against it.")
-        history = gr.State([])
+        gr.Markdown("# sqlgenie playground\nAsk a question about your schema; get SQL checked against it and run on "
+                    "your sample rows.")
+        token = gr.Textbox(label="Console token", type="password", visible=bool(auth.token()), elem_id="token")
         with gr.Row():
-            with gr.Column():
-                schema = gr.Code(EXAMPLES["hr"][0], language="sql", label="Schema (CREATE TABLE ...)", elem_id="schema")
-                rows = gr.Code(EXAMPLES["hr"][1], language="sql", label="Sample rows (INSERT ..., optional)", elem_id="rows")
-                question = gr.Textbox(EXAMPLES["hr"][2], label="Question", elem_id="question")
+            deployment = gr.Dropdown(label="Deployment", choices=[], elem_id="deployment", scale=2)
+            model_a = gr.Dropdown(label="Model", choices=[], elem_id="model_a", scale=2)
+            compare = gr.Checkbox(label="Compare with a second model", elem_id="compare", scale=1)
+            model_b = gr.Dropdown(label="Second model", choices=[], elem_id="model_b", scale=2)
+            refresh_btn = gr.Button("Refresh", scale=0, elem_id="refresh")
+        with gr.Row():
+            with gr.Column(scale=5):
+                ex = gr.Dropdown(list(EXAMPLES), value=DEFAULT_EXAMPLE, label="Example schema", elem_id="example")
+                schema = gr.Code(schema0, language="sql", label="Schema (CREATE TABLE ...)", elem_id="schema",
+                                 wrap_lines=True)
+                rows = gr.Code(rows0, language="sql", label="Sample rows (INSERT ..., optional)", elem_id="rows",
+                               wrap_lines=True)
+                question = gr.Textbox(q0, label="Question", elem_id="question")
                 with gr.Row():
                     target = gr.Dropdown(list(DIALECTS), value="sqlite", label="Dialect of the answer")
-                    execute = gr.Checkbox(True, label="Run on sample data")
+                    execute = gr.Checkbox(True, label="Run on the sample rows")
+                    constrained = gr.Checkbox(False, label="Constrain to the schema (grammar)", elem_id="constrained")
+                with gr.Accordion("Candidates and sampling", open=False):
+                    candidates = gr.Slider(0, 16, value=0, step=1, label="Extra sampled candidates (0: greedy only; "
+                                           "N: vote by result on the sample rows)", elem_id="candidates")
+                    temperature = gr.Slider(0.1, 1.5, value=0.7, step=0.1, label="Sampling temperature")
                 go_btn = gr.Button("Generate SQL", variant="primary", elem_id="go")
-                ex = gr.Dropdown(list(EXAMPLES), label="Load an example schema")
-            with gr.Column():
-                sql = gr.Code(label="SQL", language="sql", elem_id="sql_out", interactive=False)
-                status = gr.Markdown(elem_id="status")
-                table = gr.Dataframe(label="Result", elem_id="result", interactive=False)
-                stats = gr.Markdown(elem_id="stats")
-        hist = gr.Dataframe(headers=["question", "SQL", "check", "latency"], label="History", interactive=False)
+            with gr.Column(scale=7):
+                with gr.Row():
+                    _, _, out_a = _answer_panel("Model", "a")
+                    col_b, _, out_b = _answer_panel("Second model", "b", visible=False)
+        history = gr.State([])
+        hist = gr.Dataframe(headers=["question", "model", "SQL", "check", "latency"], label="History",
+                            interactive=False, wrap=True)
         ex.change(lambda k: EXAMPLES[k], ex, [schema, rows, question])
-        go_btn.click(answer, [schema, rows, question, target, execute, history],
-                     [sql, status, table, stats, history, hist], concurrency_limit=4)
-        question.submit(answer, [schema, rows, question, target, execute, history],
-                        [sql, status, table, stats, history, hist], concurrency_limit=4)
+        compare.change(lambda c: gr.update(visible=c), compare, col_b)
+        deployment.change(on_deployment, deployment, [model_a, model_b])
+        refresh_btn.click(refresh, deployment, [deployment, model_a, model_b])
+        demo.load(on_load, None, [deployment, model_a, compare, model_b])
+        inputs = [token, deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
+                  candidates, temperature, history]
+        outputs = [*out_a, *out_b, history, hist]
+        go_btn.click(answer, inputs, outputs, concurrency_limit=4)
+        question.submit(answer, inputs, outputs, concurrency_limit=4)
     return demo
 
 
@@ -129,8 +240,8 @@ def main() -> None:
     auth.check_bind(host)
     demo = build()
     demo.queue(max_size=64)
-    demo.launch(server_name=host, server_port=int(os.environ.get("PLAYGROUND_PORT", "7860")),
-                auth=(lambda u, p: auth.token_ok(p)) if auth.token() else None, show_error=True)
+    demo.launch(server_name=host, server_port=int(os.environ.get("PLAYGROUND_PORT", "7860")), show_error=True,
+                quiet=True, share=False, footer_links=["gradio", "settings"])
 
 
 if __name__ == "__main__":

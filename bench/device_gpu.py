@@ -44,7 +44,8 @@ def model_config(out: str, tok: str) -> None:
 def serve_job(model: str, out: str, bf16: bool) -> None:
     from pipeline import monitor
     from pipeline.jobs import JobStore
-    from serving import launch
+    from serving import deployments as D
+    from serving.config import DeploymentError
 
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
@@ -60,8 +61,8 @@ def serve_job(model: str, out: str, bf16: bool) -> None:
         if j.status not in ("running", "queued"):
             raise SystemExit(f"serve job {job} {j.status}: {j.error}\n" + open(j.log_path).read()[-3000:])
         try:
-            st = launch.status(name)
-            if st["router"]["healthy"]:
+            st = D.status(name)
+            if st["router"]["health"] == "healthy":
                 state = st
                 break
         except DeploymentError:
@@ -117,8 +118,9 @@ def vllm_load(model: str) -> None:
     """Start vLLM on the folder, time it, and measure 64-concurrent decode; print what happens."""
     from serving import launch
     from serving.bench import sweep
+    from serving.config import DeploymentError, ServeConfig
 
-    cfg = launch.ServeConfig(model=model, name="load-" + Path(model).name, replicas=1, base_port=8500, router_port=8590,
+    cfg = ServeConfig(model=model, name="load-" + Path(model).name, replicas=1, base_port=8500, router_port=8590,
                              metrics_port=8591, max_model_len=4096, warmup_requests=1)
     t = time.time()
     try:

@@ -23,13 +23,13 @@ def naive_rows_per_s(path: Path, n: int) -> float:
     import sqlglot
 
     from pipeline import config
-    from pipeline.data import prepare
     from pipeline.data.loaders import load
+    from pipeline.model import load_tokenizer
     from sql.prompt import sql_messages
 
     cfg = config.load(Path(__file__).resolve().parents[1] / "configs" / "llama31-8b-qlora.yaml")
     t0 = time.time()
-    tok = prepare.load_tokenizer(cfg)
+    tok = load_tokenizer(cfg)
     ds = load(config.SourceConfig(path=str(path), max_rows=n))
 
     def fn(batch):

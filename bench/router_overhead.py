@@ -71,8 +71,9 @@ def main() -> None:
     a = ap.parse_args()
 
     from serving import launch
+    from serving.config import ServeConfig
 
-    cfg = launch.ServeConfig(model=a.model, name="overhead", replicas=1, base_port=8320, router_port=8396,
+    cfg = ServeConfig(model=a.model, name="overhead", replicas=1, base_port=8320, router_port=8396,
                              metrics_port=8397, warmup_requests=2,
                              extra_args=[x for e in a.extra for x in e.split("=", 1)])
     t0 = time.time()

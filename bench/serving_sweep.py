@@ -38,28 +38,28 @@ def main() -> None:
     ap.add_argument("--existing", help="sweep a running deployment by name (e.g. a serve job's) instead of starting one")
     a = ap.parse_args()
 
-    from pipeline.config import build, parse_overrides
+    from core.procs import spawn, stop
+    from serving import deployments as D
     from serving import launch
     from serving.bench import sweep, table
+    from serving.config import ServeConfig, load_serve_config
 
     tree = {"model": a.model, "name": "bench", "replicas": a.replicas, "base_port": 8300, "router_port": 8390,
-            "metrics_port": 8391, "warmup_requests": 2, "extra_args": [x for e in a.extra for x in e.split("=", 1)],
-            **parse_overrides(a.set)}
-    cfg = build(launch.ServeConfig, tree, "serving_sweep")
+            "metrics_port": 8391, "warmup_requests": 2, "extra_args": [x for e in a.extra for x in e.split("=", 1)]}
+    cfg = load_serve_config(tree=tree, overrides=a.set, source="serving_sweep")
     t0 = time.time()
     if a.existing:
-        state = launch.load_state(a.existing)
-        cfg = launch.ServeConfig(**state["config"])
+        state = D.load(a.existing)
+        cfg = ServeConfig(**state["config"])
     else:
         state = launch.up(cfg)
     print(f"deployment up in {time.time() - t0:.0f} s", flush=True)
     rep0 = f"http://127.0.0.1:{state['replicas'][0]['port']}"
-    solo_cfg = launch.ServeConfig(**{**launch.asdict(cfg), "router_port": 8392, "metrics_port": 8393})
-    solo_log = launch.state_dir(cfg.name) / "logs" / "router-solo.log"
-    solo = launch.spawn(launch.router_command(solo_cfg, [rep0]), {}, solo_log)
+    solo_log = D.state_dir(cfg.name) / "logs" / "router-solo.log"
+    _, solo = spawn(launch.router_command(cfg, [rep0], 8392, 8393), {}, solo_log, role="solo router")
     results: dict[str, list] = {}
     try:
-        launch.wait_ready(solo, "http://127.0.0.1:8392", solo_log, "router (replica 0 only)", 60)
+        launch.wait_ready(solo, "http://127.0.0.1:8392", str(solo_log), "router (replica 0 only)", 60)
         targets = [("replica0-direct", rep0), ("router-1-replica", "http://127.0.0.1:8392")]
         n_rep = len(state["replicas"])
         if n_rep >= 2:
@@ -70,7 +70,7 @@ def main() -> None:
             results[label] = [asdict(lv) for lv in levels]
             print(table(levels, label), flush=True)
     finally:
-        launch.kill_group(solo.pid, 5)
+        stop(solo, 5)
         if not a.existing:
             launch.down("bench")
     lines = ["", "| conc | direct tok/s | router tok/s | routed/direct | direct lat p50 ms | router lat p50 ms | "
@@ -85,7 +85,7 @@ def main() -> None:
                      + (f"{n['tokens_per_s']:,.1f} | {n['tokens_per_s'] / r['tokens_per_s']:.2f} |" if n else "- | - |"))
     print("\n".join(lines))
     if a.out:
-        Path(a.out).write_text(json.dumps({"config": launch.asdict(cfg), "plan": [r["reasons"] for r in state["replicas"]],
+        Path(a.out).write_text(json.dumps({"config": asdict(cfg), "plan": [r["reasons"] for r in state["replicas"]],
                                            "results": results}, indent=2))
 
 

@@ -61,6 +61,16 @@ def is_embedded(ref: str) -> bool:
     return ref.startswith("embedded:")
 
 
+def built(ref: str) -> Path | None:
+    """The folder of `ref` if it is there now (an embedded asset is never built by this call): for UIs."""
+    if is_embedded(ref):
+        name = ref.split(":", 1)[1]
+        folder = models_dir() / name
+        return folder if (folder / "config.json").is_file() or (folder / "tokenizer.json").is_file() else None
+    path = Path(ref).expanduser()
+    return path if path.exists() else None
+
+
 def _package_dir(module: str, pip_name: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:

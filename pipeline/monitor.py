@@ -2,7 +2,8 @@
 
     from pipeline.monitor import sample
     s = sample(job_pids={7: 12345})     # {"t", "gpus": [...], "processes": [...], "cpu": {...}}
-    python -m pipeline.monitor [--seconds 10]                      # prints samples as JSON lines
+    python -m pipeline.monitor [--seconds 10] [--interval 1]       # prints samples as JSON lines
+    SQLGENIE_NVML_REPLAY=samples.jsonl                             # sample() replays recorded lines in a loop
 
 Per GPU: name, memory used/total, utilization, power, temperature. Per GPU process: pid, memory and
 the job it belongs to (a job's supervisor is the process, its session leader, or an ancestor). Without NVML (no driver, no GPU) only CPU and RAM (psutil) are
@@ -14,6 +15,9 @@ import json
 import os
 import sys
 import time
+
+from core.errors import SqlgenieError
+from pipeline.jobs import JobStore
 
 _NVML = None
 
@@ -108,16 +112,48 @@ def cpu_sample() -> dict:
             "ram_used_gib": (vm.total - vm.available) / 2**30, "ram_total_gib": vm.total / 2**30}
 
 
+_replay: dict = {}
+
+
+def _replayed() -> dict | None:
+    """The next recorded sample (SQLGENIE_NVML_REPLAY), stamped now; lines cycle."""
+    path = os.environ.get("SQLGENIE_NVML_REPLAY")
+    if not path:
+        return None
+    if _replay.get("path") != path:
+        lines = [json.loads(x) for x in open(path).read().splitlines() if x.strip()]
+        _replay.update(path=path, lines=[x for x in lines if x.get("gpus")], i=0)
+    lines = _replay["lines"]
+    if not lines:
+        return None
+    s = dict(lines[_replay["i"] % len(lines)])
+    _replay["i"] += 1
+    s["t"], s["replay"] = time.time(), path
+    return s
+
+
 def sample(job_pids: dict[int, int] | None = None) -> dict:
+    replayed = _replayed()
+    if replayed is not None:
+        return replayed
     gpus, procs = gpu_sample(job_pids)
     return {"t": time.time(), "gpus": gpus, "processes": procs, "cpu": cpu_sample()}
 
 
+def _job_pids() -> dict[int, int]:
+    """Running jobs' supervisor pids, from the job store (for recording samples with their jobs)."""
+    try:
+        return {j.id: j.pid for j in JobStore().list(200) if j.status == "running" and j.pid}
+    except SqlgenieError:  # no usable store here: samples without jobs
+        return {}
+
+
 if __name__ == "__main__":
     secs = float(sys.argv[sys.argv.index("--seconds") + 1]) if "--seconds" in sys.argv else 0
+    every = float(sys.argv[sys.argv.index("--interval") + 1]) if "--interval" in sys.argv else 1.0
     end = time.time() + secs
     while True:
-        print(json.dumps(sample()), flush=True)
+        print(json.dumps(sample(_job_pids())), flush=True)
         if time.time() >= end:
             break
-        time.sleep(1)
+        time.sleep(every)

@@ -22,7 +22,8 @@ from core.errors import run_command
 from serving import deployments as D
 from serving import launch, stats
 from serving.config import load_serve_config
-from serving.text_to_sql import AskError, TextToSql
+from serving.text_to_sql import AskError, TextToSql, known_dialect
+from sql.validate import DIALECTS
 
 
 def serve_config(args):
@@ -85,6 +86,8 @@ def _read(path: str | None, what: str) -> str:
 def cmd_ask(args):
     schema = _read(args.schema, "schema")
     rows = _read(args.rows, "rows")
+    if args.target and not known_dialect(args.target):
+        raise AskError(f"--target {args.target!r} is not a dialect sqlglot knows: choose one of {', '.join(DIALECTS)}")
     if args.endpoint:
 
         t2s = TextToSql(args.endpoint, assets.resolve(args.tokenizer), model=args.model)

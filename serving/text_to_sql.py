@@ -11,7 +11,12 @@ prompt contract from its model card (sql/prompt.py), rendered by the same ChatFo
 as token ids to /v1/completions at temperature 0 (so the server adds no second BOS). Sample rows go into
 the prompt only when the contract says the model was trained with them; they are always used for
 execution. Execution runs on an in-memory SQLite built from the schema + sample rows, read-only, time-,
-row- and memory-capped (sql/sandbox.py).
+row- and memory-capped (sql/sandbox.py); a statement that changes data runs only on that throwaway copy.
+
+Options: `constrained` generates under a grammar built from the schema (sql/grammar.py: the model cannot
+name a table or column that does not exist); `candidates=N` also samples N answers in the same request and
+returns the one most candidates agree with when run on the sample rows (sql/vote.py), with its agreement.
+Errors say which input caused them: the question, the schema or the sample rows.
 """
 from __future__ import annotations
 
@@ -24,9 +29,11 @@ from core.errors import SqlgenieError
 from serving import deployments as D
 from serving.client import CompletionsClient
 from sql.extract import extract_sql
+from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
 from sql.sandbox import Sandbox, SandboxError
-from sql.validate import SqlCheck, check, schema_columns
+from sql.validate import DIALECTS, SqlCheck, check, schema_columns
+from sql.vote import choose
 
 
 class AskError(SqlgenieError):
@@ -51,6 +58,11 @@ class Answer:
     prompt_ids: list[int] = field(default_factory=list)          # what we sent
     server_prompt_ids: list[int] | None = None                   # what the server says it used
     sample_rows_in_prompt: bool = False
+    constrained: bool = False
+    candidates: int = 1                                           # answers considered (greedy + sampled)
+    agreement: int | None = None                                  # candidates that returned the chosen result
+    failed_candidates: int = 0
+    rows_changed: int | None = None                               # a write, run on the throwaway copy
 
 
 _TOKENIZERS: dict[str, object] = {}
@@ -102,7 +114,8 @@ class TextToSql:
 
     # ----------------------------------------------------------------------------------- ask
     def ask(self, schema: str, question: str, dialect: str | None = None, target: str | None = None,
-            sample_rows: str = "", execute: bool = False, max_tokens: int = 256) -> Answer:
+            sample_rows: str = "", execute: bool = False, max_tokens: int = 256, constrained: bool = False,
+            candidates: int = 0, temperature: float = 0.7, top_p: float = 0.95, seed: int | None = 0) -> Answer:
         dialect = dialect or self.contract.dialect
         question = (question or "").strip()
         if not question:
@@ -111,29 +124,95 @@ class TextToSql:
             raise AskError("the schema is empty: paste the CREATE TABLE statements")
         tables, problems = schema_columns(schema, dialect)
         if problems:
-            raise AskError(f"the schema does not parse ({problems[0].removeprefix('schema: ')}): fix the DDL")
+            raise AskError(f"the schema does not parse ({problems[0].removeprefix('schema: ')}): fix the CREATE TABLE "
+                           "statements")
         if not tables:
-            raise AskError("the schema has no CREATE TABLE statement")
+            raise AskError("the schema has no CREATE TABLE statement: paste the tables the question is about")
+        if not 0 <= candidates <= 32:
+            raise AskError(f"candidates {candidates}: choose between 0 (greedy only) and 32")
+        for what, d in (("target", target), ("dialect", dialect)):
+            if d and not known_dialect(d):
+                raise AskError(f"{what} dialect {d!r} is unknown: choose one of {', '.join(DIALECTS)}")
         t0 = time.time()
         in_prompt = sample_rows if self.contract.include_sample_rows else ""
         text, ids = self.prompt(schema, question, in_prompt)
         limit = self.max_model_len
         if limit and len(ids) + 1 > limit:
-            raise AskError(f"the prompt is {len(ids)} tokens, the model's limit is {limit}: the question is too long "
-                           "for this schema (or drop unrelated tables / sample rows)")
-        out = self.client.complete(ids, max_tokens=max_tokens, stop=[self.tokenizer.eos_token], return_token_ids=True)
-        sql = extract_sql(out.text)
+            q_tokens = len(self.formatter.encode(question))
+            culprit = ("the question is too long: ask it in fewer words" if q_tokens > limit // 2 else
+                       "the sample rows make it too long (the model was trained with them in the prompt): keep a few "
+                       "per table" if in_prompt else "the schema is too long for this model: keep the tables the "
+                       "question needs")
+            raise AskError(f"the prompt is {len(ids)} tokens, the model's limit is {limit}: {culprit}")
+        grammar = _grammar(schema, dialect) if constrained else None
+        stop = [self.tokenizer.eos_token]
+        out = self.client.complete(ids, max_tokens=max_tokens, stop=stop, return_token_ids=True, grammar=grammar)
+        texts = [out.text]
+        completion_tokens = out.completion_tokens
+        if candidates:
+            more = self.client.complete(ids, max_tokens=max_tokens, stop=stop, grammar=grammar, n=candidates,
+                                        temperature=temperature, top_p=top_p, seed=seed)
+            texts += more.texts
+            completion_tokens += more.completion_tokens
+        sqls = [extract_sql(t) for t in texts]
+        agreement, failed = None, 0
+        sql, raw = sqls[0], texts[0]
+        if candidates:
+            pick = choose(sqls, schema + "\n" + (sample_rows or ""))
+            sql, agreement, failed = pick.sql, pick.agreement, pick.failed
+            raw = texts[sqls.index(sql)] if sql in sqls else raw
         result = check(sql, schema, dialect, target, known_tables=tables)
-        ans = Answer(question, out.text, sql, result, out.prompt_tokens, out.completion_tokens, time.time() - t0,
-                     self.client.model, text, ids, out.prompt_token_ids, bool(in_prompt))
-        if execute and sql and not any(e.startswith("does not parse") for e in result.errors):
-            try:
-                with Sandbox.from_context(schema + "\n" + (sample_rows or "")) as box:
-                    q = box.query(sql)
-                ans.columns, ans.rows, ans.truncated = q.columns, q.rows, q.truncated
-            except SandboxError as e:
-                ans.execution_error = f"{e.kind}: {e}"
+        ans = Answer(question=question, raw=raw, sql=sql, check=result, prompt_tokens=out.prompt_tokens,
+                     completion_tokens=completion_tokens, latency_s=time.time() - t0, model=self.client.model,
+                     prompt_text=text, prompt_ids=ids, server_prompt_ids=out.prompt_token_ids,
+                     sample_rows_in_prompt=bool(in_prompt), constrained=constrained, candidates=len(texts),
+                     agreement=agreement, failed_candidates=failed)
+        if execute and result.parses:
+            self._execute(ans, schema, sample_rows)
         return ans
+
+    @staticmethod
+    def _execute(ans: Answer, schema: str, sample_rows: str) -> None:
+        """Run the answer on a throwaway in-memory copy of the schema + sample rows (a write is allowed there
+        only, and reported as rows changed); a failure says whether the rows or the query caused it."""
+        try:
+            box = Sandbox.from_context(schema + "\n" + (sample_rows or ""))
+        except SandboxError as e:
+            ans.execution_error = ("the sample rows did not load, so the query was not run: "
+                                   f"{str(e).split(': ', 1)[-1]} (fix the INSERT statements)")
+            return
+        with box:
+            try:
+                q = box.query(ans.sql, read_only=ans.check.read_only)
+            except SandboxError as e:
+                ans.execution_error = f"the query failed on your sample rows ({e.kind}): {e}"
+                return
+        ans.columns, ans.rows, ans.truncated = q.columns, q.rows, q.truncated
+        if not ans.check.read_only:
+            ans.rows_changed = q.changes
+
+
+def known_dialect(name: str) -> bool:
+    from sqlglot.dialects.dialect import Dialect
+
+    try:
+        Dialect.get_or_raise(name)
+        return True
+    except ValueError:
+        return False
+
+
+_GRAMMARS: dict[tuple[str, str], str] = {}
+
+
+def _grammar(schema: str, dialect: str) -> str:
+    """The schema's grammar, built once per schema (questions about one schema come in a row)."""
+    key = (schema, dialect)
+    if key not in _GRAMMARS:
+        if len(_GRAMMARS) > 64:
+            _GRAMMARS.clear()
+        _GRAMMARS[key] = schema_grammar(schema, dialect)
+    return _GRAMMARS[key]
 
 
 def _max_len(state: dict) -> int | None:

@@ -1,9 +1,14 @@
-"""Sandboxed SQLite execution: a throwaway in-memory database, a time cap, a row cap, no file access.
+"""Sandboxed SQLite execution: a throwaway in-memory database, capped in time, rows and memory, no file access.
 
 Used wherever SQL we did not write runs: evaluation (gold vs predicted), the playground's "run on sample
-data", and the dataset generator's verification. The database is `:memory:`; ATTACH / DETACH,
-load_extension, PRAGMA writes and (in read-only mode) every write are refused by an authorizer; a
-progress handler aborts any statement that runs past the time cap; fetching stops at the row cap.
+data", execution-guided voting, and the dataset generator's verification. The database is `:memory:`;
+ATTACH / DETACH, load_extension, PRAGMA writes and (in read-only mode) every write are refused by an
+authorizer; a progress handler aborts any statement that runs past the time cap (loading the schema and
+sample rows gets its own, reported, cap); fetching stops at the row cap and at a byte budget. SQLite's
+heap is capped for the process (PRAGMA hard_heap_limit) and temporary tables and sorts stay in memory under
+that cap (never a temp file on disk), so a `zeroblob` bomb or an ORDER BY over millions of generated rows
+ends as a SandboxError("memory", ...) instead of taking the machine's memory. Every failure is a
+SandboxError whose `kind` says which: denied | timeout | memory | load (the schema or sample rows) | error.
 
     from sql.sandbox import Sandbox
     with Sandbox.from_context(sql_context) as box:
@@ -17,7 +22,22 @@ from dataclasses import dataclass
 
 DEFAULT_TIMEOUT_S = 2.0
 DEFAULT_MAX_ROWS = 1000
-MAX_VALUE_BYTES = 10_000_000
+LOAD_TIMEOUT_S = 5.0                 # schema + sample rows (trusted, but maybe large)
+MAX_VALUE_BYTES = 1_000_000          # no single string/blob over 1 MB
+MAX_RESULT_BYTES = 16_000_000        # rows fetched into Python stop here (they live outside SQLite's heap)
+HEAP_LIMIT_BYTES = 384 * 2**20       # SQLite's heap, for the whole process: every sandbox shares it
+_heap_capped = False
+
+
+def _cap_heap(conn: sqlite3.Connection) -> None:
+    global _heap_capped
+    if not _heap_capped:
+        conn.execute(f"PRAGMA hard_heap_limit={HEAP_LIMIT_BYTES}")
+        _heap_capped = True
+
+
+def _size(value) -> int:
+    return len(value) if isinstance(value, (str, bytes)) else 8
 
 _WRITE_ACTIONS = {
     getattr(sqlite3, n) for n in (
@@ -38,7 +58,7 @@ class SandboxError(Exception):
     """The statement was refused, failed, or ran past its cap; `kind` says which."""
 
     def __init__(self, kind: str, message: str):
-        self.kind = kind  # "denied" | "timeout" | "error"
+        self.kind = kind  # "denied" | "timeout" | "memory" | "load" | "error"
         super().__init__(message)
 
 
@@ -58,8 +78,10 @@ class Sandbox:
         self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         if hasattr(self.conn, "enable_load_extension"):
             self.conn.enable_load_extension(False)
-        # no single string/blob over 10 MB (randomblob(1e9) would otherwise allocate a gigabyte)
+        # no single string/blob over 1 MB (randomblob(1e9) would otherwise allocate a gigabyte)
         self.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        _cap_heap(self.conn)
+        self.conn.execute("PRAGMA temp_store=MEMORY")   # sorts and temp tables under the heap cap, not on disk
         self._read_only = False
         self._deadline = float("inf")
         self.conn.set_authorizer(self._authorize)
@@ -92,13 +114,16 @@ class Sandbox:
         return box
 
     def load(self, context: str) -> None:
-        """Run trusted setup SQL (CREATE + INSERT) with writes allowed but the same caps and denials."""
+        """Run setup SQL (CREATE + INSERT) with writes allowed but the same caps and denials; a failure is a
+        SandboxError("load", ...) that says it was the schema or the sample rows, not the query."""
         self._read_only = False
-        self._deadline = time.monotonic() + max(self.timeout_s, 5.0)
+        limit = max(self.timeout_s, LOAD_TIMEOUT_S)
+        self._deadline = time.monotonic() + limit
         try:
             self.conn.executescript(context)
-        except sqlite3.DatabaseError as e:
-            raise self._classify(e) from None
+        except (sqlite3.DatabaseError, MemoryError) as e:
+            err = self._classify(e, limit)
+            raise SandboxError("load", f"the schema or sample rows did not load ({err.kind}): {err}") from None
         finally:
             self._deadline = float("inf")
 
@@ -111,15 +136,21 @@ class Sandbox:
         before = self.conn.total_changes
         try:
             cur = self.conn.execute(sql)
-            rows = cur.fetchmany(self.max_rows + 1) if cur.description else []
-            truncated = len(rows) > self.max_rows
+            rows, size = [], 0
+            if cur.description:
+                for row in cur:
+                    rows.append(row)
+                    size += sum(_size(v) for v in row)
+                    if len(rows) > self.max_rows or size > MAX_RESULT_BYTES:
+                        break
+            truncated = len(rows) > self.max_rows or size > MAX_RESULT_BYTES
             columns = [d[0] for d in cur.description] if cur.description else []
             return QueryResult(columns, rows[: self.max_rows], truncated, time.monotonic() - start,
                                self.conn.total_changes - before)
         except sqlite3.Warning as e:  # e.g. "You can only execute one statement at a time."
             raise SandboxError("error", str(e)) from None
-        except sqlite3.DatabaseError as e:
-            raise self._classify(e) from None
+        except (sqlite3.DatabaseError, MemoryError) as e:
+            raise self._classify(e, self.timeout_s) from None
         finally:
             self._deadline = float("inf")
             self._read_only = False
@@ -169,10 +200,15 @@ class Sandbox:
     def _progress(self) -> int:
         return 1 if time.monotonic() > self._deadline else 0
 
-    def _classify(self, e: sqlite3.DatabaseError) -> SandboxError:
+    def _classify(self, e: Exception, limit_s: float) -> SandboxError:
         msg = str(e)
+        if isinstance(e, MemoryError) or "out of memory" in msg:
+            return SandboxError("memory", f"stopped at the memory cap ({HEAP_LIMIT_BYTES // 2**20} MB for SQLite): "
+                                          "the query builds values or sorts too large for a sample")
+        if "string or blob too big" in msg:
+            return SandboxError("memory", f"a value over {MAX_VALUE_BYTES // 1000} KB (the cap for one value)")
         if "interrupted" in msg:
-            return SandboxError("timeout", f"stopped after {self.timeout_s:g} s (time cap)")
+            return SandboxError("timeout", f"stopped after {limit_s:g} s (time cap)")
         if "not authorized" in msg or "prohibited" in msg or "authorization denied" in msg:
             return SandboxError("denied", f"refused by the sandbox: {msg}")
         return SandboxError("error", msg)

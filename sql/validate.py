@@ -1,21 +1,30 @@
-"""Validate, format and transpile generated SQL against the user's schema (sqlglot).
+"""Check, format and transpile generated SQL against the user's schema (sqlglot), with honest, separate marks.
 
     from sql.validate import check
     r = check("select nme from users", schema_ddl="CREATE TABLE users (id INT, name TEXT);", dialect="postgres")
-    r.ok, r.errors, r.formatted, r.transpiled      # errors name the unknown column and its line/column
+    r.parses, r.names_exist, r.read_only, r.ok, r.errors, r.warnings, r.formatted, r.transpiled
 
-Parse errors carry line and column. Tables and columns the query references are checked against the
-CREATE TABLE statements (CTE names, aliases and derived-table columns are understood; a column that no
-table has is reported with the closest real name). Formatting is sqlglot's pretty printer in the source
-dialect; transpiling writes the same query for another dialect (sqlite, postgres, mysql, duckdb,
-bigquery, snowflake, tsql, ...).
+Three separate marks, never one vague "valid":
+- parses: sqlglot parses it as a real statement. Its fallback `Command` parse (what it does with prose such as
+  "create a list with the name of ...", or a lone keyword) does not count.
+- names_exist: every table is in the schema (or a CTE) and every column resolves in its own scope: the
+  SELECT's own FROM, CTEs and derived tables included (sqlglot's qualify machinery), so a column that exists
+  only in a subquery's table is reported where it is used. None when no schema was given.
+- read_only: a query (SELECT, set operation, WITH ...). DML (INSERT/UPDATE/DELETE) and DDL (CREATE/DROP/ALTER)
+  are flagged as changing data, with a warning: the playground runs them only on a throwaway copy.
+`ok` = all three. Errors name the unknown table or column with the closest real name and line/column.
+Formatting is sqlglot's pretty printer in the source dialect; transpiling writes the same query for another
+dialect (sqlite, postgres, mysql, duckdb, bigquery, snowflake, tsql, ...).
 """
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 
 DIALECTS = ("sqlite", "postgres", "mysql", "duckdb", "bigquery", "snowflake", "tsql", "spark", "trino", "oracle")
+_UNRESOLVED = re.compile(r"Column '([^']+)' could not be resolved(?:\. Line: (\d+), Col: (\d+))?")
+_UNKNOWN_COL = re.compile(r"Unknown column: (\S+)")
 
 
 @dataclass
@@ -26,19 +35,25 @@ class SqlCheck:
     formatted: str = ""
     transpiled: str = ""
     tables: list[str] = field(default_factory=list)
+    parses: bool = False
+    names_exist: bool | None = None
+    read_only: bool = False
+    statement: str = ""                              # SELECT | INSERT | DELETE | DROP | ...
+    warnings: list[str] = field(default_factory=list)
 
 
 def schema_columns(ddl: str, dialect: str = "sqlite") -> tuple[dict[str, set[str]], list[str]]:
-    """{table: {columns}} from CREATE TABLE statements (other statements ignored); parse problems listed."""
+    """{table: {columns}} (lower case) from CREATE TABLE / VIEW statements (others ignored); parse problems."""
     import sqlglot
     from sqlglot import exp
 
     tables: dict[str, set[str]] = {}
-    problems: list[str] = []
     try:
         statements = sqlglot.parse(ddl, read=dialect or None)
     except sqlglot.errors.ParseError as e:
         return {}, [f"schema: {_parse_error_text(e)}"]
+    except sqlglot.errors.TokenError as e:
+        return {}, [f"schema: {str(e).splitlines()[0]}"]
     for st in statements:
         if isinstance(st, exp.Create) and st.kind == "TABLE":
             target = st.this
@@ -48,8 +63,9 @@ def schema_columns(ddl: str, dialect: str = "sqlite") -> tuple[dict[str, set[str
                 cols |= {s.alias_or_name.lower() for s in st.expression.selects}
             tables[name] = cols
         elif isinstance(st, exp.Create) and st.kind == "VIEW":
-            tables[st.this.name.lower()] = {s.alias_or_name.lower() for s in st.expression.selects} if isinstance(st.expression, exp.Query) else set()
-    return tables, problems
+            tables[st.this.name.lower()] = ({s.alias_or_name.lower() for s in st.expression.selects}
+                                            if isinstance(st.expression, exp.Query) else set())
+    return tables, []
 
 
 def _parse_error_text(e) -> str:
@@ -61,53 +77,78 @@ def _parse_error_text(e) -> str:
 
 
 def _closest(name: str, options) -> str:
-    m = difflib.get_close_matches(name, sorted(options), n=1, cutoff=0.6)
+    m = difflib.get_close_matches(name.lower(), sorted(options), n=1, cutoff=0.6)
     return f" (did you mean {m[0]}?)" if m else ""
 
 
-def check_references(tree, tables: dict[str, set[str]]) -> list[str]:
+def _statement(tree) -> tuple[str, bool]:
+    """(statement keyword, is a read)."""
     from sqlglot import exp
 
-    errors: list[str] = []
+    if isinstance(tree, exp.Query):
+        return "SELECT", True
+    name = {exp.Insert: "INSERT", exp.Update: "UPDATE", exp.Delete: "DELETE", exp.Create: "CREATE",
+            exp.Drop: "DROP", exp.Alter: "ALTER", exp.Merge: "MERGE"}
+    for cls, word in name.items():
+        if isinstance(tree, cls):
+            return word, False
+    return type(tree).__name__.upper(), False
+
+
+def _table_errors(tree, tables: dict[str, set[str]]) -> list[str]:
+    from sqlglot import exp
+
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-    derived: set[str] = set(ctes)
-    for sub in tree.find_all(exp.Subquery):
-        if sub.alias:
-            derived.add(sub.alias.lower())
-    aliases: dict[str, str] = {}
-    used: set[str] = set()
+    out = []
     for t in tree.find_all(exp.Table):
         name = t.name.lower()
-        if not name:
-            continue
-        if name not in tables and name not in derived:
-            errors.append(f"unknown table {t.name}{_closest(name, tables)}")
-            continue
-        used.add(name)
-        aliases[(t.alias or t.name).lower()] = name
-    output_aliases = {s.alias.lower() for s in tree.find_all(exp.Alias) if s.alias}
-    all_cols = set().union(*tables.values()) if tables else set()
+        if name and name not in tables and name not in ctes:
+            out.append(f"unknown table {t.name}{_closest(name, tables)} (the schema has {', '.join(sorted(tables))})")
+    return list(dict.fromkeys(out))
+
+
+def _column_errors(tree, tables: dict[str, set[str]], dialect: str) -> list[str]:
+    """Scope-aware: sqlglot's qualify resolves every column in its own SELECT's sources (tables, CTEs,
+    derived tables); the first column it cannot resolve is reported with the closest real names."""
+    from sqlglot import exp
+    from sqlglot.errors import OptimizeError
+    from sqlglot.optimizer.qualify import qualify
+
+    if not isinstance(tree, exp.Query):
+        return _dml_column_errors(tree, tables)
+    schema = {t: {c: "TEXT" for c in cols} for t, cols in tables.items()}
+    try:
+        qualify(tree.copy(), schema=schema, dialect=dialect or None, validate_qualify_columns=True,
+                quote_identifiers=False, identify=False)
+        return []
+    except OptimizeError as e:
+        msg = str(e)
+    except Exception as e:  # noqa: BLE001 - an odd shape sqlglot's optimizer cannot walk: do not guess
+        return [f"the names could not be checked ({type(e).__name__})"]
+    in_query = {t.name.lower() for t in tree.find_all(exp.Table)} & set(tables)
+    nearby = set().union(*(tables[t] for t in in_query)) if in_query else set().union(*tables.values())
+    m = _UNRESOLVED.search(msg) or _UNKNOWN_COL.search(msg)
+    if not m:
+        return [f"names: {msg.splitlines()[0]}"]
+    col = m.group(1)
+    where = f" (line {m.group(2)}, column {m.group(3)})" if m.lastindex and m.lastindex >= 3 and m.group(2) else ""
+    owners = sorted(t for t, cols in tables.items() if col.lower() in cols)
+    hint = (f": it is a column of {', '.join(owners)}, which this part of the query does not read" if owners
+            else _closest(col, nearby))
+    return [f"unknown column {col}{where}{hint}"]
+
+
+def _dml_column_errors(tree, tables: dict[str, set[str]]) -> list[str]:
+    """INSERT/UPDATE/DELETE: columns must belong to one of the statement's tables."""
+    from sqlglot import exp
+
+    used = {t.name.lower() for t in tree.find_all(exp.Table)} & set(tables)
+    cols = set().union(*(tables[t] for t in used)) if used else set()
+    out = []
     for c in tree.find_all(exp.Column):
-        col = c.name.lower()
-        if not col or col == "*" or isinstance(c.this, exp.Star):
-            continue
-        qual = c.table.lower()
-        if qual:
-            base = aliases.get(qual)
-            if base is None:
-                if qual not in derived and qual not in tables:
-                    errors.append(f"unknown table or alias {c.table} in {c.sql()}")
-                continue
-            if base not in tables:  # a CTE or derived table: its columns come from its own SELECT
-                continue
-            if col not in tables[base]:
-                errors.append(f"unknown column {c.sql()}: table {base} has {', '.join(sorted(tables[base]))}"
-                              f"{_closest(col, tables[base])}")
-            continue
-        in_scope = set().union(*(tables.get(u, set()) for u in used)) if used else all_cols
-        if col not in in_scope and col not in output_aliases and not derived:
-            errors.append(f"unknown column {c.name}{_closest(col, in_scope or all_cols)}")
-    return list(dict.fromkeys(errors))
+        if c.name and not isinstance(c.this, exp.Star) and c.name.lower() not in cols:
+            out.append(f"unknown column {c.name}{_closest(c.name, cols)}")
+    return list(dict.fromkeys(out))
 
 
 def check(sql: str, schema_ddl: str = "", dialect: str = "sqlite", target: str | None = None,
@@ -127,14 +168,27 @@ def check(sql: str, schema_ddl: str = "", dialect: str = "sqlite", target: str |
         return SqlCheck(sql, False, [f"does not parse: {str(e).splitlines()[0]}"])
     if not trees:
         return SqlCheck(sql, False, ["no SQL statement"])
+    if any(isinstance(t, exp.Command) for t in trees):
+        return SqlCheck(sql, False, [f"does not parse as a SQL statement (it reads like prose or a bare command: "
+                                     f"{sql[:60]!r})"])
+    kinds = [_statement(t) for t in trees]
+    read_only = all(r for _, r in kinds)
+    warnings = [] if read_only else [
+        f"this {', '.join(k for k, r in kinds if not r)} statement changes data or the schema: it is never run on "
+        "your database, only on a throwaway copy"]
     errors: list[str] = []
+    names_exist = None
     tables: list[str] = []
     if known_tables is not None or schema_ddl.strip():
         known, problems = (known_tables, []) if known_tables is not None else schema_columns(schema_ddl, dialect)
         errors += problems
+        name_errors: list[str] = []
         for tree in trees:
-            errors += check_references(tree, known)
+            bad_tables = _table_errors(tree, known)
+            name_errors += bad_tables or _column_errors(tree, known, dialect)
             tables += [t.name for t in tree.find_all(exp.Table)]
+        names_exist = not name_errors
+        errors += name_errors
     formatted = ";\n".join(t.sql(dialect=dialect or None, pretty=True) for t in trees) + ";"
     transpiled = ""
     if target and target != dialect:
@@ -142,4 +196,6 @@ def check(sql: str, schema_ddl: str = "", dialect: str = "sqlite", target: str |
             transpiled = ";\n".join(sqlglot.transpile(sql, read=dialect or None, write=target, pretty=True)) + ";"
         except sqlglot.errors.SqlglotError as e:
             errors.append(f"cannot write it for {target}: {str(e).splitlines()[0]}")
-    return SqlCheck(sql, not errors, errors, formatted, transpiled or formatted, sorted(set(tables)))
+    ok = not errors and read_only
+    return SqlCheck(sql, ok, errors, formatted, transpiled or formatted, sorted(set(tables)), True, names_exist,
+                    read_only, ", ".join(k for k, _ in kinds), warnings)

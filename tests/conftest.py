@@ -48,6 +48,15 @@ def tiny_tokenizer_dir(tmp_path_factory) -> Path:
     return out
 
 
+def share_models(home: Path) -> Path:
+    """A fresh SQLGENIE_HOME that reuses the embedded models the setup already built (no 30 s rebuild)."""
+    home.mkdir(parents=True, exist_ok=True)
+    built = Path(__file__).resolve().parents[1] / ".sqlgenie" / "models"
+    if built.is_dir() and not (home / "models").exists():
+        (home / "models").symlink_to(built)
+    return home
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
     """An isolated SQLGENIE_HOME (prepared data, runs, models go here)."""

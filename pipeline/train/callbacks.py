@@ -1,6 +1,6 @@
 """Trainer callbacks: a metrics JSONL the dashboard charts, and complete-or-ignored checkpoints.
 
-Each log line: step, epoch, loss, eval_loss, lr, grad_norm, tokens_per_s (real, non-padding tokens),
+Each log line: step, max_steps, epoch, loss, eval_loss, lr, grad_norm, tokens_per_s (real, non-padding tokens),
 samples_per_s, gpu_mem_alloc_gib / gpu_mem_reserved_gib (peak since the last line), elapsed_s, eta_s.
 """
 from __future__ import annotations
@@ -38,7 +38,8 @@ class MetricsCallback(TrainerCallback):
         now = time.time()
         dt = max(now - self.t_last, 1e-9)
         dsteps = state.global_step - self.step_last
-        rec = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), "time": now}
+        rec = {"step": state.global_step, "max_steps": state.max_steps, "epoch": round(state.epoch or 0.0, 4),
+               "time": now}
         for src, dst in (("loss", "loss"), ("eval_loss", "eval_loss"), ("learning_rate", "lr"), ("grad_norm", "grad_norm")):
             if src in logs:
                 rec[dst] = float(logs[src])

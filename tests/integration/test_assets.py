@@ -70,3 +70,23 @@ def test_smollm2_is_a_plain_safetensors_llama_that_generates():
 def test_unknown_embedded_asset_is_a_clear_error():
     with pytest.raises(assets.AssetError, match="unknown embedded asset"):
         assets.resolve("embedded:gpt-5")
+
+
+def test_two_processes_build_the_embedded_model_once(tmp_path):
+    """Twelve jobs starting at once in an empty home used to build SmolLM2 twelve times over each other: now
+    the first builds under a lock, the others wait and reuse it; no half-built folder is left."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, SQLGENIE_HOME=str(tmp_path))
+    code = "from core import assets; print(assets.resolve('embedded:smollm2-135m-instruct'))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs) and outs[0] == outs[1]
+    models = tmp_path / "models"
+    assert sorted(p.name for p in models.iterdir() if not p.name.endswith(".lock")) == ["smollm2-135m-instruct"]
+    assert (models / "smollm2-135m-instruct" / "model.safetensors").is_file()

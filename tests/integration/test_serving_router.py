@@ -14,14 +14,16 @@ def deployment(tmp_path_factory):
     import os
 
     from serving import launch
+    from serving.config import ServeConfig
+    from tests.conftest import share_models
 
-    home = tmp_path_factory.mktemp("serve-home")
+    home = share_models(tmp_path_factory.mktemp("serve-home"))
     old = os.environ.get("SQLGENIE_HOME")
     os.environ["SQLGENIE_HOME"] = str(home)
     if not launch.SERVE_VENV.joinpath("python").exists():
-        pytest.skip("serving environment missing: scripts/setup.sh serve")
-    cfg = launch.ServeConfig(model="embedded:smollm2-135m-instruct", name="itest", replicas=2, base_port=18100,
-                             router_port=18000, metrics_port=18090, max_model_len=1024, warmup_requests=1)
+        pytest.skip("serving environment missing: make setup-serve")
+    cfg = ServeConfig(model="embedded:smollm2-135m-instruct", name="itest", replicas=2, base_port=18100,
+                      router_port=18000, metrics_port=18090, max_model_len=1024, warmup_requests=1)
     state = launch.up(cfg, progress=lambda *_: None)
     yield state
     launch.down("itest")
@@ -42,19 +44,19 @@ ROWS = "INSERT INTO employees VALUES (1,'Ann','Sales',5000),(2,'Bob','IT',7000),
 
 
 def test_requests_alternate_and_client_returns_validated_sql(deployment):
-    from core import assets
     from serving.text_to_sql import TextToSql
 
     router = deployment["router"]
     before = _routed(router["metrics"])
-    t2s = TextToSql(router["url"], assets.resolve("embedded:smollm2-135m-instruct"), max_model_len=1024)
+    t2s = TextToSql.for_deployment("itest")
     answers = [t2s.ask(SCHEMA, "What is the average salary in the IT department?", target="postgres",
                        sample_rows=ROWS, execute=True) for _ in range(4)]
     after = _routed(router["metrics"])
     delta = {w: after.get(w, 0) - before.get(w, 0) for w in after}
     assert sorted(delta.values()) == [2, 2], delta  # round robin: 4 requests, 2 each
     ans = answers[0]
-    assert ans.sql.upper().startswith("SELECT") and ans.check.ok, (ans.raw, ans.check.errors)
+    assert ans.sql.upper().startswith("SELECT") and ans.check.parses, (ans.raw, ans.check.errors)
+    assert ans.server_prompt_ids == ans.prompt_ids          # the server used exactly the ids we rendered
     assert ans.check.formatted.startswith("SELECT\n")  # pretty-printed
     assert ans.columns and ans.rows  # executed on the in-memory copy
 
@@ -72,15 +74,14 @@ def test_sweep_reports_the_decode_rate_after_the_first_token(deployment):
 
 
 def test_bad_input_is_refused_clearly_and_leaves_the_service_up(deployment):
-    from core import assets
     from serving.text_to_sql import AskError, TextToSql
 
-    t2s = TextToSql(deployment["router"]["url"], assets.resolve("embedded:smollm2-135m-instruct"), max_model_len=1024)
+    t2s = TextToSql.for_deployment("itest")
     with pytest.raises(AskError, match="question is empty"):
         t2s.ask(SCHEMA, "   ")
     with pytest.raises(AskError, match="schema does not parse"):
         t2s.ask("CREATE TABLE (id INT", "how many?")
-    with pytest.raises(AskError, match="prompt is .* tokens, the model's limit is 1024"):
+    with pytest.raises(AskError, match="prompt is .* tokens, the model's limit is 1024: the schema is too long"):
         t2s.ask(SCHEMA + "\n" + "\n".join(f"CREATE TABLE t{i} (a INT, b TEXT, c REAL);" for i in range(150)), "how many?")
     # an over-long prompt sent anyway is refused by vLLM with a 400, the router stays healthy
     r = requests.post(deployment["router"]["url"] + "/v1/completions", timeout=30,
@@ -90,6 +91,7 @@ def test_bad_input_is_refused_clearly_and_leaves_the_service_up(deployment):
 
 
 def test_failover_kill_one_replica_under_load(deployment):
+    from core.procs import ProcRecord, stop
     from serving import launch
     from serving.bench import SteadyLoad
 
@@ -99,7 +101,7 @@ def test_failover_kill_one_replica_under_load(deployment):
     with SteadyLoad(router["url"], "itest", concurrency=4, max_tokens=8) as load:
         time.sleep(4)
         ok_before = load.ok
-        launch.kill_group(dead["pid"], grace_s=0)  # SIGTERM then SIGKILL at once: a crash
+        stop(ProcRecord.from_dict(dead["proc"]), grace_s=0)  # SIGTERM then SIGKILL at once: a crash
         time.sleep(8)  # health checks every 2 s, 2 failures mark it down
         at_kill = _routed(router["metrics"]).get(dead_url, 0)
         time.sleep(6)
@@ -124,21 +126,27 @@ def test_a_replica_that_dies_while_starting_gives_its_log_tail(tmp_path, monkeyp
     import shutil
 
     from core import assets
+    from core.procs import group_alive
+    from serving import deployments as D
     from serving import launch
+    from serving.config import DeploymentError, ServeConfig
+    from serving.plan import port_free
+    from tests.conftest import share_models
 
-    monkeypatch.setenv("SQLGENIE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SQLGENIE_HOME", str(share_models(tmp_path / "home")))
     broken = tmp_path / "broken"
     shutil.copytree(assets.resolve("embedded:smollm2-135m-instruct"), broken)
     cfg = json.loads((broken / "config.json").read_text())
     cfg["architectures"] = ["NoSuchModelForCausalLM"]
     (broken / "config.json").write_text(json.dumps(cfg))
-    sc = launch.ServeConfig(model=str(broken), name="broken", base_port=18200, router_port=18210, metrics_port=18211,
-                            start_timeout_s=180)
-    with pytest.raises(DeploymentError, match=r"replica 0 \(cpu:0\) exited with code \d+ while starting") as e:
+    sc = ServeConfig(model=str(broken), name="broken", base_port=18200, router_port=18210, metrics_port=18211,
+                     start_timeout_s=180)
+    with pytest.raises(DeploymentError, match=r"replica 0 \(cpu:0\) exited while starting") as e:
         launch.up(sc, progress=lambda *_: None)
     assert "NoSuchModelForCausalLM" in str(e.value)  # the log tail names the cause
-    assert launch.port_free(18200) and launch.port_free(18210)  # nothing left behind
-    assert not (launch.state_dir("broken") / "state.json").exists()
+    assert port_free(18200) and port_free(18210)  # nothing left behind
+    st = D.load("broken")
+    assert st["phase"] == "stopped" and not any(group_alive(r) for r in D.records(st))
 
 
 class _GarbageReplica:
@@ -189,24 +197,25 @@ def test_a_replica_that_answers_garbage_is_named_and_the_others_carry_on(deploym
     """A real vLLM replica + a garbage-answering one behind a second real vllm-router: the client names the
     bad server when asked directly; through the router every question still gets SQL (the client retries a
     malformed answer and round robin sends the retry to the healthy replica); router and replica stay up."""
-    import dataclasses
-
     from core import assets
+    from core.procs import spawn, stop
     from serving import launch
-    from serving.client import CompletionsClient, ServingError
+    from serving.client import CompletionsClient, EndpointError
+    from serving.config import ServeConfig
     from serving.text_to_sql import TextToSql
 
     bad = _GarbageReplica(18120, "itest")
     good = f"http://127.0.0.1:{deployment['replicas'][0]['port']}"
-    cfg = dataclasses.replace(launch.ServeConfig(**deployment["config"]), router_port=18020, metrics_port=18092)
-    proc = launch.spawn(launch.router_command(cfg, [good, bad.url]), {}, tmp_path / "router.log")
+    cfg = ServeConfig(**deployment["config"])
+    _, rec = spawn(launch.router_command(cfg, [good, bad.url], 18020, 18092), {}, tmp_path / "router.log")
     try:
-        launch.wait_ready(proc, "http://127.0.0.1:18020", tmp_path / "router.log", "vllm-router", 60)
-        with pytest.raises(ServingError, match=r"18120/v1/completions failed: malformed answer \(not JSON\)"):
+        launch.wait_ready(rec, "http://127.0.0.1:18020", str(tmp_path / "router.log"), "vllm-router", 60)
+        with pytest.raises(EndpointError, match=r"18120/v1/completions failed: malformed answer \(not JSON\)"):
             CompletionsClient(bad.url, model="itest", retries=0).complete("SELECT", max_tokens=2)
-        with pytest.raises(ServingError, match=r"malformed answer \(no choices\)"):
+        with pytest.raises(EndpointError, match=r"malformed answer \(no choices\)"):
             CompletionsClient(bad.url, model="itest", retries=0).complete("SELECT", max_tokens=2)
-        t2s = TextToSql("http://127.0.0.1:18020", assets.resolve("embedded:smollm2-135m-instruct"), max_model_len=1024)
+        t2s = TextToSql("http://127.0.0.1:18020", assets.resolve("embedded:smollm2-135m-instruct"), model="itest",
+                        max_model_len=1024)
         before = bad.completions
         answers = [t2s.ask(SCHEMA, "How many employees are there?") for _ in range(4)]
         assert bad.completions > before, "the router never sent to the garbage replica"
@@ -215,5 +224,5 @@ def test_a_replica_that_answers_garbage_is_named_and_the_others_carry_on(deploym
         requests.post(good + "/v1/completions", timeout=60,
                       json={"model": "itest", "prompt": "SELECT", "max_tokens": 2}).raise_for_status()
     finally:
-        launch.kill_group(proc.pid, 5)
+        stop(rec, 5)
         bad.close()

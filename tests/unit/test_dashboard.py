@@ -1,4 +1,6 @@
-"""Dashboard pages render without exceptions (Streamlit AppTest), with jobs, metrics and exports present."""
+"""Dashboard pages render without exceptions (Streamlit AppTest) with jobs, runs, metrics and deployments
+present; the job selection follows the URL's job id; the New-job preset switch fills the form; config
+errors show inline; a public bind without a token shows nothing but the refusal."""
 from __future__ import annotations
 
 import json
@@ -6,30 +8,38 @@ from pathlib import Path
 
 import pytest
 
+APP = str(Path(__file__).resolve().parents[2] / "app" / "dashboard.py")
+PAGES = {"Jobs": "pages/jobs.py", "New job": "pages/new_job.py", "GPUs": "pages/gpus.py",
+         "Training": "pages/training.py", "Serving": "pages/serving.py", "Models": "pages/models.py",
+         "Data": "pages/data.py"}
+
 
 @pytest.fixture
 def populated(home):
+    from pipeline import config, runs
     from pipeline.jobs import JobStore
 
     store = JobStore()
     for i in range(200):  # a store with history: the page must still render
-        with store._db() as db:
-            db.execute("INSERT INTO jobs (kind, name, config, status, created, log_path) VALUES (?,?,?,?,?,?)",
-                       ("train", f"run{i}", "name: x\n", "succeeded", 1.0 + i, str(home / "none.log")))
-    train = home / "runs" / "demo" / "train"
-    train.mkdir(parents=True)
-    (train / "metrics.jsonl").write_text("\n".join(json.dumps({"step": s, "loss": 2.0 / s, "lr": 1e-3, "tokens_per_s": 300,
-                                                                "eta_s": 100 - s}) for s in range(1, 11)) + "\n")
+        store._exec("INSERT INTO jobs (kind, name, config, status, created, log_path) VALUES (?,?,?,?,?,?)",
+                    ("train", f"run{i}", "name: x\n", "succeeded", 1.0 + i, str(home / "none.log")))
+    run = runs.new_run(config.load(None, ["name=demo"]), job_id=200)
+    run.metrics_path.write_text("\n".join(json.dumps({"step": s, "max_steps": 10, "loss": 2.0 / s, "lr": 1e-3,
+                                                      "tokens_per_s": 300, "eta_s": 100 - s}) for s in range(1, 11)) + "\n")
     return home
 
 
-@pytest.mark.parametrize("page", ["Jobs", "New job", "GPUs", "Training", "Serving", "Models", "Data"])
-def test_every_page_renders(populated, page):
+def _app():
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app" / "dashboard.py"), default_timeout=60)
-    at.session_state["page"] = page
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders(populated, page):
+    at = _app()
     at.run()
+    at.switch_page(PAGES[page]).run()
     assert not at.exception, [e.value for e in at.exception]
     if page == "Training":
         assert any(m.label == "loss" and m.value == "0.2000" for m in at.metric)
@@ -37,25 +47,58 @@ def test_every_page_renders(populated, page):
         assert at.dataframe and len(at.dataframe[0].value) == 200
 
 
+def test_the_selected_job_is_the_one_in_the_url(populated):
+    """?job=57 selects #57 and keeps it when newer jobs appear (the wrong-job bug)."""
+    from pipeline.jobs import JobStore
+
+    at = _app()
+    at.query_params["job"] = "57"
+    at.run()
+    assert at.selectbox[0].value == 57
+    JobStore().submit("prepare", "name: newer\n", start=False)          # a new job arrives (another tab)
+    at.run()
+    assert at.selectbox[0].value == 57
+    assert any("Cancel #57" in b.label or "Rerun #57" in b.label for b in at.button)
+
+
+def test_choosing_a_preset_fills_the_form(populated):
+    at = _app()
+    at.run()
+    at.switch_page(PAGES["New job"]).run()
+    preset = next(s for s in at.selectbox if s.label.startswith("Preset"))
+    assert preset.value == "smollm2-cpu"                                  # the one that fits a CPU machine
+    name = next(t for t in at.text_input if t.label == "name")
+    assert name.value == "smollm2-cpu"
+    preset.set_value("llama31-8b-qlora").run()
+    name = next(t for t in at.text_input if t.label == "name")
+    rank = next(n for n in at.number_input if n.label == "LoRA rank")
+    assert name.value == "llama31-8b-qlora" and rank.value == 128
+    assert any("llama31-8b-qlora" in str(c.value) for c in at.text_area)   # the YAML view follows
+
+
 def test_new_job_shows_config_errors_inline(populated):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app" / "dashboard.py"), default_timeout=60)
-    at.session_state["page"] = "New job"
+    at = _app()
     at.run()
-    at.text_area[0].set_value("name: bad\ndata:\n  max_seq_len: 4\n")
-    at.button[0].click()
-    at.run()
-    assert any("max_seq_len" in e.value for e in at.error)
+    at.switch_page(PAGES["New job"]).run()
+    lr = next(n for n in at.number_input if n.label == "learning rate")
+    lr.set_value(0.0).run()
+    assert any("train.learning_rate: 0.0 must be > 0" in e.value for e in at.error)
 
 
-def test_token_required_beyond_localhost(monkeypatch):
-    from app import auth
-
+def test_a_public_bind_without_a_token_shows_only_the_refusal(populated, monkeypatch):
+    monkeypatch.setenv("SQLGENIE_HOST", "0.0.0.0")
     monkeypatch.delenv("SQLGENIE_TOKEN", raising=False)
-    with pytest.raises(SystemExit, match="set SQLGENIE_TOKEN"):
-        auth.check_bind("0.0.0.0")
-    auth.check_bind("127.0.0.1")
+    at = _app()
+    at.run()
+    assert any("refusing to listen on 0.0.0.0" in e.value for e in at.error)
+    assert not at.dataframe and not at.header
+
+
+def test_a_wrong_token_says_so(populated, monkeypatch):
     monkeypatch.setenv("SQLGENIE_TOKEN", "s3cret")
-    auth.check_bind("0.0.0.0")
-    assert auth.token_ok("s3cret") and not auth.token_ok("nope") and not auth.token_ok(None)
+    at = _app()
+    at.run()
+    at.text_input[0].input("nope").run()
+    assert any("Wrong token" in e.value for e in at.error)
+    at.text_input[0].input("s3cret").run()
+    assert at.header and at.header[0].value == "Jobs"

@@ -19,6 +19,14 @@ CTX = "CREATE TABLE t (a INT, b REAL, c TEXT); INSERT INTO t VALUES (1, 2.5, 'x'
     ("I cannot answer that.", ""),
     ("<|start_header_id|>assistant<|end_header_id|>\n\nSELECT a FROM t;<|eot_id|>SELECT b FROM t;", "SELECT a FROM t;"),
     ("<|_|>\n```sql\nSELECT a FROM t;\n```\n<|_|>", "SELECT a FROM t;"),
+    # prose is never taken for SQL
+    ("The order with the highest total is the first one.", ""),
+    ("You could select the rows by date; or replace the values.", ""),
+    ("Create a list with the name and city of each user;", ""),
+    ("To answer it:\nSELECT a FROM t;", "SELECT a FROM t;"),
+    ("The query is SELECT a FROM t WHERE a > 1; it filters.", "SELECT a FROM t WHERE a > 1;"),
+    ("SELEC a FRM t;", ""),
+    ("SELECT a FRM t;", "SELECT a FRM t;"),          # starts as SQL: returned, the checker says what is wrong
 ])
 def test_extract(raw, sql):
     assert extract_sql(raw) == sql

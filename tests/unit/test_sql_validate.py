@@ -26,11 +26,32 @@ def test_valid_query_formats_and_transpiles():
 
 def test_unknown_column_and_table_named_with_suggestion():
     r = check("SELECT nme FROM users", SCHEMA)
-    assert not r.ok and r.errors == ["unknown column nme (did you mean name?)"]
+    assert not r.ok and not r.names_exist and r.parses and r.read_only
+    assert r.errors == ["unknown column nme (line 1, column 10) (did you mean name?)"]
     r = check("SELECT u.amount FROM users u", SCHEMA)
-    assert "unknown column u.amount: table users has id, name, signup_date" in r.errors[0]
+    assert r.errors[0].startswith("unknown column amount") and "a column of orders" in r.errors[0]
     r = check("SELECT * FROM user", SCHEMA)
-    assert r.errors == ["unknown table user (did you mean users?)"]
+    assert r.errors[0].startswith("unknown table user (did you mean users?)")
+
+
+def test_columns_resolve_in_their_own_scope():
+    """The case the old checker passed: order_id exists only in orders, which the outer SELECT does not read."""
+    r = check("SELECT name FROM users WHERE order_id NOT IN (SELECT id FROM orders)",
+              "CREATE TABLE users (id INT, name TEXT); CREATE TABLE orders (id INT, user_id INT, order_id INT);")
+    assert not r.names_exist and "unknown column order_id" in r.errors[0] and "a column of orders" in r.errors[0]
+    # a derived table's and a CTE's columns are checked too (they no longer switch the checks off)
+    assert not check("SELECT t.nope FROM (SELECT COUNT(*) AS n FROM orders) t", SCHEMA).names_exist
+    assert not check("WITH b AS (SELECT user_id FROM orders) SELECT b.amount FROM b", SCHEMA).names_exist
+
+
+def test_prose_is_not_valid_sql_and_writes_are_flagged():
+    r = check("create a list with the name and city of each user;", SCHEMA)
+    assert not r.parses and not r.ok and "reads like prose" in r.errors[0]
+    for sql, word in (("DELETE FROM users;", "DELETE"), ("DROP TABLE users;", "DROP"),
+                      ("UPDATE users SET name = 'x';", "UPDATE")):
+        r = check(sql, SCHEMA)
+        assert r.parses and r.names_exist and not r.read_only and not r.ok, sql
+        assert r.statement == word and "throwaway copy" in r.warnings[0]
 
 
 def test_ctes_aliases_and_subqueries_are_understood():

@@ -1,0 +1,69 @@
+"""Dashboard actions that start jobs on behalf of a click: "Try it" (serve a run's adapter beside its base),
+evaluate or export a run. Each returns the new job id; nothing heavy runs in the dashboard's process.
+
+    job, deployment, model = try_run(store, run)     # base + LoRA in one vLLM, free ports, one replica
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import yaml
+
+from core.errors import SqlgenieError
+from core.settings import home
+from pipeline import config as C
+from pipeline import runs
+from pipeline.jobs import JobStore
+from serving import deployments as D
+
+
+def playground_url(deployment: str | None = None, a: str | None = None, b: str | None = None) -> str:
+    host = os.environ.get("SQLGENIE_HOST", "127.0.0.1")
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    q = "&".join(f"{k}={v}" for k, v in (("deployment", deployment), ("a", a), ("b", b)) if v)
+    return f"http://{host}:{os.environ.get('PLAYGROUND_PORT', '7860')}/" + (f"?{q}" if q else "")
+
+
+def run_config(run: runs.Run) -> C.RunConfig:
+    return C.loads((run.dir / "config.yaml").read_text(), f"run {run.id}")
+
+
+def adapter_name(run: runs.Run) -> str:
+    return "ft-" + run.id.split("/", 1)[1].rsplit("-", 1)[0][-6:]
+
+
+def try_run(store: JobStore, run: runs.Run, replicas: int = 1) -> tuple[int, str, str]:
+    """Serve the run's base model with its adapter by name (vLLM --enable-lora) as a serve job on free ports."""
+    if not run.has_adapter():
+        raise SqlgenieError(f"run {run.id} has no adapter yet ({run.status}): try it once training finished")
+    cfg = run_config(run)
+    name = f"try-{time.strftime('%H%M%S')}"
+    model = adapter_name(run)
+    serve = {"model": cfg.model.name_or_path, "name": name, "replicas": replicas, "router_port": 0, "base_port": 0,
+             "metrics_port": 0, "max_model_len": 2048, "lora_adapters": [f"{model}={run.adapter_dir}"],
+             "warmup_requests": 1}
+    job = store.submit("serve", yaml.safe_dump(serve, sort_keys=False), name=name)
+    return job, name, model
+
+
+def serve_again(store: JobStore, name: str) -> int:
+    """Start a stopped deployment again with its recorded config (as a serve job)."""
+    st = D.load(name)
+    return store.submit("serve", yaml.safe_dump(st["config"], sort_keys=False), name=name)
+
+
+def evaluate_run(store: JobStore, run: runs.Run, split: str = "ood", limit: int = 200, extra: list[str] | None = None) -> int:
+    cfg_text = (run.dir / "config.yaml").read_text()
+    return store.submit("evaluate", cfg_text, args=["--adapter", run.id, "--split", split, "--limit", str(limit),
+                                                    *(extra or [])])
+
+
+def export_run(store: JobStore, run: runs.Run, formats: list[str]) -> int:
+    cfg = yaml.safe_load((run.dir / "config.yaml").read_text())
+    cfg.setdefault("export", {}).update({"adapter": run.id, "formats": formats})
+    return store.submit("export", yaml.safe_dump(cfg, sort_keys=False))
+
+
+def state_home() -> str:
+    return str(home())

@@ -1,0 +1,82 @@
+"""Models: every trained run with its adapter, evaluations and exports; "Try it" serves a run beside its base
+model and opens the playground side by side; evaluate / export a run with one click; compare evaluations."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import streamlit as st
+
+from app import actions, state
+from app.state import store
+from core.errors import SqlgenieError
+from core.modelinfo import read_card
+from pipeline import runs
+from pipeline.evaluate.report import compare
+
+
+def _eval_line(d: Path) -> str:
+    m = json.loads((d / "metrics.json").read_text())
+    return (f"{m['label']} on {m.get('split')}: EX {m['execution_accuracy']:.1%}, valid {m['valid_sql_rate']:.1%}, "
+            f"runs {m.get('runs_rate', 0):.1%} ({m['scored']} rows)")
+
+
+def page() -> None:
+    st.header("Models")
+    if st.session_state.get("flash"):
+        st.success(st.session_state.pop("flash"))
+    trained = [r for r in runs.list_runs() if r.has_adapter()]
+    if not trained:
+        st.info("No trained model yet: train one (New job, kind train).")
+        return
+    rows = []
+    for r in trained:
+        ev = r.evals()
+        exp = r.export_dir / "export.json"
+        rows.append({"run": r.id, "job": f"#{r.job_id}" if r.job_id else "", "steps": r.info.get("steps"),
+                     "latest evaluation": _eval_line(ev[-1]) if ev else "",
+                     "exports": ", ".join(i["format"] for i in json.loads(exp.read_text())["items"]) if exp.is_file() else ""})
+    st.dataframe(rows, hide_index=True, width="stretch")
+    ids = [r.id for r in trained]
+    wanted = st.query_params.get("run", "")
+    pick = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0)
+    run = next(r for r in trained if r.id == pick)
+    card = read_card(run.adapter_dir)
+    c = st.columns(4)
+    if c[0].button("Try it", type="primary", help="serve the base model and this adapter in one vLLM, then compare "
+                                                  "them side by side in the playground"):
+        try:
+            job, dep, model = actions.try_run(store(), run)
+            st.session_state["try"] = (dep, run.name, model)
+            st.session_state["flash"] = f"serving {model} beside its base (job #{job}, deployment {dep})"
+            st.rerun()
+        except SqlgenieError as e:
+            st.error(str(e))
+    if c[1].button("Evaluate on the OOD set"):
+        job = actions.evaluate_run(store(), run)
+        st.page_link(state.PAGES["Jobs"], label=f"job #{job}", query_params={"job": str(job)})
+    if c[2].button("Export merged + GGUF"):
+        job = actions.export_run(store(), run, ["merged", "gguf-q8_0"])
+        st.page_link(state.PAGES["Jobs"], label=f"job #{job}", query_params={"job": str(job)})
+    tried = st.session_state.get("try")
+    if tried:
+        dep, _, model = tried
+        c[3].link_button("Open the playground", actions.playground_url(dep, dep, model))
+    with st.expander("Model card: the prompt contract it was trained with", expanded=False):
+        st.json(card.get("contract", {}))
+        st.json({k: card.get(k) for k in ("base_model", "steps", "training", "data")}, expanded=False)
+    evals = [d for r in trained for d in r.evals()]
+    if len(evals) >= 2:
+        st.markdown("**Compare two evaluations**")
+        c1, c2 = st.columns(2)
+        a = c1.selectbox("baseline", evals, format_func=_eval_line, key="cmp_a")
+        b = c2.selectbox("compared", evals, index=1, format_func=_eval_line, key="cmp_b")
+        if st.button("Compare") and a != b:
+            out = compare(a, b)
+            st.markdown(out.read_text())
+            png = b / "compare.png"
+            if png.is_file():
+                st.image(str(png))
+
+
+page()

@@ -1,0 +1,56 @@
+"""Bad input at the command line and at ask(): one clear line (exit code 2), never a traceback, and nothing is
+sent to a server before the input is known to be good."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from serving.text_to_sql import AskError, TextToSql
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cli(home, *args):
+    p = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, SQLGENIE_HOME=str(home)))
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("args,says", [
+    (["jobs", "submit", "train", "/no/such.yaml"], "/no/such.yaml: no such file"),
+    (["jobs", "cancel", "abc"], "'abc' is not a job id"),
+    (["jobs", "cancel", "999"], "no job 999"),
+    (["ask", "--schema", "missing.sql", "how many?"], "--schema missing.sql: no such file"),
+    (["ask", "--target", "klingon", "how many?"], "'klingon' is not a dialect sqlglot knows"),
+    (["ask", "how many?"], "no deployment named 'sqlgenie'"),
+    (["train", "-c", "configs/smollm2-cpu.yaml", "train.lora.dropout=1.5", "train.threads=-2"], "2 problem(s)"),
+    (["serve", "status", "--name", "nope"], "no deployment named 'nope'"),
+])
+def test_bad_input_is_one_clear_line(home, args, says):
+    code, out = _cli(home, *args)
+    assert code == 2 and says in out, out
+    assert "Traceback" not in out
+
+
+@pytest.fixture
+def t2s(tiny_tokenizer_dir):
+    """A client pointed at a port where nothing listens: every check below must fire before any request."""
+    return TextToSql("http://127.0.0.1:9", tiny_tokenizer_dir, model="m", max_model_len=256)
+
+
+@pytest.mark.parametrize("schema,question,says", [
+    ("CREATE TABLE t (name TEXT DEFAULT 'unterminated);", "how many?", "the schema does not parse"),
+    ("CREATE TABLE t (a INT);", "   ", "the question is empty"),
+    ("", "how many?", "the schema is empty"),
+    ("INSERT INTO t VALUES (1);", "how many?", "no CREATE TABLE statement"),
+    ("CREATE TABLE t (a INT);", "how many rows " * 200, "the question is too long"),
+    ("CREATE TABLE t (a INT);\n" + "\n".join(f"CREATE TABLE t{i} (a INT, b TEXT, c REAL);" for i in range(40)),
+     "how many?", "the schema is too long for this model"),
+])
+def test_ask_names_the_input_that_is_wrong(t2s, schema, question, says):
+    with pytest.raises(AskError, match=says):
+        t2s.ask(schema, question)
