@@ -132,11 +132,11 @@ def answer(token, deployment, model_a, compare, model_b, schema, rows, question,
            candidates, temperature, history):
     blank_b = ["", "", gr.update(value=None, visible=False), "", "", ""]
     if auth.token() and not auth.token_ok(token):
-        return [*_panel(None, "wrong or missing token: enter the SQLGENIE_TOKEN the console was started with"),
-                *blank_b, history, history]
+        return ["### Model", *_panel(None, "wrong or missing token: enter the SQLGENIE_TOKEN the console was started "
+                                           "with"), "", *blank_b, history, history]
     if not deployment or not model_a:
         msg = "no deployment is ready: start one on the dashboard (Serving, or Try it on a trained run)"
-        return [*_panel(None, msg), *blank_b, history, history]
+        return ["### Model", *_panel(None, msg), "", *blank_b, history, history]
     a, pa = ask_one(deployment, model_a, schema, rows, question, target, execute, constrained, candidates, temperature)
     pb = blank_b
     if compare and model_b:
@@ -145,7 +145,17 @@ def answer(token, deployment, model_a, compare, model_b, schema, rows, question,
     if a is not None:
         history = [[question, model_a, (a.check.transpiled or a.sql).replace("\n", " "),
                     "ok" if a.check.ok else "check", f"{a.latency_s * 1000:.0f} ms"]] + history
-    return [*pa, *pb, history, history]
+    heads = [f"### {_kind(deployment, model_a)}", f"### {_kind(deployment, model_b) if compare and model_b else ''}"]
+    return [heads[0], *pa, heads[1], *pb, history, history]
+
+
+def _kind(deployment: str, model: str) -> str:
+    """'ft-171217 (LoRA of try-171533)' / 'try-171533 (base)' for a panel's title."""
+    try:
+        m = D.load(deployment)["models"][model]
+    except (SqlgenieError, KeyError):
+        return model
+    return f"{model} ({'fine-tune, LoRA on ' + m['base'] if m['kind'] == 'lora' else m['kind']})"
 
 
 def on_load(request: gr.Request):
@@ -217,8 +227,8 @@ def build() -> gr.Blocks:
                 go_btn = gr.Button("Generate SQL", variant="primary", elem_id="go")
             with gr.Column(scale=7):
                 with gr.Row():
-                    _, _, out_a = _answer_panel("Model", "a")
-                    col_b, _, out_b = _answer_panel("Second model", "b", visible=False)
+                    _, head_a, out_a = _answer_panel("Model", "a")
+                    col_b, head_b, out_b = _answer_panel("Second model", "b", visible=False)
         history = gr.State([])
         hist = gr.Dataframe(headers=["question", "model", "SQL", "check", "latency"], label="History",
                             interactive=False, wrap=True)
@@ -229,7 +239,7 @@ def build() -> gr.Blocks:
         demo.load(on_load, None, [deployment, model_a, compare, model_b])
         inputs = [token, deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
                   candidates, temperature, history]
-        outputs = [*out_a, *out_b, history, hist]
+        outputs = [head_a, *out_a, head_b, *out_b, history, hist]
         go_btn.click(answer, inputs, outputs, concurrency_limit=4)
         question.submit(answer, inputs, outputs, concurrency_limit=4)
     return demo

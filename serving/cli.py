@@ -119,7 +119,8 @@ def add_serve(sub) -> None:
     ssub = sv.add_subparsers(dest="serve_cmd", required=True)
     for name, fn, help_ in (("up", cmd_up, "start N replicas + the router, return once ready"),
                             ("run", cmd_run, "up + supervise in the foreground (restarts dead replicas) until stopped"),
-                            ("replica", cmd_replica, "one replica for a router on another host")):
+                            ("replica", cmd_replica, "one replica for a router on another host (give it the "
+                                                     "deployment's --name: that is the model name clients send)")):
         s = ssub.add_parser(name, help=help_)
         s.add_argument("--config", help="YAML with ServeConfig fields")
         s.add_argument("--model")

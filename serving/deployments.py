@@ -26,7 +26,7 @@ import psutil
 import requests
 
 from core.files import FileLock, write_atomic
-from core.procs import ProcRecord, group_alive, stop_all
+from core.procs import ProcRecord, alive, group_alive, start_ticks, stop_all
 from core.settings import home
 from serving.config import DeploymentError
 
@@ -100,7 +100,10 @@ def owner(state: dict) -> ProcRecord | None:
 
 
 def owner_alive(state: dict) -> bool:
-    return group_alive(owner(state)) if owner(state) else False
+    """The process that started the deployment still runs (its own pid and start time: the owner shares its
+    process group with whatever started it, so the group says nothing about the owner)."""
+    rec = owner(state)
+    return rec is not None and alive(rec.pid) and start_ticks(rec.pid) == rec.start_ticks
 
 
 def orphaned(state: dict) -> str:

@@ -183,6 +183,22 @@ def _check_free(cfg: ServeConfig, ports: list[tuple[int, str]]) -> None:
                               "metrics_port, 0 picks free ones)")
 
 
+def _check_workers(cfg: ServeConfig) -> None:
+    """Remote replicas must answer and serve this deployment's model name (else the router's requests 404)."""
+    bad = []
+    for w in cfg.workers:
+        try:
+            names = [m["id"] for m in requests.get(w + "/v1/models", timeout=5).json().get("data", [])]
+        except (requests.RequestException, ValueError) as e:
+            bad.append(f"worker {w} does not answer /v1/models ({type(e).__name__}): start it with `sqlgenie serve "
+                       f"replica --name {cfg.name} --host ... --port ...` there")
+            continue
+        if cfg.name not in names:
+            bad.append(f"worker {w} serves {', '.join(names) or 'nothing'}, not {cfg.name!r}: start it with --name {cfg.name}")
+    if bad:
+        raise DeploymentError("; ".join(bad))
+
+
 def up(cfg: ServeConfig, progress: Callable[[str], None] = print, supervised: bool = False) -> dict:
     """Start every replica (in parallel), then the router and the stats sampler; returns the state."""
     if cfg.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SQLGENIE_TOKEN"):
@@ -196,6 +212,7 @@ def up(cfg: ServeConfig, progress: Callable[[str], None] = print, supervised: bo
             raise DeploymentError(f"deployment {cfg.name!r} is already running (pid {st.get('owner', {}).get('pid')}): stop "
                                   f"it on the dashboard's Serving page or with `sqlgenie serve down --name {cfg.name}`, "
                                   "or give the new one another name")
+    _check_workers(cfg)
     replicas = plan(cfg)
     router_port = cfg.router_port or free_ports(1)[0]
     metrics_port = cfg.metrics_port or free_ports(1)[0]

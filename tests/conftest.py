@@ -59,9 +59,10 @@ def share_models(home: Path) -> Path:
 
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
-    """An isolated SQLGENIE_HOME (prepared data, runs, models go here)."""
-    monkeypatch.setenv("SQLGENIE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+    """An isolated SQLGENIE_HOME (prepared data, runs, deployments go here; the embedded models are shared)."""
+    h = share_models(tmp_path / "home")
+    monkeypatch.setenv("SQLGENIE_HOME", str(h))
+    return h
 
 
 def write_gretel(path: Path, rows: list[dict]) -> Path:

@@ -76,6 +76,7 @@ def browser():
 
 def _fill(page, label: str, value: str) -> None:
     box = page.get_by_label(label, exact=True)
+    _until(lambda: box.count() == 1, 30, f"one field {label!r} (the previous form's rerun to finish)", 0.3)
     box.fill(value)
     box.press("Enter")
     page.wait_for_timeout(700)

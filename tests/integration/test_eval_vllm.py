@@ -62,7 +62,7 @@ def _success_count(url: str) -> float:
 
 
 def test_evaluate_through_an_openai_endpoint(home, vllm_server):
-    cfg = config.load(config.REPO_ROOT / "configs" / "smollm2-cpu.yaml")
+    cfg = config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml")
     before = _success_count(vllm_server)
     res = evaluate.run(cfg, limit=12, backend="openai", endpoint=vllm_server, label="via-endpoint")
     m = res.metrics
@@ -73,7 +73,7 @@ def test_evaluate_through_an_openai_endpoint(home, vllm_server):
 
 
 def test_evaluate_with_offline_vllm_matches_the_endpoint_on_the_same_rows(home, vllm_server):
-    cfg = config.load(config.REPO_ROOT / "configs" / "smollm2-cpu.yaml")
+    cfg = config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml")
     offline = evaluate.run(cfg, limit=6, backend="vllm", label="offline")
     served = evaluate.run(cfg, limit=6, backend="openai", endpoint=vllm_server, label="served")
     raw = lambda r: [line for line in (r.out_dir / "rows.jsonl").read_text().splitlines()]

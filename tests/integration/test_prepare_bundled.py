@@ -4,6 +4,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from core import assets
+from core.settings import REPO_ROOT
 from pipeline import config
 from pipeline.data import prepare
 
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_prepare_bundled_with_smollm2(home):
-    cfg = config.load(config.REPO_ROOT / "configs" / "smollm2-cpu.yaml")
+    cfg = config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml")
     res = prepare.run(cfg)
     rep = res.report
     assert rep["fast_template"] is True

@@ -144,7 +144,7 @@ def two_hosts():
 def test_the_router_fronts_a_replica_on_another_host(home, two_hosts):
     env = dict(os.environ)
     remote = subprocess.Popen(["ip", "netns", "exec", NS_B, sys.executable, "-m", "serving", "replica", "--model", MODEL,
-                               "--host", ADDR_B, "--port", "8100", "--name", "remote", "max_model_len=1024"],
+                               "--host", ADDR_B, "--port", "8100", "--name", "twohosts", "max_model_len=1024"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               start_new_session=True)
     try:
@@ -154,6 +154,11 @@ def test_the_router_fronts_a_replica_on_another_host(home, two_hosts):
             line = remote.stdout.readline()
             assert line or remote.poll() is None, "the remote replica exited"
         assert "replica ready" in line
+        # a worker that serves another name is refused up front, naming the fix
+        wrong = subprocess.run(["ip", "netns", "exec", NS_A, sys.executable, "-m", "serving", "up", f"model={MODEL}",
+                                "name=other", f"workers=[http://{ADDR_B}:8100]"], env=env, capture_output=True, text=True,
+                               timeout=60)
+        assert wrong.returncode == 2 and "serves twohosts, not 'other': start it with --name other" in wrong.stderr
         # the deployment on host A: one local replica + the remote one as a worker, router bound to A's address
         up = subprocess.run(["ip", "netns", "exec", NS_A, sys.executable, "-m", "serving", "up", f"model={MODEL}",
                              "name=twohosts", "replicas=1", "base_port=8100", "router_port=8000", "metrics_port=29000",
