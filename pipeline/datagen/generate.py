@@ -1,12 +1,19 @@
 """Generator of the bundled, execution-verified text-to-SQL dataset (Gretel synthetic_text_to_sql columns).
 
-Each row gets its own small database: CREATE TABLE + INSERT statements for just the tables its query
-needs, with freshly drawn values. A row is kept only if it passes `verify`: the context and the SQL run
-on SQLite; a query returns a non-empty result that is the same when the rows are inserted in reverse
-order (no reliance on physical order or ties); DML changes rows deterministically; DDL runs.
+Each row gets its own small database: every table of its domain (with primary and foreign keys) plus, often,
+one or two unrelated tables of another domain, filled with freshly drawn values, in one of several naming
+styles (snake_case, camelCase, PascalCase, prefixed, abbreviated, "Quoted Spaces", UPPER: style.py), so the
+model has to choose the tables a question needs and cannot rely on column names repeating the question's
+words. Questions come in 2-4 phrasings per template, a quarter of them made terse or sloppy. A row is kept
+only if it passes `verify`: the context and the SQL run on SQLite; a query returns a non-empty result that is
+the same when the rows are inserted in reverse order (no reliance on physical order or ties); DML changes
+rows deterministically; DDL runs.
 
-    python -m pipeline generate-data                      # rewrites data/sqlgenie-sql/ (seed 7)
-    python -m pipeline generate-data --train 100000 --test 0 --out /tmp/big --no-card
+The test split is held out by domain AND template family: its rows come only from HELD_OUT_DOMAINS, and
+the HELD_OUT_FAMILIES templates never appear in train (the `template` column says which family a row is).
+
+    sqlgenie generate-data                      # rewrites data/sqlgenie-sql/ (seed 7)
+    sqlgenie generate-data --train 100000 --test 0 --out /tmp/big --no-card
 """
 from __future__ import annotations
 
@@ -16,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.datagen.domains import DOMAINS, Domain, Table
+from pipeline.datagen.style import Style, quoted, rewrite, sloppy
 from pipeline.datagen.templates import DDL, DML, TEMPLATES, Case, Ctx, Template, q
-from pipeline.evaluate.scoring import result_rows, same_result
+from sql.results import result_rows, same_result
 from sql.sandbox import Sandbox, SandboxError
 
 GRETEL_COLUMNS = [
@@ -40,7 +48,13 @@ TASK_DESCRIPTIONS = {
     "data manipulation": "inserting, updating or deleting records",
     "data definition": "creating or altering tables, views and indexes",
 }
-DEFAULT_TRAIN, DEFAULT_TEST = 12000, 1200
+DEFAULT_TRAIN, DEFAULT_TEST = 20000, 1200
+HELD_OUT_DOMAINS = ("legal", "fisheries", "fashion", "pharma", "restaurants", "automotive", "nonprofit")
+HELD_OUT_FAMILIES = ("in_and_between", "min_max_per_group", "join_count_per_category", "joins_avg_per_group_attr",
+                     "max_subquery", "lag_difference", "except_events", "cte_monthly")
+SLOPPY_SHARE = 0.25
+WIDE_SHARE = 0.15
+GRETEL_EXTRA = ["template"]
 SQL_TYPES = {"label": "VARCHAR(50)", "cat": "VARCHAR(30)", "int": "INT", "real": "DECIMAL(12,2)", "date": "DATE"}
 
 
@@ -106,17 +120,67 @@ def make_rows(d: Domain, rng: random.Random) -> dict[str, list[dict]]:
     return rows
 
 
-def render_context(d: Domain, rows: dict[str, list[dict]], tables: tuple[str, ...], reverse: bool = False) -> str:
+@dataclass
+class Layout:
+    """How one row's database looks: the style and which tables (of which domains) it has."""
+    style: Style
+    tables: list[tuple[Domain, str, dict]]   # (domain, "g" | "e" | "v", its rows) in creation order
+
+
+def name_maps(d: Domain, style: Style) -> tuple[dict[str, str], dict[str, str]]:
+    """Template name -> styled name, for the domain's tables and every column."""
+    tables = {t.name: style.table(t.name) for t in (d.group, d.entity, d.event)}
+    cols = {c: style.column(c) for key in "gev" for c, _, _ in _columns(d, key)}
+    return tables, cols
+
+
+def render_context(layout: Layout, reverse: bool = False) -> str:
     parts = []
-    for key in tables:
+    for d, key, rows in layout.tables:
         t = {"g": d.group, "e": d.entity, "v": d.event}[key]
+        tmap, cmap = name_maps(d, layout.style)
         cols = _columns(d, key)
         names = [c[0] for c in cols]
-        parts.append(f"CREATE TABLE {t.name} ({', '.join(f'{c} {typ}' for c, _, typ in cols)});")
-        data = rows[key][::-1] if reverse else rows[key]
+        parent = {"e": d.group.name, "v": d.entity.name}.get(key)
+        defs = []
+        for c, kind, typ in cols:
+            extra = " PRIMARY KEY" if c == "id" else (f" REFERENCES {quoted(tmap[parent])}({quoted(cmap['id'])})"
+                                                      if kind == "fk" else "")
+            defs.append(f"{quoted(cmap[c])} {typ}{extra}")
+        parts.append(f"CREATE TABLE {quoted(tmap[t.name])} ({', '.join(defs)});")
+        data = rows[::-1] if reverse else rows
         values = ", ".join("(" + ", ".join(q(r[c]) for c in names) + ")" for r in data)
-        parts.append(f"INSERT INTO {t.name} ({', '.join(names)}) VALUES {values};")
+        parts.append(f"INSERT INTO {quoted(tmap[t.name])} ({', '.join(quoted(cmap[c]) for c in names)}) VALUES {values};")
     return " ".join(parts)
+
+
+def make_layout(d: Domain, rows: dict[str, list[dict]], rng: random.Random) -> Layout:
+    """All of the domain's tables (parents first), often with one or two tables of another domain, and in one
+    row in seven with every table of one or two other domains (wide schemas: 6-9 tables, long prompts)."""
+    style = Style.pick(rng)
+    tables = [(d, k, rows[k]) for k in "gev"]
+    r = rng.random()
+    if r < WIDE_SHARE:
+        names = {t.name for t in (d.group, d.entity, d.event)}
+        for other in rng.sample([o for o in DOMAINS if o.key != d.key], rng.randint(1, 2)):
+            onames = {other.group.name, other.entity.name, other.event.name}
+            if onames & names:
+                continue
+            names |= onames
+            orows = make_rows(other, rng)
+            extra = [(other, k, orows[k]) for k in "gev"]
+            tables = tables + extra if rng.random() < 0.5 else extra + tables
+        return Layout(style, tables)
+    if r < 0.6:
+        ours = {t.name for t in (d.group, d.entity, d.event)}
+        other = rng.choice([o for o in DOMAINS if o.key != d.key and
+                            not ({o.group.name, o.entity.name, o.event.name} & ours)])
+        orows = make_rows(other, rng)
+        extra = [(other, "g", orows["g"])] + ([(other, "e", orows["e"])] if r < 0.25 else [])
+        tables = tables + extra if rng.random() < 0.5 else extra + tables
+        if any(k == "e" for o, k, _ in extra) and [k for o, k, _ in tables if o is other] == ["e", "g"]:
+            tables = [t for t in tables if t[0] is not other] + extra   # a parent before its child
+    return Layout(style, tables)
 
 
 # ---------------------------------------------------------------------------------- verification
@@ -147,16 +211,20 @@ def verify(case: Case, task_type: str, context: str, context_reversed: str) -> s
 
 # ---------------------------------------------------------------------------------- generation
 def generate(n: int, seed: int, exclude: set[tuple[str, str]] | None = None, id_offset: int = 1,
-             stats: Stats | None = None, progress=None) -> list[dict]:
-    """n verified rows in Gretel's columns; (sql_prompt, sql) pairs in `exclude` are never emitted."""
+             stats: Stats | None = None, progress=None, domains: list[Domain] | None = None,
+             templates: list[Template] | None = None) -> list[dict]:
+    """n verified rows in Gretel's columns (+ `template`) from `domains` x `templates`; (sql_prompt, sql) pairs
+    in `exclude` are never emitted."""
     rng = random.Random(seed)
     stats = stats or Stats()
     exclude = exclude or set()
-    weights = [t.weight for t in TEMPLATES]
+    domains = domains or DOMAINS
+    templates = templates or TEMPLATES
+    weights = [t.weight for t in templates]
     out: list[dict] = []
     while len(out) < n:
-        d = DOMAINS[len(out) % len(DOMAINS)] if rng.random() < 0.5 else rng.choice(DOMAINS)
-        tpl: Template = rng.choices(TEMPLATES, weights)[0]
+        d = domains[len(out) % len(domains)] if rng.random() < 0.5 else rng.choice(domains)
+        tpl: Template = rng.choices(templates, weights)[0]
         stats.attempts += 1
         ctx = Ctx(d, rng, make_rows(d, rng))
         try:
@@ -165,11 +233,20 @@ def generate(n: int, seed: int, exclude: set[tuple[str, str]] | None = None, id_
             stats.rejected["template_not_applicable"] += 1
             continue
         question = rng.choice(case.questions)
+        if rng.random() < SLOPPY_SHARE:
+            question = sloppy(question, rng)
         if (question, case.sql) in exclude:
             stats.rejected["held_out_pair"] += 1
             continue
-        context = render_context(d, ctx.rows, case.tables)
-        reason = verify(case, tpl.task_type, context, render_context(d, ctx.rows, case.tables, reverse=True))
+        layout = make_layout(d, ctx.rows, rng)
+        try:
+            sql = rewrite(case.sql, *name_maps(d, layout.style))
+        except Exception:  # noqa: BLE001 - a template sqlglot cannot round-trip in this style: skip the row
+            stats.rejected["style_rewrite"] += 1
+            continue
+        case = Case(sql, case.questions, case.explanation, case.tables)
+        context = render_context(layout)
+        reason = verify(case, tpl.task_type, context, render_context(layout, reverse=True))
         if reason:
             stats.rejected[reason] += 1
             continue
@@ -179,6 +256,7 @@ def generate(n: int, seed: int, exclude: set[tuple[str, str]] | None = None, id_
             "sql_complexity": tpl.complexity, "sql_complexity_description": COMPLEXITY_DESCRIPTIONS[tpl.complexity],
             "sql_task_type": tpl.task_type, "sql_task_type_description": TASK_DESCRIPTIONS[tpl.task_type],
             "sql_prompt": question, "sql_context": context, "sql": case.sql, "sql_explanation": case.explanation,
+            "template": tpl.name,
         })
         if progress:
             progress(1)
@@ -191,7 +269,7 @@ def write_parquet(rows: list[dict], path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=pa.schema(
-        [("id", pa.int64())] + [(c, pa.string()) for c in GRETEL_COLUMNS[1:]]))
+        [("id", pa.int64())] + [(c, pa.string()) for c in GRETEL_COLUMNS[1:] + GRETEL_EXTRA]))
     tmp = path.with_suffix(".tmp")
     pq.write_table(table, tmp, compression="zstd", compression_level=12)
     tmp.replace(path)
@@ -211,11 +289,18 @@ def card(train: list[dict], test: list[dict], seed: int, stats: Stats) -> str:
 Generated by `python -m pipeline generate-data` (pipeline/datagen/, seed {seed}); do not edit by hand.
 Columns are exactly those of Gretel's `synthetic_text_to_sql`, so every loader and report treats both alike.
 
-- {len(train)} train rows, {len(test)} test rows, {len({r['domain'] for r in train})} domains,
-  {len(TEMPLATES)} SQL templates with 2-4 phrasings each, fresh random data per row.
-- Every row's `sql_context` creates AND fills its tables. Every row was verified on SQLite: queries return
-  a non-empty result that does not change when the rows are inserted in reverse order; DML changes rows
-  deterministically; DDL runs. Attempts: {stats.attempts}, kept: {stats.kept}; rejected: {rej}.
+- {len(train)} train rows, {len(test)} test rows; {len({r['domain'] for r in train})} train domains,
+  {len(TEMPLATES)} SQL templates (families) with 2-4 phrasings each, a quarter of the questions terse or sloppy,
+  fresh random data per row.
+- The test split is held out by domain and template family: its domains ({', '.join(HELD_OUT_DOMAINS)}) never
+  appear in train, and the families {', '.join(HELD_OUT_FAMILIES)} are in test only (column `template`).
+- Every row's `sql_context` creates AND fills every table of its domain (primary and foreign keys), in 60% of
+  rows with one or two unrelated tables of another domain, in one naming style per row (snake_case, camelCase,
+  PascalCase, tbl_ prefixes, abbreviations, "Quoted Spaces", UPPER): the gold SQL uses the styled names.
+  One row in seven is a wide schema: every table of one or two more domains (6-9 tables, long prompts).
+- Every row was verified on SQLite: queries return a non-empty result that does not change when the rows are
+  inserted in reverse order; DML changes rows deterministically; DDL runs. Attempts: {stats.attempts},
+  kept: {stats.kept}; rejected: {rej}.
 - No (question, SQL) pair of the test split appears in the train split.
 - SQL is SQLite-flavoured standard SQL (strftime for dates). License: Apache-2.0, like the project.
 
@@ -235,9 +320,13 @@ def run(out_dir: Path, n_train: int, n_test: int, seed: int = 7, write_card: boo
 
     with tqdm(total=n_train + n_test, desc="generating verified rows", unit="row",
               mininterval=0.5 if sys.stderr.isatty() else 15) as bar:
-        test = generate(n_test, seed + 1, stats=stats, progress=bar.update) if n_test else []
+        held_domains = [d for d in DOMAINS if d.key in HELD_OUT_DOMAINS]
+        train_domains = [d for d in DOMAINS if d.key not in HELD_OUT_DOMAINS]
+        train_templates = [t for t in TEMPLATES if t.name not in HELD_OUT_FAMILIES]
+        test = generate(n_test, seed + 1, stats=stats, progress=bar.update, domains=held_domains) if n_test else []
         held = {(r["sql_prompt"], r["sql"]) for r in test}
-        train = generate(n_train, seed, exclude=held, id_offset=1, stats=stats, progress=bar.update)
+        train = generate(n_train, seed, exclude=held, id_offset=1, stats=stats, progress=bar.update,
+                         domains=train_domains, templates=train_templates)
     for r in test:
         r["id"] += n_train
     out_dir = Path(out_dir)

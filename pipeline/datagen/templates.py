@@ -645,3 +645,105 @@ def _rand_num(rng: random.Random, t: Table):
 
 def _rand_date(rng: random.Random) -> str:
     return f"{rng.randint(2019, 2024)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+
+
+# ============================================================ families added for unseen schemas (round 5)
+@template(BASIC, ANALYTICS, 1.3)
+def count_rows(c: Ctx) -> Case:
+    """The question real users ask first, and the one a fine-tune got wrong most: how many rows a table has."""
+    key = c.rng.choice(["g", "e", "v"])
+    t = c.table(key)
+    sql = f"SELECT COUNT(*) FROM {t.name};"
+    return Case(sql, [
+        f"How many {t.plural} are there?",
+        f"Count the {t.plural}.",
+        f"What is the total number of {t.plural}?",
+        f"How many {t.plural} do we have in the database?",
+    ], f"Counts every row of {t.name}.", (key,))
+
+
+@template(BASIC, ANALYTICS, 0.8)
+def count_where(c: Ctx) -> Case:
+    e = c.e
+    x = c.value("e", e.cat_col)
+    sql = f"SELECT COUNT(*) FROM {e.name} WHERE {e.cat_col} = {q(x)};"
+    return Case(sql, [
+        f"How many {e.plural} have {e.cat_col.replace('_', ' ')} {x}?",
+        f"Number of {x} {e.plural}?",
+        f"Count the {e.plural} whose {e.cat_col.replace('_', ' ')} is '{x}'.",
+    ], f"Counts {e.name} rows with {e.cat_col} = '{x}'.", ("e",))
+
+
+@template(AGG, ANALYTICS, 0.7)
+def count_distinct(c: Ctx) -> Case:
+    e = c.e
+    sql = f"SELECT COUNT(DISTINCT {e.cat_col}) FROM {e.name};"
+    return Case(sql, [
+        f"How many different {e.cat_col.replace('_', ' ')} values do the {e.plural} have?",
+        f"Count the distinct {e.cat_col.replace('_', ' ')}s among {e.plural}.",
+    ], f"Counts the distinct {e.cat_col} values in {e.name}.", ("e",))
+
+
+@template(BASIC, RETRIEVAL, 0.8)
+def case_bucket(c: Ctx) -> Case:
+    e = c.e
+    t = c.threshold("e", e.num_col)
+    sql = (f"SELECT {e.label_col}, CASE WHEN {e.num_col} >= {t} THEN 'high' ELSE 'low' END AS {e.num_col}_level "
+           f"FROM {e.name};")
+    return Case(sql, [
+        f"Label each {e.noun} as 'high' if its {e.num_word} is at least {t}, otherwise 'low'.",
+        f"For every {e.noun}, show its {e.label_col} and whether the {e.num_word} is high (>= {t}) or low.",
+    ], f"Buckets {e.name}.{e.num_col} into high/low at {t} with CASE.", ("e",))
+
+
+@template(SUBQ, RETRIEVAL, 0.9)
+def correlated_above_group_avg(c: Ctx) -> Case:
+    e = c.e
+    fk = c.d.fk_entity
+    sql = (f"SELECT e.{e.label_col} FROM {e.name} e WHERE e.{e.num_col} > "
+           f"(SELECT AVG(e2.{e.num_col}) FROM {e.name} e2 WHERE e2.{fk} = e.{fk});")
+    return Case(sql, [
+        f"Which {e.plural} have a {e.num_word} above the average of their own {c.g.noun}?",
+        f"List {e.plural} whose {e.num_word} beats the mean {e.num_word} within the same {c.g.noun}.",
+    ], f"Keeps {e.plural} whose {e.num_col} exceeds the average of {e.plural} with the same {fk} (correlated).",
+        ("g", "e"))
+
+
+@template(SUBQ, RETRIEVAL, 0.9)
+def exists_child(c: Ctx) -> Case:
+    g, e = c.g, c.e
+    x = c.value("e", e.cat_col)
+    sql = (f"SELECT g.name FROM {g.name} g WHERE EXISTS (SELECT 1 FROM {e.name} e WHERE e.{c.d.fk_entity} = g.id "
+           f"AND e.{e.cat_col} = {q(x)});")
+    return Case(sql, [
+        f"Which {g.plural} have at least one {x} {e.noun}?",
+        f"Name the {g.plural} with some {e.plural} of {e.cat_col.replace('_', ' ')} {x}.",
+    ], f"Keeps {g.plural} for which a {e.noun} with {e.cat_col} = '{x}' exists.", ("g", "e"))
+
+
+@template(JOINS, ANALYTICS, 0.9)
+def joins_having(c: Ctx) -> Case:
+    g, e, v = c.g, c.e, c.v
+    counts: dict = {}
+    by_entity = {r["id"]: r[c.d.fk_entity] for r in c.rows["e"]}
+    for r in c.rows["v"]:
+        gid = by_entity[r[c.d.fk_event]]
+        counts[gid] = counts.get(gid, 0) + 1
+    k = max(1, c.rng.choice(sorted(set(counts.values()))) - 1)
+    sql = (f"SELECT g.name, COUNT(v.id) AS {v.name}_count FROM {g.name} g JOIN {e.name} e ON e.{c.d.fk_entity} = g.id "
+           f"JOIN {v.name} v ON v.{c.d.fk_event} = e.id GROUP BY g.name HAVING COUNT(v.id) > {k};")
+    return Case(sql, [
+        f"Which {g.plural} have more than {k} {v.plural} across all their {e.plural}? Show the count.",
+        f"{g.plural.title()} with over {k} {v.plural} in total, with how many.",
+    ], f"Joins three tables, counts {v.plural} per {g.noun} and keeps those with more than {k}.", ("g", "e", "v"))
+
+
+@template(JOIN1, RETRIEVAL, 0.8)
+def top_entity_by_total(c: Ctx) -> Case:
+    e, v = c.e, c.v
+    sql = (f"SELECT e.{e.label_col} FROM {e.name} e JOIN {v.name} v ON v.{c.d.fk_event} = e.id GROUP BY e.id, "
+           f"e.{e.label_col} ORDER BY SUM(v.{v.num_col}) DESC LIMIT 1;")
+    return Case(sql, [
+        f"Which {e.noun} has the highest total {v.num_word} over its {v.plural}?",
+        f"The {e.noun} with the largest summed {v.num_word}?",
+    ], f"Sums {v.num_col} per {e.noun} and keeps the top one.", ("e", "v"))

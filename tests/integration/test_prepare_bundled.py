@@ -16,7 +16,7 @@ def test_prepare_bundled_with_smollm2(home):
     res = prepare.run(cfg)
     rep = res.report
     assert rep["fast_template"] is True
-    assert res.train_rows + res.eval_rows == rep["rows_in"] == 12_000
+    assert res.train_rows == 20_000 and res.eval_rows == 60 and rep["rows_in"] == 20_060
     assert sum(rep["dropped"].values()) == 0
     assert 100 < rep["tokens"]["mean"] < cfg.data.max_seq_len
     tok = AutoTokenizer.from_pretrained(assets.resolve("embedded:smollm2-135m-instruct"))

@@ -58,11 +58,11 @@ def test_bundled_split_sizes_columns_and_no_leakage():
     train = pq.read_table(BUNDLED / "train.parquet").to_pylist()
     test = pq.read_table(BUNDLED / "test.parquet").to_pylist()
     assert len(train) >= 10_000 and len(test) >= 1_000
-    assert list(train[0]) == gen.GRETEL_COLUMNS
+    assert list(train[0]) == gen.GRETEL_COLUMNS + gen.GRETEL_EXTRA
     assert len({r["id"] for r in train + test}) == len(train) + len(test)
     assert not {(r["sql_prompt"], r["sql"]) for r in test} & {(r["sql_prompt"], r["sql"]) for r in train}
     assert {r["sql_complexity"] for r in train} == COMPLEXITIES and {r["sql_task_type"] for r in train} == TASKS
-    assert len({r["domain"] for r in train}) >= 30
+    assert len({r["domain"] for r in train}) >= 28
 
 
 @pytest.mark.parametrize("split", ["test"])
@@ -85,3 +85,26 @@ def test_generation_is_the_same_in_another_process_with_another_hash_seed():
     env = dict(os.environ, PYTHONHASHSEED="12345", PYTHONPATH=str(BUNDLED.parents[1]))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == gen.generate(60, seed=3)
+
+
+def test_the_test_split_shares_no_domain_and_no_held_out_family_with_train():
+    train = pq.read_table(BUNDLED / "train.parquet").to_pylist()
+    test = pq.read_table(BUNDLED / "test.parquet").to_pylist()
+    assert not {r["domain"] for r in train} & {r["domain"] for r in test}
+    assert {r["domain"] for r in test} == set(gen.HELD_OUT_DOMAINS)
+    assert not {r["template"] for r in train} & set(gen.HELD_OUT_FAMILIES)
+    assert set(gen.HELD_OUT_FAMILIES) & {r["template"] for r in test}        # the test split has unseen families
+
+
+def test_styles_rename_schema_and_sql_together_and_wide_schemas_appear():
+    rows = gen.generate(400, seed=11)
+    styles = collections.Counter()
+    for r in rows:
+        ctx = r["sql_context"]
+        styles["quoted"] += '"' in ctx.split("INSERT")[0]
+        styles["camel"] += any(w[:1].islower() and any(ch.isupper() for ch in w) for w in ctx.split())
+        styles["wide"] += ctx.count("CREATE TABLE") >= 6
+        styles["distractor"] += ctx.count("CREATE TABLE") > 3
+    assert styles["quoted"] > 5 and styles["camel"] > 20 and styles["wide"] > 20 and styles["distractor"] > 100, styles
+    # a styled gold query names only tables of its context, and runs (covered above); e.g. tbl_ prefixes
+    assert any("tbl_" in r["sql"] and "tbl_" in r["sql_context"] for r in rows)

@@ -209,3 +209,22 @@ def test_ddp_under_torchrun_trains_with_two_processes(home, tiny_llama_dir, data
     assert json.loads((out / "result.json").read_text())["processes"] == 2
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
     assert not list(out.glob(".adapter*"))
+
+
+def test_the_train_command_launches_ddp_itself_into_one_run(home, tiny_llama_dir, data_file):
+    """What `sqlgenie train` does on a machine with several visible GPUs: it makes the run, then runs the same
+    command under torchrun (here 2 gloo processes on CPU) with the run handed down: one run folder, the main
+    process writes plan, metrics and adapter, the other process waits."""
+    import dataclasses
+
+    from pipeline.train import plan as planning
+
+    cfg = config.load(None, tiny_train_overrides(tiny_llama_dir, data_file, "train.max_steps=3", "train.precision=fp32",
+                                                 "name=autoddp"))
+    plan = planning.make_plan(cfg, tiny_llama_dir)
+    plan = dataclasses.replace(plan, device=dataclasses.replace(plan.device, count=2))
+    res = train._launch_ddp(cfg, plan, time.time())
+    (run,) = runs.list_runs("autoddp")
+    assert res.out_dir == run.dir and res.steps == 3 and run.has_adapter()
+    assert json.loads(run.result_path.read_text())["processes"] == 2
+    assert json.loads((run.dir / "plan.json").read_text())["world_size"] == 2

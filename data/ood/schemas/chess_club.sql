@@ -1,0 +1,9 @@
+-- A chess club: members, openings, games and rating changes (snake_case, 4 tables; games refer to members twice).
+CREATE TABLE members (member_id INTEGER PRIMARY KEY, name TEXT, title TEXT, rating INTEGER, joined DATE);
+CREATE TABLE openings (eco_code TEXT PRIMARY KEY, opening_name TEXT, family TEXT);
+CREATE TABLE games (game_id INTEGER PRIMARY KEY, white_id INTEGER REFERENCES members(member_id), black_id INTEGER REFERENCES members(member_id), eco_code TEXT REFERENCES openings(eco_code), result TEXT, moves INTEGER, played_on DATE, time_control TEXT);
+CREATE TABLE rating_history (member_id INTEGER REFERENCES members(member_id), changed_on DATE, old_rating INTEGER, new_rating INTEGER, PRIMARY KEY (member_id, changed_on));
+INSERT INTO members VALUES (1, 'Ola Nordmann', 'FM', 2310, '2015-03-01'), (2, 'Priya Das', NULL, 1875, '2019-09-10'), (3, 'Chen Wei', 'IM', 2420, '2012-01-20'), (4, 'Lukas Hahn', NULL, 1650, '2021-05-05'), (5, 'Amara Obi', 'WFM', 2105, '2017-11-30');
+INSERT INTO openings VALUES ('B90', 'Sicilian Najdorf', 'Sicilian'), ('C65', 'Ruy Lopez Berlin', 'Ruy Lopez'), ('D37', 'Queens Gambit Declined', 'Queens Gambit'), ('B33', 'Sicilian Sveshnikov', 'Sicilian'), ('E60', 'Kings Indian', 'Indian'), ('A10', 'English Opening', 'English');
+INSERT INTO games VALUES (1, 1, 2, 'B90', '1-0', 41, '2024-01-06', 'classical'), (2, 3, 1, 'C65', '1/2-1/2', 58, '2024-01-06', 'classical'), (3, 5, 4, 'D37', '1-0', 35, '2024-01-13', 'rapid'), (4, 2, 5, 'B33', '0-1', 62, '2024-01-13', 'rapid'), (5, 4, 3, 'E60', '0-1', 29, '2024-01-20', 'blitz'), (6, 1, 5, 'D37', '1/2-1/2', 71, '2024-01-27', 'classical'), (7, 3, 2, 'B90', '1-0', 33, '2024-02-03', 'blitz'), (8, 2, 4, 'C65', '1-0', 47, '2024-02-10', 'rapid');
+INSERT INTO rating_history VALUES (1, '2024-02-01', 2295, 2310), (2, '2024-02-01', 1890, 1875), (3, '2024-02-01', 2410, 2420), (4, '2024-02-01', 1670, 1650), (5, '2024-02-01', 2090, 2105);

@@ -1,0 +1,11 @@
+-- An esports league: teams, players, tournaments, matches and player stats (snake_case).
+CREATE TABLE teams (team_id INTEGER PRIMARY KEY, team_name TEXT, region TEXT, founded_year INTEGER);
+CREATE TABLE players (player_id INTEGER PRIMARY KEY, gamer_tag TEXT, team_id INTEGER REFERENCES teams(team_id), role TEXT, joined_team DATE);
+CREATE TABLE tournaments (tournament_id INTEGER PRIMARY KEY, tournament_name TEXT, prize_pool_usd INTEGER, starts_on DATE, is_online INTEGER);
+CREATE TABLE matches (match_id INTEGER PRIMARY KEY, tournament_id INTEGER REFERENCES tournaments(tournament_id), home_team_id INTEGER REFERENCES teams(team_id), away_team_id INTEGER REFERENCES teams(team_id), winner_team_id INTEGER REFERENCES teams(team_id), played_on DATE, duration_min INTEGER);
+CREATE TABLE player_match_stats (match_id INTEGER REFERENCES matches(match_id), player_id INTEGER REFERENCES players(player_id), kills INTEGER, deaths INTEGER, assists INTEGER, PRIMARY KEY (match_id, player_id));
+INSERT INTO teams VALUES (1, 'Crimson Owls', 'EU', 2016), (2, 'Jade Serpents', 'Asia', 2018), (3, 'Iron Coyotes', 'NA', 2015), (4, 'Polar Drift', 'EU', 2020);
+INSERT INTO players VALUES (1, 'nyx', 1, 'carry', '2021-01-10'), (2, 'brick', 1, 'support', '2020-05-02'), (3, 'lotus', 2, 'carry', '2019-08-19'), (4, 'kumo', 2, 'support', '2022-02-01'), (5, 'dusty', 3, 'carry', '2018-03-03'), (6, 'flint', 3, 'support', '2021-07-07'), (7, 'aurora', 4, 'carry', '2022-09-09'), (8, 'tundra', 4, 'support', '2020-12-12');
+INSERT INTO tournaments VALUES (1, 'Spring Clash', 50000, '2023-03-01', 1), (2, 'Summit Major', 400000, '2023-06-10', 0), (3, 'Autumn Open', 25000, '2023-10-05', 1);
+INSERT INTO matches VALUES (1, 1, 1, 2, 1, '2023-03-02', 34), (2, 1, 3, 4, 4, '2023-03-02', 41), (3, 1, 1, 4, 1, '2023-03-04', 38), (4, 2, 2, 3, 2, '2023-06-11', 29), (5, 2, 1, 3, 3, '2023-06-12', 47), (6, 2, 2, 1, 1, '2023-06-14', 36), (7, 3, 4, 2, 2, '2023-10-06', 31), (8, 3, 3, 4, 3, '2023-10-07', 44);
+INSERT INTO player_match_stats VALUES (1, 1, 9, 2, 5), (1, 2, 1, 3, 14), (1, 3, 4, 6, 3), (1, 4, 0, 5, 8), (2, 5, 6, 7, 4), (2, 6, 2, 5, 9), (2, 7, 11, 3, 6), (2, 8, 1, 2, 17), (3, 1, 12, 1, 7), (3, 2, 2, 2, 15), (3, 7, 5, 8, 2), (3, 8, 0, 7, 6), (4, 3, 8, 2, 6), (4, 4, 3, 1, 12), (4, 5, 4, 7, 3), (4, 6, 1, 6, 7), (5, 1, 5, 6, 4), (5, 5, 10, 3, 5), (6, 1, 7, 3, 9), (6, 3, 6, 5, 4);

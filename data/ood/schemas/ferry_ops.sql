@@ -1,0 +1,15 @@
+-- A ferry operator: ports, vessels, sailings and a wide telemetry table (snake_case; vessel_telemetry has 34 columns).
+CREATE TABLE ports (port_id INTEGER PRIMARY KEY, port_name TEXT, country TEXT);
+CREATE TABLE vessels (vessel_id INTEGER PRIMARY KEY, vessel_name TEXT, built_year INTEGER, capacity_passengers INTEGER, capacity_cars INTEGER);
+CREATE TABLE sailings (sailing_id INTEGER PRIMARY KEY, vessel_id INTEGER REFERENCES vessels(vessel_id), from_port_id INTEGER REFERENCES ports(port_id), to_port_id INTEGER REFERENCES ports(port_id), departed_at TEXT, passengers INTEGER, cars INTEGER, cancelled INTEGER);
+CREATE TABLE vessel_telemetry (reading_id INTEGER PRIMARY KEY, vessel_id INTEGER REFERENCES vessels(vessel_id), recorded_at TEXT, latitude REAL, longitude REAL, speed_knots REAL, heading_deg REAL, engine_rpm_port INTEGER, engine_rpm_starboard INTEGER, fuel_rate_lph REAL, fuel_remaining_l REAL, coolant_temp_c REAL, oil_pressure_bar REAL, exhaust_temp_c REAL, battery_voltage REAL, generator_load_kw REAL, bow_thruster_on INTEGER, stabilizers_on INTEGER, wind_speed_knots REAL, wind_direction_deg REAL, wave_height_m REAL, water_temp_c REAL, air_temp_c REAL, visibility_nm REAL, barometric_hpa REAL, draft_fore_m REAL, draft_aft_m REAL, ballast_pct REAL, bilge_alarm INTEGER, fire_alarm INTEGER, crew_on_watch INTEGER, passengers_on_board INTEGER, cars_on_board INTEGER, nav_mode TEXT);
+INSERT INTO ports VALUES (1, 'Kirkwall', 'UK'), (2, 'Lerwick', 'UK'), (3, 'Torshavn', 'Faroe Islands'), (4, 'Bergen', 'Norway');
+INSERT INTO vessels VALUES (1, 'Northern Wren', 2009, 600, 120), (2, 'Skerry Light', 1998, 350, 60), (3, 'Saga Breeze', 2017, 900, 200);
+INSERT INTO sailings VALUES (1, 1, 1, 2, '2024-02-01 17:30', 412, 88, 0), (2, 1, 2, 1, '2024-02-02 09:00', 380, 70, 0), (3, 2, 1, 2, '2024-02-03 17:30', 0, 0, 1), (4, 3, 2, 3, '2024-02-04 22:00', 610, 150, 0), (5, 3, 3, 4, '2024-02-06 06:00', 720, 180, 0), (6, 2, 2, 1, '2024-02-07 09:00', 240, 41, 0), (7, 1, 1, 2, '2024-02-08 17:30', 455, 96, 0);
+INSERT INTO vessel_telemetry VALUES
+ (1, 1, '2024-02-01 18:00', 59.2, -2.8, 16.5, 20, 1450, 1440, 620, 41000, 82, 4.1, 390, 26.8, 310, 0, 1, 22, 250, 2.8, 7.5, 5.0, 8, 1004, 4.2, 4.6, 35, 0, 0, 6, 410, 88, 'auto'),
+ (2, 1, '2024-02-01 19:00', 59.6, -2.2, 17.0, 18, 1480, 1470, 640, 40380, 83, 4.0, 395, 26.7, 305, 0, 1, 25, 255, 3.1, 7.3, 4.5, 7, 1002, 4.2, 4.6, 35, 0, 0, 6, 410, 88, 'auto'),
+ (3, 3, '2024-02-04 23:00', 60.4, -3.9, 19.5, 310, 1600, 1610, 980, 88000, 85, 4.4, 410, 27.1, 520, 0, 1, 31, 240, 4.2, 6.9, 3.0, 5, 995, 5.4, 5.9, 40, 0, 0, 8, 605, 150, 'auto'),
+ (4, 3, '2024-02-05 01:00', 61.0, -5.1, 18.0, 305, 1550, 1560, 950, 86100, 86, 4.3, 405, 27.0, 515, 0, 1, 38, 235, 5.6, 6.8, 2.5, 3, 990, 5.4, 5.9, 42, 1, 0, 8, 605, 150, 'manual'),
+ (5, 2, '2024-02-07 09:30', 60.0, -1.4, 12.0, 200, 1200, 1180, 380, 15000, 88, 3.6, 370, 26.2, 190, 1, 0, 12, 180, 1.2, 7.8, 6.0, 10, 1016, 3.1, 3.4, 20, 0, 0, 4, 238, 41, 'manual'),
+ (6, 2, '2024-02-07 10:30', 59.4, -2.1, 12.5, 195, 1220, 1210, 390, 14610, 91, 3.2, 380, 26.1, 200, 0, 0, 14, 185, 1.5, 7.7, 6.2, 10, 1015, 3.1, 3.4, 20, 0, 1, 4, 238, 41, 'manual');

@@ -1,0 +1,13 @@
+-- A public library: branches, books, copies, members, loans and holds (snake_case, 6 tables).
+CREATE TABLE branches (branch_id INTEGER PRIMARY KEY, branch_name TEXT, borough TEXT, opens_sunday INTEGER);
+CREATE TABLE books (isbn TEXT PRIMARY KEY, title TEXT, author TEXT, pub_year INTEGER, subject TEXT);
+CREATE TABLE copies (copy_id INTEGER PRIMARY KEY, isbn TEXT REFERENCES books(isbn), branch_id INTEGER REFERENCES branches(branch_id), acquired DATE, condition TEXT);
+CREATE TABLE members (member_id INTEGER PRIMARY KEY, name TEXT, home_branch_id INTEGER REFERENCES branches(branch_id), joined DATE, is_child INTEGER);
+CREATE TABLE loans (loan_id INTEGER PRIMARY KEY, copy_id INTEGER REFERENCES copies(copy_id), member_id INTEGER REFERENCES members(member_id), borrowed DATE, due DATE, returned DATE);
+CREATE TABLE holds (hold_id INTEGER PRIMARY KEY, isbn TEXT REFERENCES books(isbn), member_id INTEGER REFERENCES members(member_id), placed DATE);
+INSERT INTO branches VALUES (1, 'Central', 'Midtown', 1), (2, 'Eastbank', 'Riverside', 0), (3, 'Hillcrest', 'Uplands', 1);
+INSERT INTO books VALUES ('978-0001', 'The Quiet Orbit', 'L. Adeyemi', 2018, 'science fiction'), ('978-0002', 'Bread for Beginners', 'T. Kowalski', 2020, 'cooking'), ('978-0003', 'Rivers of Iron', 'L. Adeyemi', 2021, 'history'), ('978-0004', 'Small Mammals', 'G. Ferrer', 2015, 'nature'), ('978-0005', 'Counting Stars', 'R. Banerjee', 2022, 'children'), ('978-0006', 'The Long Ledger', 'S. Whitfield', 2011, 'history');
+INSERT INTO copies VALUES (1, '978-0001', 1, '2018-06-01', 'good'), (2, '978-0001', 2, '2019-01-15', 'worn'), (3, '978-0002', 1, '2020-04-10', 'good'), (4, '978-0003', 3, '2021-09-01', 'new'), (5, '978-0004', 2, '2016-02-20', 'worn'), (6, '978-0005', 3, '2022-03-03', 'new'), (7, '978-0005', 1, '2022-03-03', 'good'), (8, '978-0006', 1, '2012-05-05', 'damaged');
+INSERT INTO members VALUES (1, 'Hana Okoro', 1, '2017-02-01', 0), (2, 'Leo Brandt', 2, '2019-10-12', 0), (3, 'Mia Torres', 3, '2021-05-30', 1), (4, 'Sven Aalto', 1, '2015-08-08', 0), (5, 'Zara Ali', 3, '2022-11-11', 1), (6, 'Paul Grieve', 2, '2023-09-09', 0);
+INSERT INTO loans VALUES (1, 1, 1, '2024-01-03', '2024-01-24', '2024-01-20'), (2, 3, 4, '2024-01-05', '2024-01-26', '2024-02-02'), (3, 6, 3, '2024-01-10', '2024-01-31', '2024-01-29'), (4, 4, 1, '2024-02-01', '2024-02-22', NULL), (5, 5, 2, '2024-02-03', '2024-02-24', '2024-02-20'), (6, 7, 5, '2024-02-10', '2024-03-02', NULL), (7, 2, 2, '2024-02-12', '2024-03-04', '2024-03-10'), (8, 1, 4, '2024-02-15', '2024-03-07', NULL), (9, 8, 4, '2024-03-01', '2024-03-22', NULL);
+INSERT INTO holds VALUES (1, '978-0001', 3, '2024-02-20'), (2, '978-0003', 2, '2024-02-21'), (3, '978-0001', 5, '2024-02-25'), (4, '978-0005', 1, '2024-03-02');
