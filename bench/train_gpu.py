@@ -67,7 +67,9 @@ def make_model(out: str) -> None:
             else:
                 p.normal_(0.0, 0.02, generator=gen)
     model.save_pretrained(out)
-    tok = ROOT / ".sqlgenie" / "models" / "llama-3.1-tokenizer"
+    from core.assets import LLAMA_TOKENIZER, models_dir
+
+    tok = models_dir() / LLAMA_TOKENIZER
     if tok.is_dir():
         import shutil
 

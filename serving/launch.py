@@ -45,6 +45,11 @@ def vllm_python() -> str:
     return str(SERVE_VENV / "python") if (SERVE_VENV / "python").exists() else sys.executable
 
 
+def vllm_available() -> bool:
+    """Whether some interpreter here can run vLLM (SQLGENIE_VLLM_PYTHON, the serving venv, or this one)."""
+    return bool(os.environ.get("SQLGENIE_VLLM_PYTHON")) or (SERVE_VENV / "python").exists() or _has_vllm()
+
+
 def check_engine() -> None:
     """vLLM must be importable by the serving interpreter: say how to get it, instead of N dead replicas."""
     py = vllm_python()

@@ -20,8 +20,8 @@ from pathlib import Path
 from core.errors import SqlgenieError
 from core.settings import REPO_ROOT
 from serving.client import CompletionsClient
+from serving.launch import vllm_available, vllm_python
 
-SERVE_PYTHON = REPO_ROOT / ".venv-serve" / "bin" / "python"
 SAMPLING = {"temperature": 0.7, "top_p": 0.95}
 
 
@@ -38,10 +38,10 @@ class Request:
 def generate_vllm(model_path: Path, adapter: Path | None, reqs: list[Request], stop_ids: list[int],
                   max_new_tokens: int = 256, lora_rank: int = 16, candidates: int = 0,
                   max_model_len: int = 4096) -> tuple[list[list[str]], dict]:
-    """vLLM offline batch generation in the serving environment (a subprocess: vLLM lives in .venv-serve)."""
-    if not SERVE_PYTHON.is_file():
-        raise GenerationError(f"the vLLM backend needs the serving environment ({SERVE_PYTHON} is missing): run "
-                              "`make setup-serve`, or use --backend transformers")
+    """vLLM offline batch generation in the serving interpreter (a subprocess: vLLM lives in .venv-serve)."""
+    if not vllm_available():
+        raise GenerationError("the vLLM backend needs the serving environment (.venv-serve is missing): run "
+                              "`make setup-serve`, set SQLGENIE_VLLM_PYTHON, or use --backend transformers")
     with tempfile.TemporaryDirectory() as d:
         req, out = Path(d) / "req.json", Path(d) / "out.json"
         req.write_text(json.dumps({"model": str(model_path), "adapter": str(adapter) if adapter else None,
@@ -49,7 +49,7 @@ def generate_vllm(model_path: Path, adapter: Path | None, reqs: list[Request], s
                                    "max_tokens": max_new_tokens, "stop_token_ids": stop_ids,
                                    "max_lora_rank": lora_rank, "candidates": candidates, "sampling": SAMPLING,
                                    "max_model_len": max_model_len}))
-        p = subprocess.run([str(SERVE_PYTHON), "-m", "serving.vllm_offline", str(req), str(out)],
+        p = subprocess.run([vllm_python(), "-m", "serving.vllm_offline", str(req), str(out)],
                            cwd=REPO_ROOT, capture_output=True, text=True)
         if p.returncode or not out.is_file():
             lines = (p.stderr or p.stdout).strip().splitlines() or ["(no output)"]

@@ -141,7 +141,7 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     reqs = [G.Request(fmt.prompt_ids(r), schema_grammar(r["schema"]) if constrained else None) for r in rows]
     model_path = assets.resolve(cfg.model.name_or_path)
     if backend == "auto":
-        backend = "vllm" if G.SERVE_PYTHON.is_file() else "transformers"
+        backend = "vllm" if G.vllm_available() else "transformers"
         merge = merge or backend == "vllm"
     t_gen = time.time()
     info: dict = {}

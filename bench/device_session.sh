@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# One device session on nvidia-h200-x2, after the vLLM chunk calls of .vllm/README.txt (vLLM in /tmp/vsite).
+# Calls back to back (the machine goes back 30 s after a call); carry in brackets:
+#   PHASE=setup   [.whl .gpucarry]  training wheels + vllm-router -> /tmp/site, Llama-3 tokenizer -> $SQLGENIE_HOME
+#   PHASE=gguf1   [.gguf1]          first half of SmolLM2's GGUF
+#   PHASE=gguf2   [.gguf2]          second half, checked, converted to the embedded model
+#   PHASE=train   []                SmolLM2 full-data job on GPU 1 + 8B 1-GPU job then 2-GPU DDP job (job store)
+#   PHASE=serve   []                8B-shaped serve job, 2 replicas: 256/512 streams vs 1 replica, kill one under load
+#   PHASE=quality []                OOD yardstick for the GPU fine-tune (plain, constrained, vote 8) and the base
+# Results land in $OUT; each phase prints a table last.   run: PHASE=train bash bench/device_session.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+export SQLGENIE_HOME=/root/sqh SQLGENIE_VLLM_PYTHON=python3 VLLM_USE_FLASHINFER_SAMPLER=0 VLLM_NO_USAGE_STATS=1 \
+       DO_NOT_TRACK=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 UNSLOTH_DISABLE_STATISTICS=1 \
+       TOKENIZERS_PARALLELISM=false NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+TRAIN_PATH=/tmp/site:$PWD
+SERVE_PATH=/tmp/vsite:/tmp/site:$PWD
+mkdir -p "$SQLGENIE_HOME/models"
+nvml() {  # record the GPUs page's samples (per GPU, per process -> job) for $1 seconds into $OUT/$2
+  PYTHONPATH=$TRAIN_PATH python3 -m pipeline.monitor --seconds "$1" --interval 2 > "$OUT/$2" 2>/dev/null &
+  NVML_PID=$!
+}
+NVML_PID=
+trap '[ -n "$NVML_PID" ] && kill $NVML_PID 2>/dev/null' EXIT
+case "${PHASE:-}" in
+setup)
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    2>&1 | tail -2
+  tar xJf .gpucarry/llama-tok.tar.xz -C "$SQLGENIE_HOME/models"
+  PYTHONPATH=$TRAIN_PATH python3 -c 'import trl, peft, sqlglot, vllm_router, liger_kernel; print("training stack ok")'
+  nvidia-smi --query-gpu=index,name,memory.total --format=csv
+  ;;
+gguf1)
+  mkdir -p /root/gguf && cp .gguf1/* /root/gguf/ && ls -la /root/gguf
+  ;;
+gguf2)
+  cp .gguf2/* /root/gguf/ && cat /root/gguf/smolpart0 /root/gguf/smolpart1 > /root/gguf/smol.gguf \
+    && echo "$(cat /root/gguf/SHA256)  /root/gguf/smol.gguf" | sha256sum -c - \
+    && SMOLLM_GGUF=/root/gguf/smol.gguf PYTHONPATH=$TRAIN_PATH python3 -c \
+       'from core import assets; print(assets.build_smollm())' 2>&1 | tail -2
+  ls "$SQLGENIE_HOME/models"
+  ;;
+train)
+  nvml 560 nvml-train.jsonl
+  PYTHONPATH=$TRAIN_PATH python3 bench/device_multi.py train "$OUT" --steps ${STEPS:-40} --smol 2>&1 \
+    | grep -v "it/s\]\|s/it\]" | tail -80
+  run=$(ls -d "$SQLGENIE_HOME"/runs/smollm2-gpu/*/adapter 2>/dev/null | tail -1)
+  [ -n "$run" ] && tar czf - -C "$(dirname "$run")" adapter result.json metrics.jsonl | split -b 12M - "$OUT/smol-adapter.tgz."
+  ;;
+serve)
+  PYTHONPATH=$TRAIN_PATH python3 bench/device_gpu.py model-config /tmp/llama8b-cfg "$SQLGENIE_HOME/models/llama-3.1-tokenizer"
+  nvml 500 nvml-serve.jsonl
+  PYTHONPATH=$SERVE_PATH python3 bench/device_multi.py serve /tmp/llama8b-cfg "$OUT" 2>&1 | tail -60
+  ;;
+quality)
+  cfg=configs/smollm2-gpu.yaml
+  for args in "--adapter latest" "--adapter latest --constrained" "--adapter latest --vote 8" ""; do
+    PYTHONPATH=$SERVE_PATH python3 -m pipeline evaluate -c $cfg $args --split ood --limit 216 --backend vllm \
+      --merge 2>&1 | grep -v "it/s\]\|s/it\]" | tail -4
+  done
+  (cd "$SQLGENIE_HOME" && tar czf "$OUT/evals.tgz" runs/smollm2-gpu/*/eval evals 2>/dev/null)
+  PYTHONPATH=$TRAIN_PATH python3 - <<'PY'
+import json, pathlib
+rows = []
+for m in sorted(pathlib.Path("/root/sqh").rglob("metrics.json")):
+    if "eval" not in str(m):
+        continue
+    d = json.loads(m.read_text())
+    rows.append(f"| {m.parent.name} | {d.get('rows')} | {d.get('valid_sql_rate', 0):.3f} | {d.get('runs_rate', 0):.3f} | "
+                f"{d.get('execution_accuracy', 0):.3f} | "
+                f"{d.get('latency_per_question_s', 0) or 0:.3f} |")
+print("| eval | n | valid | runs | EX (suite of 3 dbs) | s/question |\n|---|---|---|---|---|---|")
+print("\n".join(rows))
+PY
+  ;;
+*)
+  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality" >&2; exit 2
+  ;;
+esac
