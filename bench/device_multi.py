@@ -140,8 +140,11 @@ def serve(model: str, out: Path) -> None:
     up_s = time.time() - t0
     print(f"serve job {job}: 2 replicas ready in {up_s:.0f} s; plan: {state['replicas'][0]['reasons']}", flush=True)
     subprocess.run([sys.executable, str(ROOT / "bench" / "serving_sweep.py"), "--model", model, "--existing", name,
-                    "--concurrency", "256", "512", "--requests", "2", "--max-tokens", "128", "--prompt-tokens", "200",
+                    "--concurrency", "256", "512", "--requests", os.environ.get("SWEEP_REQUESTS", "2"), "--max-tokens", "128", "--prompt-tokens", "200",
                     "--procs", "4", "--out", str(out / "sweep-pair.json")], check=True)
+    if os.environ.get("NO_KILL"):
+        store.cancel(job)
+        return
     victim = D.load(name)["replicas"][1]
     pgid = victim["proc"]["pgid"]
     with SteadyLoad(state["router"]["url"], name, concurrency=64, max_tokens=64) as load:

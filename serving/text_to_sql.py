@@ -16,7 +16,9 @@ row- and memory-capped (sql/sandbox.py); a statement that changes data runs only
 Options: `constrained` generates under a grammar built from the schema (sql/grammar.py: the model cannot
 name a table or column that does not exist); `candidates=N` also samples N answers in the same request and
 returns the one most candidates agree with when run on the sample rows (sql/vote.py), with its agreement.
-Errors say which input caused them: the question, the schema or the sample rows.
+A schema too wide for the model's context is fitted (sql/schema_fit.py): the tables the question needs are
+kept, and the answer names the ones left out (Answer.schema_left_out). Errors say which input caused them:
+the question, the schema or the sample rows.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from sql.extract import extract_sql
 from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
 from sql.sandbox import Sandbox, SandboxError
+from sql.schema_fit import SchemaFitError, fit_schema
 from sql.validate import DIALECTS, SqlCheck, check, schema_columns
 from sql.vote import choose
 
@@ -63,6 +66,7 @@ class Answer:
     agreement: int | None = None                                  # candidates that returned the chosen result
     failed_candidates: int = 0
     rows_changed: int | None = None                               # a write, run on the throwaway copy
+    schema_left_out: list[str] = field(default_factory=list)     # tables not in the prompt (too wide to fit)
 
 
 _TOKENIZERS: dict[str, object] = {}
@@ -137,14 +141,24 @@ class TextToSql:
         in_prompt = sample_rows if self.contract.include_sample_rows else ""
         text, ids = self.prompt(schema, question, in_prompt)
         limit = self.max_model_len
+        prompt_schema, left_out = schema, []
         if limit and len(ids) + 1 > limit:
             q_tokens = len(self.formatter.encode(question))
-            culprit = ("the question is too long: ask it in fewer words" if q_tokens > limit // 2 else
-                       "the sample rows make it too long (the model was trained with them in the prompt): keep a few "
-                       "per table" if in_prompt else "the schema is too long for this model: keep the tables the "
-                       "question needs")
-            raise AskError(f"the prompt is {len(ids)} tokens, the model's limit is {limit}: {culprit}")
-        grammar = _grammar(schema, dialect) if constrained else None
+            if q_tokens > limit // 2:
+                raise AskError(f"the prompt is {len(ids)} tokens, the model's limit is {limit}: the question is too "
+                               "long: ask it in fewer words")
+            if in_prompt:
+                raise AskError(f"the prompt is {len(ids)} tokens, the model's limit is {limit}: the sample rows make "
+                               "it too long (the model was trained with them in the prompt): keep a few per table")
+            budget = limit - min(max_tokens, limit // 4)   # room for the answer
+            try:
+                prompt_schema, left_out = fit_schema(
+                    schema, question, lambda d: len(self.prompt(d, question)[1]) <= budget)
+            except SchemaFitError as e:
+                raise AskError(f"the prompt is {len(ids)} tokens, the model's limit is {limit}: {e}") from e
+            text, ids = self.prompt(prompt_schema, question)
+            max_tokens = min(max_tokens, limit - len(ids))
+        grammar = _grammar(prompt_schema, dialect) if constrained else None
         stop = [self.tokenizer.eos_token]
         out = self.client.complete(ids, max_tokens=max_tokens, stop=stop, return_token_ids=True, grammar=grammar)
         texts = [out.text]
@@ -166,7 +180,7 @@ class TextToSql:
                      completion_tokens=completion_tokens, latency_s=time.time() - t0, model=self.client.model,
                      prompt_text=text, prompt_ids=ids, server_prompt_ids=out.prompt_token_ids,
                      sample_rows_in_prompt=bool(in_prompt), constrained=constrained, candidates=len(texts),
-                     agreement=agreement, failed_candidates=failed)
+                     agreement=agreement, failed_candidates=failed, schema_left_out=left_out)
         if execute and result.parses:
             self._execute(ans, schema, sample_rows)
         return ans

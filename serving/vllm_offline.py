@@ -18,9 +18,14 @@ import os
 import sys
 import time
 
+from serving.grammar_check import problem
+
 
 def main(req_path: str, out_path: str) -> None:
     req = json.loads(open(req_path).read())
+    if any(req.get("grammars") or []):
+        if why := problem():
+            raise SystemExit(f"error: constrained decoding is broken here: {why}")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     t0 = time.time()
     from vllm import LLM, SamplingParams

@@ -171,6 +171,10 @@ def check(sql: str, schema_ddl: str = "", dialect: str = "sqlite", target: str |
     if any(isinstance(t, exp.Command) for t in trees):
         return SqlCheck(sql, False, [f"does not parse as a SQL statement (it reads like prose or a bare command: "
                                      f"{sql[:60]!r})"])
+    empty = [s for t in trees for s in t.find_all(exp.Select) if not s.expressions]
+    if empty:
+        return SqlCheck(sql, False, ["a SELECT with nothing to select (the answer stops after SELECT): name the "
+                                     "columns or expressions to return"])
     kinds = [_statement(t) for t in trees]
     read_only = all(r for _, r in kinds)
     warnings = [] if read_only else [

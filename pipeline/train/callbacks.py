@@ -44,7 +44,9 @@ class MetricsCallback(TrainerCallback):
             if src in logs:
                 rec[dst] = float(logs[src])
         if "loss" in logs and dsteps > 0:
-            rec["tokens_per_s"] = (state.num_input_tokens_seen - self.tokens_last) / dt
+            # num_input_tokens_seen counts this process's tokens (transformers 5.17; on 2 H200s under DDP each
+            # rank logged the single-GPU figure while its steps ran twice as fast): scale by the world size.
+            rec["tokens_per_s"] = (state.num_input_tokens_seen - self.tokens_last) * max(1, args.world_size) / dt
             rec["samples_per_s"] = dsteps * self.samples_per_step / dt
             self.t_last, self.tokens_last, self.step_last = now, state.num_input_tokens_seen, state.global_step
         if torch.cuda.is_available():

@@ -85,8 +85,24 @@ def test_adapters_served_by_name_see_their_training_prompt(trained):
         tok = TextToSql.for_deployment("lora", "a").tokenizer
         assert "INSERT INTO products" in tok.decode(ids_a)        # trained with the rows: they are in its prompt
         assert "INSERT" not in tok.decode(ids_b)                   # trained without: given for execution only
+        _wide_schema_is_fitted(TextToSql.for_deployment("lora", "b"))
     finally:
         launch.down("lora")
+
+
+def _wide_schema_is_fitted(t2s: TextToSql) -> None:
+    """A schema wider than the model's context: the question's tables are kept, the rest named, and the real
+    server takes the prompt (within max_model_len, with room for the answer)."""
+    filler = "".join(f"CREATE TABLE archive_{i} (id INT PRIMARY KEY, " + ", ".join(f"field_{i}_{k} TEXT" for k in range(12))
+                     + ");\n" for i in range(30))
+    schema = filler + "CREATE TABLE volcanoes (volcano_id INT PRIMARY KEY, volcano_name TEXT, height_m INT);\n"
+    t2s.max_model_len = 600
+    whole = len(t2s.prompt(schema, "q")[1])
+    assert whole > 600
+    ans = t2s.ask(schema, "Which volcano is the highest?", max_tokens=64)
+    assert "CREATE TABLE volcanoes" in ans.prompt_text and ans.schema_left_out
+    assert "volcanoes" not in ans.schema_left_out and len(ans.schema_left_out) < 31
+    assert ans.prompt_tokens + 64 <= 600 and ans.server_prompt_ids == ans.prompt_ids
 
 
 @pytest.mark.parametrize("fmt", ["merged", "fp8"])

@@ -68,3 +68,16 @@ def test_voting_without_sample_rows_runs_candidates_on_generated_rows():
     pick = choose(["SELECT nope FROM customers;", "SELECT name FROM customers;"], SHOP)
     assert pick.sql == "SELECT name FROM customers;" and pick.failed == 1
     assert choose(["", "  "], SHOP).sql == "" and choose([], SHOP).candidates == 0
+
+
+def test_grammar_check_names_the_xgrammar_that_misreads_transformers5_tokenizers(monkeypatch):
+    from serving import grammar_check
+
+    versions = {"xgrammar": (0, 2, 3), "transformers": (5, 17, 0)}
+    monkeypatch.setattr(grammar_check, "_version", lambda pkg: versions[pkg])
+    why = grammar_check.problem()
+    assert why and "0.2.3" in why and "xgrammar>=0.2.5" in why
+    versions["xgrammar"] = (0, 2, 8)
+    assert grammar_check.problem() is None
+    versions.update(xgrammar=(0, 2, 3), transformers=(4, 57, 1))
+    assert grammar_check.problem() is None

@@ -90,3 +90,10 @@ def test_prometheus_parsing_and_rates():
     r = rates(snap(0, 100, 2), snap(2, 300, 6))
     assert r["replicas"]["0"]["tokens_per_s"] == 100 and r["replicas"]["0"]["requests_per_s"] == 2
     assert r["replicas"]["0"]["latency_s"] == 0.5
+
+
+def test_a_select_with_nothing_to_select_is_not_valid():
+    # what a grammar-constrained model returned when the engine's grammar matcher misread the tokenizer
+    r = check("SELECT;", "CREATE TABLE a (x INT);")
+    assert not r.ok and "nothing to select" in r.errors[0]
+    assert check("SELECT x FROM a;", "CREATE TABLE a (x INT);").ok
