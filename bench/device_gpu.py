@@ -41,11 +41,29 @@ def model_config(out: str, tok: str) -> None:
     print(f"config-only 8B model in {o}")
 
 
+def wait_serving(store, job: int, name: str, limit_s: float) -> dict:
+    """Wait until serve job `job`'s deployment `name` answers with every worker healthy; its status."""
+    from serving import deployments as D
+    from serving.config import DeploymentError
+
+    t0 = time.time()
+    while time.time() - t0 < limit_s:
+        j = store.get(job)
+        if j.status not in ("running", "queued"):
+            raise SystemExit(f"serve job {job} {j.status}: {j.error}\n" + open(j.log_path).read()[-3000:])
+        try:
+            st = D.status(name)
+            if st["router"]["health"] == "healthy":
+                return st
+        except DeploymentError:
+            pass
+        time.sleep(2)
+    raise SystemExit(f"serve job not ready in {limit_s:.0f} s:\n" + open(store.get(job).log_path).read()[-3000:])
+
+
 def serve_job(model: str, out: str, bf16: bool) -> None:
     from pipeline import monitor
     from pipeline.jobs import JobStore
-    from serving import deployments as D
-    from serving.config import DeploymentError
 
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
@@ -55,21 +73,7 @@ def serve_job(model: str, out: str, bf16: bool) -> None:
            f"extra_args: [--load-format, dummy]\n" + ("quantization: none\n" if bf16 else ""))
     t0 = time.time()
     job = store.submit("serve", cfg, gpus=[0])
-    state = None
-    while time.time() - t0 < 400:
-        j = store.get(job)
-        if j.status not in ("running", "queued"):
-            raise SystemExit(f"serve job {job} {j.status}: {j.error}\n" + open(j.log_path).read()[-3000:])
-        try:
-            st = D.status(name)
-            if st["router"]["health"] == "healthy":
-                state = st
-                break
-        except DeploymentError:
-            pass
-        time.sleep(2)
-    if state is None:
-        raise SystemExit("serve job not ready in 400 s:\n" + open(store.get(job).log_path).read()[-3000:])
+    state = wait_serving(store, job, name, 400)
     up_s = time.time() - t0
     print(f"serve job {job} ready in {up_s:.0f} s; plan: {state['replicas'][0]['reasons']}", flush=True)
     j = store.get(job)

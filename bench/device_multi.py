@@ -28,6 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from device_gpu import wait_serving  # noqa: E402
 
 LLAMA_OVERRIDES = ["model.name_or_path=/tmp/llama8b", "name=ddp", "train.precision=auto", "train.batch_size=16",
                    "train.save_steps=1000", "train.eval_steps=1000", "data.eval_fraction=0"]
@@ -114,29 +117,13 @@ def serve(model: str, out: Path) -> None:
     from pipeline.jobs import JobStore
     from serving import deployments as D
     from serving.bench import SteadyLoad
-    from serving.config import DeploymentError
-
     store = JobStore()
     name = "pair"
     cfg = (f"model: {model}\nname: {name}\nreplicas: 2\nmax_model_len: 4096\nwarmup_requests: 3\n"
            "extra_args: [--load-format, dummy]\n")
     t0 = time.time()
     job = store.submit("serve", cfg, gpus=[0, 1])
-    state = None
-    while time.time() - t0 < 300:
-        j = store.get(job)
-        if j.status not in ("running", "queued"):
-            raise SystemExit(f"serve job {job} {j.status}: {j.error}")
-        try:
-            st = D.status(name)
-            if st["router"]["health"] == "healthy" and all(r.get("health") == "healthy" for r in st["replicas"]):
-                state = st
-                break
-        except DeploymentError:
-            pass
-        time.sleep(2)
-    if state is None:
-        raise SystemExit("serve job not ready in 300 s:\n" + open(store.get(job).log_path).read()[-3000:])
+    state = wait_serving(store, job, name, 300)   # "healthy": the router and both replicas answer
     up_s = time.time() - t0
     print(f"serve job {job}: 2 replicas ready in {up_s:.0f} s; plan: {state['replicas'][0]['reasons']}", flush=True)
     subprocess.run([sys.executable, str(ROOT / "bench" / "serving_sweep.py"), "--model", model, "--existing", name,

@@ -93,11 +93,13 @@ def cmd_ask(args):
         t2s = TextToSql(args.endpoint, assets.resolve(args.tokenizer), model=args.model)
     else:
         t2s = TextToSql.for_deployment(args.deployment, args.model)
-    ans = t2s.ask(schema, args.question, target=args.target, sample_rows=rows, execute=args.execute)
+    ans = t2s.ask(schema, args.question, target=args.target, sample_rows=rows, execute=args.execute,
+                  constrained=args.constrained, candidates=args.vote)
     if args.json:
         print(json.dumps({"sql": ans.check.transpiled or ans.sql, "valid": ans.check.ok, "errors": ans.check.errors,
-                          "columns": ans.columns, "rows": ans.rows, "latency_s": ans.latency_s, "model": ans.model},
-                         default=str))
+                          "columns": ans.columns, "rows": ans.rows, "latency_s": ans.latency_s, "model": ans.model,
+                          "constrained": ans.constrained, "candidates": ans.candidates, "agreement": ans.agreement,
+                          "schema_left_out": ans.schema_left_out}, default=str))
         return
     if args.show_prompt:
         print(f"-- prompt ({len(ans.prompt_ids)} tokens):\n{ans.prompt_text}\n-- raw completion:\n{ans.raw}\n--")
@@ -110,8 +112,12 @@ def cmd_ask(args):
             print("-- " + " | ".join(map(str, row)))
     if ans.execution_error:
         print(f"-- execution: {ans.execution_error}", file=sys.stderr)
+    how = (("constrained" if ans.constrained else "unconstrained")
+           + (f", {ans.candidates} candidates, {ans.agreement or 0} agreed" if ans.candidates > 1 else "")
+           + (f", left out of the prompt (schema too wide): {', '.join(ans.schema_left_out)}" if ans.schema_left_out
+              else ""))
     print(f"-- {ans.model}: {ans.latency_s * 1000:.0f} ms, {ans.prompt_tokens} prompt + {ans.completion_tokens} "
-          "completion tokens", file=sys.stderr)
+          f"completion tokens; {how}", file=sys.stderr)
 
 
 def add_serve(sub) -> None:
@@ -151,6 +157,9 @@ def add_ask(sub) -> None:
     a.add_argument("--target", help="transpile to this dialect (postgres, mysql, duckdb, bigquery, snowflake, ...)")
     a.add_argument("--execute", action="store_true", help="run it on an in-memory SQLite of the schema + rows")
     a.add_argument("--show-prompt", action="store_true", help="print the exact prompt and the raw completion")
+    a.add_argument("--constrained", action="store_true", help="generate under a grammar of the schema's own names")
+    a.add_argument("--vote", type=int, default=0, metavar="N", help="also sample N answers, run them on the sample "
+                   "rows, return the one most agree on (execution-guided)")
     a.add_argument("--json", action="store_true")
     a.set_defaults(fn=cmd_ask)
 

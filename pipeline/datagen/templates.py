@@ -278,16 +278,22 @@ def create_view(c: Ctx) -> Case:
 
 
 # ====================================================================================== aggregation
-@template(AGG, ANALYTICS, 1.2)
-def count_by_category(c: Ctx) -> Case:
+def _count_equal(c: Ctx, phrasings, explanation: str) -> Case:
+    """COUNT(*) of one table's rows with a category value; `phrasings(e, x, attr)` -> the questions."""
     e = c.e
     x = c.value("e", e.cat_col)
     sql = f"SELECT COUNT(*) FROM {e.name} WHERE {e.cat_col} = {q(x)};"
-    return Case(sql, [
-        f"How many {e.plural} have {e.cat_col.replace('_', ' ')} {x}?",
+    return Case(sql, phrasings(e, x, e.cat_col.replace('_', ' ')), explanation.format(t=e.name, col=e.cat_col, x=x),
+                ("e",))
+
+
+@template(AGG, ANALYTICS, 1.2)
+def count_by_category(c: Ctx) -> Case:
+    return _count_equal(c, lambda e, x, attr: [
+        f"How many {e.plural} have {attr} {x}?",
         f"Count the {x} {e.plural}.",
-        f"What is the number of {e.plural} whose {e.cat_col.replace('_', ' ')} is '{x}'?",
-    ], f"Counts the rows of {e.name} with {e.cat_col} = '{x}'.", ("e",))
+        f"What is the number of {e.plural} whose {attr} is '{x}'?",
+    ], "Counts the rows of {t} with {col} = '{x}'.")
 
 
 @template(AGG, ANALYTICS, 1.2)
@@ -664,14 +670,11 @@ def count_rows(c: Ctx) -> Case:
 
 @template(BASIC, ANALYTICS, 0.8)
 def count_where(c: Ctx) -> Case:
-    e = c.e
-    x = c.value("e", e.cat_col)
-    sql = f"SELECT COUNT(*) FROM {e.name} WHERE {e.cat_col} = {q(x)};"
-    return Case(sql, [
-        f"How many {e.plural} have {e.cat_col.replace('_', ' ')} {x}?",
+    return _count_equal(c, lambda e, x, attr: [
+        f"How many {e.plural} have {attr} {x}?",
         f"Number of {x} {e.plural}?",
-        f"Count the {e.plural} whose {e.cat_col.replace('_', ' ')} is '{x}'.",
-    ], f"Counts {e.name} rows with {e.cat_col} = '{x}'.", ("e",))
+        f"Count the {e.plural} whose {attr} is '{x}'.",
+    ], "Counts {t} rows with {col} = '{x}'.")
 
 
 @template(AGG, ANALYTICS, 0.7)

@@ -13,12 +13,8 @@ import sys
 from core.files import write_atomic
 
 
-def main(argv: list[str]) -> int:
-    path, sep, cmd = argv[0], argv[1], argv[2:]
-    if sep != "--" or not cmd:
-        print(__doc__, file=sys.stderr)
-        return 2
-    child = subprocess.Popen(cmd)
+def wait_forwarding(child: subprocess.Popen) -> int:
+    """Wait for `child`, passing SIGTERM/SIGINT on to it (a cancel lets the stage clean up); its exit code."""
 
     def forward(signum, frame):
         try:
@@ -28,7 +24,15 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    code = child.wait()
+    return child.wait()
+
+
+def main(argv: list[str]) -> int:
+    path, sep, cmd = argv[0], argv[1], argv[2:]
+    if sep != "--" or not cmd:
+        print(__doc__, file=sys.stderr)
+        return 2
+    code = wait_forwarding(subprocess.Popen(cmd))
     write_atomic(path, str(code))
     return code if code >= 0 else 128 - code
 

@@ -11,7 +11,6 @@ to clean up. With --adopt it only waits for the recorded group to end, then reco
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from core.procs import group_alive
 from core.settings import REPO_ROOT
+from pipeline.jobs.exitcode import wait_forwarding
 from pipeline.jobs.store import JobStore
 
 
@@ -36,16 +36,7 @@ def run(job_id: int, db: str) -> int:
         log.flush()
         child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                  cwd=str(REPO_ROOT))
-
-        def forward(signum, frame):
-            try:
-                child.send_signal(signum)
-            except ProcessLookupError:
-                pass
-
-        signal.signal(signal.SIGTERM, forward)
-        signal.signal(signal.SIGINT, forward)
-        child.wait()
+        wait_forwarding(child)
     store.finish(job_id)
     store.schedule()
     return 0
