@@ -25,7 +25,9 @@ try:
         out["truncated"] = bool(r and r.truncated)
 except SandboxError as e:
     out["kind"], out["error"] = e.kind, str(e)
-out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this program's peak RSS (ru_maxrss would carry the forking pytest's peak across exec)
+hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM:")]
+out["rss_mb"] = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
 '''
 
