@@ -10,13 +10,26 @@ from app.state import store
 from pipeline import monitor
 
 
+def _what(proc: dict, jobs: dict, replayed: bool) -> str:
+    """A GPU process in words: its job's kind and name, else the process's own name (live samples only)."""
+    j = jobs.get(proc.get("job")) if not replayed else None
+    if j is not None:
+        return f"{j.kind} {j.name}"
+    if proc.get("what") or replayed:
+        return proc.get("what", "")
+    try:
+        return open(f"/proc/{proc['pid']}/comm").read().strip()
+    except OSError:
+        return ""
+
+
 def page() -> None:
     st.header("GPUs & machine")
 
     @st.fragment(run_every=2)
     def live():
-        jobs = {j.id: j.pid for j in store().list(200) if j.status == "running" and j.pid}
-        s = monitor.sample(jobs)
+        listed = {j.id: j for j in store().list(200)}
+        s = monitor.sample({i: j.pid for i, j in listed.items() if j.status == "running" and j.pid})
         hist = st.session_state.setdefault("samples", [])
         if not hist or hist[-1]["t"] != s["t"]:
             hist.append(s)
@@ -37,8 +50,7 @@ def page() -> None:
                             if i < len(h["gpus"]) else None for h in hist]) for i in range(n)}, "%"), key="gpu_util")
             st.markdown("**GPU processes**")
             st.dataframe([{"GPU": p["gpu"], "pid": p["pid"], "memory GiB": round(p["mem_gib"], 2),
-                           "job": f"#{p['job']}" if p["job"] else "-", "what": p.get("what", "")}
-                          for p in s["processes"]], hide_index=True, width="stretch")
+                           "job": f"#{p['job']}" if p["job"] else "-", "what": _what(p, listed, bool(s.get("replay")))} for p in s["processes"]], hide_index=True, width="stretch")
         else:
             st.caption("No NVIDIA GPU here (NVML unavailable): CPU and memory.")
         c = s["cpu"]

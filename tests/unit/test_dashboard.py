@@ -102,3 +102,15 @@ def test_a_wrong_token_says_so(populated, monkeypatch):
     assert any("Wrong token" in e.value for e in at.error)
     at.text_input[0].input("s3cret").run()
     assert at.header and at.header[0].value == "Jobs"
+
+
+def test_a_gpu_process_is_named_by_its_job_live_and_not_guessed_in_a_replay():
+    import os
+    from types import SimpleNamespace
+
+    from app.pages.gpus import _what
+
+    jobs = {3: SimpleNamespace(kind="train", name="smollm2-gpu")}
+    assert _what({"pid": 1, "job": 3}, jobs, replayed=False) == "train smollm2-gpu"
+    assert _what({"pid": os.getpid(), "job": None}, jobs, replayed=False) == open("/proc/self/comm").read().strip()
+    assert _what({"pid": 1, "job": 3}, jobs, replayed=True) == ""     # job 3 of another machine's store
