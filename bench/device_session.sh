@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # One device session on nvidia-h200-x2, after the vLLM chunk calls of .vllm/README.txt (vLLM in /tmp/vsite).
 # Calls back to back (the machine goes back 30 s after a call); carry in brackets:
-#   PHASE=setup   [.whl .gpucarry]  training wheels + vllm-router -> /tmp/site, Llama-3 tokenizer -> $SQLGENIE_HOME
+#   PHASE=setup   [.whl .gpucarry .whl2]  training wheels + vllm-router -> /tmp/site, Llama-3 tokenizer ->
+#                 $SQLGENIE_HOME; .whl2 (orjson for vllm-router, xgrammar 0.2.8 + apache-tvm-ffi: vLLM 0.24's
+#                 xgrammar 0.2.3 misreads transformers-5 tokenizers) replaces those in /tmp/vsite
 #   PHASE=gguf1   [.gguf1]          first half of SmolLM2's GGUF
 #   PHASE=gguf2   [.gguf2]          second half, checked, converted to the embedded model
 #   PHASE=train   []                SmolLM2 full-data job on GPU 1 + 8B 1-GPU job then 2-GPU DDP job (job store)
 #   PHASE=serve   []                8B-shaped serve job, 2 replicas: 256/512 streams vs 1 replica, kill one under load
 #   PHASE=quality []                OOD yardstick for the GPU fine-tune (plain, constrained, vote 8) and the base
+#   PHASE=quality2 [.gpuft]         OOD yardstick, the carried GPU fine-tune (.gpuft/adapter): constrained,
+#                                   constrained + vote 8 (xgrammar 0.2.8)
+#   PHASE=latency [.gpuft]          batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS
 # Results land in $OUT; each phase prints a table last.   run: PHASE=train bash bench/device_session.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -28,6 +33,12 @@ setup)
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     2>&1 | tail -2
   tar xJf .gpucarry/llama-tok.tar.xz -C "$SQLGENIE_HOME/models"
+  if [ -d .whl2 ]; then
+    rm -rf /tmp/vsite/xgrammar /tmp/vsite/xgrammar-*.dist-info /tmp/vsite/tvm_ffi /tmp/vsite/apache_tvm_ffi-*.dist-info
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/vsite \
+      .whl2/*.whl 2>&1 | tail -2
+    PYTHONPATH=$SERVE_PATH python3 -c 'import importlib.metadata as m, xgrammar; print("xgrammar", m.version("xgrammar"))'
+  fi
   PYTHONPATH=$TRAIN_PATH python3 -c 'import trl, peft, sqlglot, vllm_router, liger_kernel; print("training stack ok")'
   nvidia-smi --query-gpu=index,name,memory.total --format=csv
   ;;
@@ -74,7 +85,24 @@ print("| eval | n | valid | runs | EX (suite of 3 dbs) | s/question |\n|---|---|
 print("\n".join(rows))
 PY
   ;;
+quality2)
+  mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/
+  PYTHONPATH=$SERVE_PATH python3 -c 'from serving import grammar_check; print("grammar check:", grammar_check.problem() or "ok")'
+  for args in "--constrained" "--constrained --vote 8"; do
+    PYTHONPATH=$SERVE_PATH python3 -m pipeline evaluate -c configs/smollm2-gpu.yaml --adapter /root/gpuft/adapter \
+      --label gpu-finetune $args --split ood --limit 216 --backend vllm --merge 2>&1 | grep -v "it/s\]\|s/it\]" | tail -4
+  done
+  (cd "$SQLGENIE_HOME" && tar czf "$OUT/evals2.tgz" evals runs 2>/dev/null --exclude='*.safetensors')
+  find "$SQLGENIE_HOME" -name metrics.json -path '*eval*' -newer /root/gpuft/adapter -exec sh -c \
+    'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[1], {k: d.get(k) for k in (\"rows\",\"valid_sql_rate\",\"runs_rate\",\"execution_accuracy\",\"latency_per_question_s\")})" {}' \;
+  ;;
+latency)
+  [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
+  PYTHONPATH=$SERVE_PATH python3 bench/latency_b1.py --adapter /root/gpuft/adapter --limit ${LIMIT:-216} \
+    --variants ${VARIANTS:-launcher vllm-plain bf16 api1 ngram_gpu4 ngram4} --concurrent 64 \
+    --out "$OUT/latency-h200.json" 2>&1 | grep -v "it/s\]\|s/it\]" | tail -40
+  ;;
 *)
-  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality" >&2; exit 2
+  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, latency" >&2; exit 2
   ;;
 esac

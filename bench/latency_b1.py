@@ -1,0 +1,182 @@
+"""Batch-1 answer latency: what a playground user waits for, one question at a time, per serving variant.
+
+    .venv/bin/python bench/latency_b1.py --adapter /tmp/gpuft/adapter --limit 60 \
+        --variants vllm-plain launcher no-prefix ngram4 --out /tmp/lat.json                 # CPU (vLLM CPU)
+    PYTHONPATH=/tmp/vsite:/tmp/site:$PWD python3 bench/latency_b1.py --adapter A --limit 216 \
+        --variants vllm-plain launcher bf16 api1 ngram4 ngram_gpu4 --concurrent 64          # the H200
+
+The model is the real fine-tuned embedded model (base + --adapter merged once, in bf16, with the product's
+merge), the prompts are real text-to-SQL prompts: the OOD yardstick's questions (data/ood, grouped by schema
+as a user asks them: same schema, next question) then the bundled test split's. Each variant starts one
+replica, sends every question through the product's client (serving.text_to_sql.TextToSql.ask: the trained
+prompt as token ids, greedy, SQL extracted and checked) one at a time, and records the wall time per answer.
+
+Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (no launcher, no router)
+           launcher    the launcher's per-device defaults (serving/plan.py), through the router
+           no-prefix   launcher without --enable-prefix-caching
+           bf16 / api1 launcher without FP8 (weights and KV) / with one API server (GPU only)
+           ngram4/8    launcher + n-gram speculation (4 or 8 tokens, lookup 2-4)
+           ngram_gpu4  launcher + vLLM's GPU n-gram proposer (keeps async scheduling)
+
+Prints a table last: p50 / mean / p90 seconds per answer, speed-up of the p50 over `launcher`, answers that
+differ from `launcher`'s (each listed in the JSON), and with --concurrent N the answers/s with N clients.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core import assets  # noqa: E402
+from core.modelinfo import read_card  # noqa: E402
+from core.procs import spawn, stop  # noqa: E402
+from pipeline.data import ood  # noqa: E402
+from serving import launch  # noqa: E402
+from serving.config import load_serve_config  # noqa: E402
+from serving.plan import gpu_inventory, served_models  # noqa: E402
+from serving.text_to_sql import TextToSql, tokenizer_for  # noqa: E402
+from sql.prompt import PromptContract  # noqa: E402
+
+NGRAM = '{{"method":"{m}","num_speculative_tokens":{k},"prompt_lookup_min":2,"prompt_lookup_max":4}}'
+VARIANTS = {
+    "launcher": ([], []),
+    "no-prefix": (["prefix_caching=false"], []),
+    "bf16": (["quantization=none", "kv_cache_dtype=auto"], []),
+    "api1": (["gpu_api_servers=1"], []),
+    "ngram4": ([], ["--speculative-config", NGRAM.format(m="ngram", k=4)]),
+    "ngram8": ([], ["--speculative-config", NGRAM.format(m="ngram", k=8)]),
+    "ngram_gpu4": ([], ["--speculative-config", NGRAM.format(m="ngram_gpu", k=4)]),
+}
+
+
+def prompts(limit: int) -> list[tuple[str, str]]:
+    """(schema, question): the OOD questions in file order (grouped by schema), then the test split's."""
+    sch = ood.schemas()
+    out = [(sch[q["db_id"]], q["question"]) for q in ood.questions()]
+    if len(out) < limit:
+        import pyarrow.parquet as pq
+
+        t = pq.read_table(ROOT / "data" / "sqlgenie-sql" / "test.parquet", columns=["sql_context", "sql_prompt"])
+        out += list(zip(t.column("sql_context").to_pylist(), t.column("sql_prompt").to_pylist()))
+    return out[:limit]
+
+
+def merged_model(base: str, adapter: str | None, dest: Path) -> Path:
+    if not adapter:
+        return assets.resolve(base)
+    from pipeline.export.merge import merge_adapter  # heavy: torch, peft
+
+    adapter_dir = Path(adapter)
+    return merge_adapter(assets.resolve(base), adapter_dir, dest, tokenizer_for(adapter_dir), read_card(adapter_dir))
+
+
+def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: int) -> dict:
+    for schema, q in rows[:3]:  # warm: graphs, first-request paths
+        t2s.ask(schema, q)
+    lat, answers, tokens = [], [], 0
+    for schema, q in rows:
+        t0 = time.perf_counter()
+        ans = t2s.ask(schema, q)
+        lat.append(time.perf_counter() - t0)
+        answers.append(ans.raw)
+        tokens += ans.completion_tokens
+    lat_sorted = sorted(lat)
+    res = {"n": len(rows), "p50_s": statistics.median(lat), "mean_s": statistics.fmean(lat),
+           "p90_s": lat_sorted[int(0.9 * (len(lat) - 1))], "completion_tokens": tokens, "answers": answers}
+    if concurrent:
+        work = rows * max(1, (2 * concurrent) // len(rows) + 1)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(concurrent) as pool:
+            done = list(pool.map(lambda r: t2s.ask(*r).completion_tokens, work[: 4 * concurrent]))
+        wall = time.perf_counter() - t0
+        res.update(concurrent=concurrent, answers_per_s=len(done) / wall, tokens_per_s=sum(done) / wall)
+    return res
+
+
+def run_variant(name: str, model_dir: Path, rows, concurrent: int) -> dict:
+    if name == "vllm-plain":
+        py = launch.vllm_python()
+        cmd = [py, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+               "--served-model-name", "plain", "--host", "127.0.0.1", "--port", "8480"]
+        log = Path(tempfile.gettempdir()) / "latency-plain.log"
+        env = {"VLLM_NO_USAGE_STATS": "1", "HF_HUB_OFFLINE": "1"}
+        if not gpu_inventory():  # vLLM CPU reserves 92% of RAM for KV by default: its documented 1-variable setup
+            env["VLLM_CPU_KVCACHE_SPACE"] = "1"
+        _, rec = spawn(cmd, env, log, role="plain vLLM")
+        try:
+            launch.wait_ready(rec, "http://127.0.0.1:8480", str(log), "plain vLLM", 900)
+            card = read_card(model_dir)
+            t2s = TextToSql("http://127.0.0.1:8480", model_dir, PromptContract(**card.get("contract", {})),
+                            model="plain")
+            return {"flags": "vLLM defaults", **measure(t2s, rows, concurrent)}
+        finally:
+            stop(rec, 10)
+    sets, extra = VARIANTS[name]
+    tree = {"model": str(model_dir), "name": "latency", "replicas": 1, "base_port": 8470, "router_port": 8490,
+            "metrics_port": 8491, "warmup_requests": 2, "extra_args": extra}
+    cfg = load_serve_config(tree=tree, overrides=sets, source="latency_b1")
+    state = launch.up(cfg, progress=lambda s: None)
+    try:
+        m = served_models(cfg)["latency"]
+        t2s = TextToSql(state["router"]["url"], m["tokenizer"], PromptContract(**m["contract"]), model="latency")
+        flags = " ".join(state["replicas"][0].get("args", [])[8:]) if state["replicas"][0].get("args") else ""
+        return {"flags": flags, "reasons": state["replicas"][0].get("reasons"), **measure(t2s, rows, concurrent)}
+    finally:
+        launch.down("latency")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", default="embedded:smollm2-135m-instruct")
+    ap.add_argument("--adapter", help="LoRA adapter to merge into --base (the fine-tuned model)")
+    ap.add_argument("--limit", type=int, default=216)
+    ap.add_argument("--variants", nargs="+", default=["vllm-plain", "launcher", "no-prefix", "ngram4"])
+    ap.add_argument("--concurrent", type=int, default=0, help="also answers/s with this many clients")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    unknown = [v for v in a.variants if v != "vllm-plain" and v not in VARIANTS]
+    if unknown:
+        sys.exit(f"unknown variant(s) {unknown}: choose from vllm-plain {' '.join(VARIANTS)}")
+    rows = prompts(a.limit)
+    results = {}
+    with tempfile.TemporaryDirectory() as d:
+        model_dir = merged_model(a.base, a.adapter, Path(d) / "merged")
+        for v in a.variants:
+            t0 = time.time()
+            try:
+                results[v] = run_variant(v, model_dir, rows, a.concurrent)
+            except Exception as e:  # noqa: BLE001 - one variant failing must not lose the others' figures
+                results[v] = {"error": f"{type(e).__name__}: {e}"[:600]}
+            results[v]["wall_s"] = time.time() - t0
+            print(f"{v}: {json.dumps({k: x for k, x in results[v].items() if k not in ('answers', 'reasons')})[:400]}",
+                  flush=True)
+            if a.out:
+                Path(a.out).write_text(json.dumps(results, indent=1))
+    ref = results.get("launcher", {})
+    lines = ["| variant | p50 s | mean s | p90 s | p50 vs launcher | answers differing from launcher | "
+             "answers/s at N | tok/s at N |", "|---|---|---|---|---|---|---|---|"]
+    for v, r in results.items():
+        if "error" in r:
+            lines.append(f"| {v} | error: {r['error'][:120]} | | | | | | |")
+            continue
+        diff = [i for i, (x, y) in enumerate(zip(r["answers"], ref.get("answers", []))) if x != y]
+        r["differs_from_launcher"] = diff
+        lines.append(f"| {v} | {r['p50_s']:.4f} | {r['mean_s']:.4f} | {r['p90_s']:.4f} | "
+                     f"{ref['p50_s'] / r['p50_s'] if ref.get('p50_s') else float('nan'):.2f}x | "
+                     f"{len(diff)}/{r['n']} | {r.get('answers_per_s', float('nan')):.1f} | "
+                     f"{r.get('tokens_per_s', float('nan')):,.0f} |")
+    if a.out:
+        Path(a.out).write_text(json.dumps(results, indent=1))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
