@@ -14,7 +14,8 @@ prompt as token ids, greedy, SQL extracted and checked) one at a time, and recor
 Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (no launcher, no router)
            launcher    the launcher's per-device defaults (serving/plan.py), through the router
            no-prefix   launcher without --enable-prefix-caching
-           bf16 / api1 launcher without FP8 (weights and KV) / with one API server (GPU only)
+           bf16 / fp8  launcher with FP8 weights + KV cache off / on (GPU only)
+           api1        launcher with one API server (GPU only)
            ngram4/8    launcher + n-gram speculation (4 or 8 tokens, lookup 2-4)
            ngram_gpu4  launcher + vLLM's GPU n-gram proposer (keeps async scheduling)
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import sys
 import tempfile
@@ -41,7 +43,7 @@ from core.procs import spawn, stop  # noqa: E402
 from pipeline.data import ood  # noqa: E402
 from serving import launch  # noqa: E402
 from serving.config import load_serve_config  # noqa: E402
-from serving.plan import gpu_inventory, served_models  # noqa: E402
+from serving.plan import free_ports, gpu_inventory, served_models  # noqa: E402
 from serving.text_to_sql import TextToSql, tokenizer_for  # noqa: E402
 from sql.prompt import PromptContract  # noqa: E402
 
@@ -50,6 +52,7 @@ VARIANTS = {
     "launcher": ([], []),
     "no-prefix": (["prefix_caching=false"], []),
     "bf16": (["quantization=none", "kv_cache_dtype=auto"], []),
+    "fp8": (["quantization=fp8", "kv_cache_dtype=fp8"], []),
     "api1": (["gpu_api_servers=1"], []),
     "ngram4": ([], ["--speculative-config", NGRAM.format(m="ngram", k=4)]),
     "ngram8": ([], ["--speculative-config", NGRAM.format(m="ngram", k=8)]),
@@ -90,7 +93,8 @@ def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: int) -> dic
         tokens += ans.completion_tokens
     lat_sorted = sorted(lat)
     res = {"n": len(rows), "p50_s": statistics.median(lat), "mean_s": statistics.fmean(lat),
-           "p90_s": lat_sorted[int(0.9 * (len(lat) - 1))], "completion_tokens": tokens, "answers": answers}
+           "p90_s": lat_sorted[int(0.9 * (len(lat) - 1))], "completion_tokens": tokens, "answers": answers,
+           "latencies_s": lat}
     if concurrent:
         work = rows * max(1, (2 * concurrent) // len(rows) + 1)
         t0 = time.perf_counter()
@@ -103,18 +107,18 @@ def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: int) -> dic
 
 def run_variant(name: str, model_dir: Path, rows, concurrent: int) -> dict:
     if name == "vllm-plain":
-        py = launch.vllm_python()
-        cmd = [py, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-               "--served-model-name", "plain", "--host", "127.0.0.1", "--port", "8480"]
+        port = free_ports(1)[0]   # never a stale server's port: that one would be measured instead
+        cmd = [launch.vllm_python(), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+               "--served-model-name", "plain", "--host", "127.0.0.1", "--port", str(port)]
         log = Path(tempfile.gettempdir()) / "latency-plain.log"
         env = {"VLLM_NO_USAGE_STATS": "1", "HF_HUB_OFFLINE": "1"}
         if not gpu_inventory():  # vLLM CPU reserves 92% of RAM for KV by default: its documented 1-variable setup
             env["VLLM_CPU_KVCACHE_SPACE"] = "1"
         _, rec = spawn(cmd, env, log, role="plain vLLM")
         try:
-            launch.wait_ready(rec, "http://127.0.0.1:8480", str(log), "plain vLLM", 900)
+            launch.wait_ready(rec, f"http://127.0.0.1:{port}", str(log), "plain vLLM", 900)
             card = read_card(model_dir)
-            t2s = TextToSql("http://127.0.0.1:8480", model_dir, PromptContract(**card.get("contract", {})),
+            t2s = TextToSql(f"http://127.0.0.1:{port}", model_dir, PromptContract(**card.get("contract", {})),
                             model="plain")
             return {"flags": "vLLM defaults", **measure(t2s, rows, concurrent)}
         finally:
@@ -133,6 +137,10 @@ def run_variant(name: str, model_dir: Path, rows, concurrent: int) -> dict:
         launch.down("latency")
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", default="embedded:smollm2-135m-instruct")
@@ -142,6 +150,8 @@ def main() -> None:
     ap.add_argument("--concurrent", type=int, default=0, help="also answers/s with this many clients")
     ap.add_argument("--out")
     a = ap.parse_args()
+    # a stop (SIGTERM, e.g. a device call's time limit) unwinds like Ctrl-C: each variant's servers are stopped
+    signal.signal(signal.SIGTERM, _interrupt)
     unknown = [v for v in a.variants if v != "vllm-plain" and v not in VARIANTS]
     if unknown:
         sys.exit(f"unknown variant(s) {unknown}: choose from vllm-plain {' '.join(VARIANTS)}")
@@ -156,7 +166,7 @@ def main() -> None:
             except Exception as e:  # noqa: BLE001 - one variant failing must not lose the others' figures
                 results[v] = {"error": f"{type(e).__name__}: {e}"[:600]}
             results[v]["wall_s"] = time.time() - t0
-            print(f"{v}: {json.dumps({k: x for k, x in results[v].items() if k not in ('answers', 'reasons')})[:400]}",
+            print(f"{v}: {json.dumps({k: x for k, x in results[v].items() if k not in ('answers', 'reasons', 'latencies_s')})[:400]}",
                   flush=True)
             if a.out:
                 Path(a.out).write_text(json.dumps(results, indent=1))

@@ -37,8 +37,10 @@ class ServeConfig:
                                        ge=64)
     gpu_memory_utilization: float = opt(0.90, "Share of each GPU's memory vLLM may use.", gt=0, le=1)
     dtype: str = opt("auto", "auto: bfloat16 where the device has it (fp16 on pre-Ampere GPUs).")
-    quantization: str = opt("auto", "auto: fp8 on Ada/Hopper for unquantized checkpoints; 'none' to serve as is.")
-    kv_cache_dtype: str = opt("auto", "auto: fp8 on GPUs with FP8 (halves KV memory), the model dtype elsewhere.")
+    quantization: str = opt("auto", "auto: fp8 on Ada/Hopper for unquantized checkpoints of 4 GiB and more (a smaller "
+                                    "model is faster and keeps its answers in bf16); 'none' to serve as is.")
+    kv_cache_dtype: str = opt("auto", "auto: fp8 on GPUs with FP8 (halves KV memory) for models of 4 GiB and more, "
+                                      "the model dtype elsewhere.")
     prefix_caching: bool = opt(True, "--enable-prefix-caching (the schema prompt repeats across questions).")
     lora_adapters: list[str] = opt([], "name=path adapters served with --enable-lora beside the base model (no "
                                        "merge needed; each has its own prompt contract from its model card).")

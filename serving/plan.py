@@ -6,9 +6,9 @@
 One replica per GPU (CUDA_VISIBLE_DEVICES) or, on CPU, one per core (VLLM_CPU_OMP_THREADS_BIND), each
 with the reference flags (--served-model-name, --port, --kv-cache-dtype, --enable-prefix-caching,
 --max-model-len, --gpu-memory-utilization, --dtype, --quantization, --enable-lora for adapters). The
-per-GPU defaults are computed from the device and the model: FP8 weights and KV cache on Ada/Hopper,
-NVFP4 checkpoints on Blackwell, fp16 on pre-bf16 cards, max-model-len from the memory left after the
-weights. `served_models` says, per served name, which tokenizer and prompt contract a client must use.
+per-GPU defaults are computed from the device and the model: FP8 weights and KV cache on Ada/Hopper for
+models of 4 GiB and more (a smaller one is served as is), NVFP4 checkpoints on Blackwell, fp16 on pre-bf16
+cards, max-model-len from the memory left after the weights. `served_models` says, per served name, which tokenizer and prompt contract a client must use.
 """
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ from core.measured import FIGURES
 from core.modelinfo import count_params, read_card, read_model_config, text_config
 from serving.config import DeploymentError, ServeConfig
 from sql.prompt import PromptContract
+
+# Below this much bf16 weight (about 2B parameters) FP8 weights and KV cache are not worth their kernels on a
+# GPU: reading the weights is a small part of a decode step (SmolLM2-135M on an H200: docs/benchmarks.md).
+FP8_MIN_WEIGHTS_GIB = 4.0
 
 
 @dataclass
@@ -92,10 +96,16 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
     args += ["--dtype", dtype]
     why.append(f"{gpu['name']} (sm{major}{minor}): dtype {dtype}" + ("" if major >= 8 else " (no bf16 before Ampere)"))
     quant = cfg.quantization
+    small = not facts["quantized"] and facts["weights_gib"] < FP8_MIN_WEIGHTS_GIB
     if quant == "auto":
         if facts["quantized"]:
             quant = "none"
             why.append(f"checkpoint is already quantized ({facts['quant_method']}): served as is")
+        elif fp8_hw and small:
+            quant = "none"
+            why.append(f"small model ({facts['weights_gib']:.2f} GiB of weights < {FP8_MIN_WEIGHTS_GIB:g}): a decode step is "
+                       f"bound by per-step overhead, not weight reads, so FP8 only adds quantize kernels: served as is "
+                       f"({FIGURES['serve_fp8_small']})")
         elif fp8_hw:
             quant = "fp8"
             why.append(f"FP8 tensor cores: --quantization fp8 (weights cast at load; {FIGURES['serve_fp8_decode']})")
@@ -104,7 +114,7 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
             why.append("no FP8 tensor cores: unquantized (export w4a16 for 4-bit on this GPU)")
     if quant not in ("none", ""):
         args += ["--quantization", quant]
-    kv = cfg.kv_cache_dtype if cfg.kv_cache_dtype != "auto" else ("fp8" if fp8_hw else "auto")
+    kv = cfg.kv_cache_dtype if cfg.kv_cache_dtype != "auto" else ("fp8" if fp8_hw and not small else "auto")
     if kv != "auto":
         args += ["--kv-cache-dtype", kv]
         why.append(f"--kv-cache-dtype {kv}: twice the tokens in the same KV memory")

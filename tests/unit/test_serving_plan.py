@@ -38,6 +38,11 @@ def test_launcher_defaults_are_computed_per_architecture(monkeypatch):
     assert args[args.index("--dtype") + 1] == "float16" and "--quantization" not in args and "--kv-cache-dtype" not in args
     args, why = device_defaults(h200, dict(facts, quantized=True, quant_method="nvfp4-pack-quantized"), cfg)
     assert "--quantization" not in args and any("already quantized" in w for w in why)
+    assert args[args.index("--kv-cache-dtype") + 1] == "fp8"   # a quantized checkpoint still gets the FP8 KV cache
+    args, why = device_defaults(h200, dict(facts, weights_gib=0.25), cfg)   # SmolLM2-135M: overhead-bound
+    assert "--quantization" not in args and "--kv-cache-dtype" not in args and any("small model" in w for w in why)
+    args, _ = device_defaults(h200, dict(facts, weights_gib=0.25), ServeConfig(quantization="fp8"))
+    assert args[args.index("--quantization") + 1] == "fp8"     # asked for explicitly: honoured
     args, _ = device_defaults(None, facts, cfg)
     assert args[args.index("--max-model-len") + 1] == "2048"
 
