@@ -54,7 +54,7 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     res = evaluate.run(_config(args, need_model=True), adapter=args.adapter, split=args.split, limit=args.limit, label=args.label,
                        backend=args.backend, merge=args.merge, endpoint=args.endpoint, suite=args.test_suite,
-                       constrained=args.constrained, vote=args.vote)
+                       constrained=args.constrained, vote=args.vote, repair=args.repair)
     print(res.summary())
 
 
@@ -131,6 +131,8 @@ def add_commands(sub) -> None:
     e.add_argument("--constrained", action="store_true", help="generate under a grammar built from each row's schema")
     e.add_argument("--vote", type=int, default=0, metavar="N",
                    help="execution-guided: sample N candidates + the greedy one, keep those that run, vote by result")
+    e.add_argument("--repair", action="store_true",
+                   help="move a column read through the wrong table alias to the one table that has it (as `ask` does)")
     e.set_defaults(fn=cmd_evaluate)
 
     c = sub.add_parser("compare", help="compare two evaluation runs (table, PNG chart, failure classes)")

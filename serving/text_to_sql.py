@@ -16,6 +16,8 @@ row- and memory-capped (sql/sandbox.py); a statement that changes data runs only
 Options: `constrained` generates under a grammar built from the schema (sql/grammar.py: the model cannot
 name a table or column that does not exist); `candidates=N` also samples N answers in the same request and
 returns the one most candidates agree with when run on the sample rows (sql/vote.py), with its agreement.
+A column read through the wrong table alias is moved to the one table of its FROM that has it (sql/repair.py;
+`repair=False` to see the raw answer), and the answer lists each move (Answer.repairs).
 A schema too wide for the model's context is fitted (sql/schema_fit.py): the tables the question needs are
 kept, and the answer names the ones left out (Answer.schema_left_out). Errors say which input caused them:
 the question, the schema or the sample rows.
@@ -33,6 +35,7 @@ from serving.client import CompletionsClient
 from sql.extract import extract_sql
 from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
+from sql.repair import Repaired, requalify
 from sql.sandbox import Sandbox, SandboxError
 from sql.schema_fit import SchemaFitError, fit_schema
 from sql.validate import DIALECTS, SqlCheck, check, schema_columns
@@ -67,6 +70,7 @@ class Answer:
     failed_candidates: int = 0
     rows_changed: int | None = None                               # a write, run on the throwaway copy
     schema_left_out: list[str] = field(default_factory=list)     # tables not in the prompt (too wide to fit)
+    repairs: list[str] = field(default_factory=list)             # columns moved to the table that has them
 
 
 _TOKENIZERS: dict[str, object] = {}
@@ -119,7 +123,8 @@ class TextToSql:
     # ----------------------------------------------------------------------------------- ask
     def ask(self, schema: str, question: str, dialect: str | None = None, target: str | None = None,
             sample_rows: str = "", execute: bool = False, max_tokens: int = 256, constrained: bool = False,
-            candidates: int = 0, temperature: float = 0.7, top_p: float = 0.95, seed: int | None = 0) -> Answer:
+            candidates: int = 0, temperature: float = 0.7, top_p: float = 0.95, seed: int | None = 0,
+            repair: bool = True) -> Answer:
         dialect = dialect or self.contract.dialect
         question = (question or "").strip()
         if not question:
@@ -169,6 +174,8 @@ class TextToSql:
             texts += more.texts
             completion_tokens += more.completion_tokens
         sqls = [extract_sql(t) for t in texts]
+        fixes = [requalify(q, schema, dialect, tables) if repair else Repaired(q) for q in sqls]
+        sqls = [f.sql for f in fixes]
         agreement, failed = None, 0
         sql, raw = sqls[0], texts[0]
         if candidates:
@@ -180,7 +187,8 @@ class TextToSql:
                      completion_tokens=completion_tokens, latency_s=time.time() - t0, model=self.client.model,
                      prompt_text=text, prompt_ids=ids, server_prompt_ids=out.prompt_token_ids,
                      sample_rows_in_prompt=bool(in_prompt), constrained=constrained, candidates=len(texts),
-                     agreement=agreement, failed_candidates=failed, schema_left_out=left_out)
+                     agreement=agreement, failed_candidates=failed, schema_left_out=left_out,
+                     repairs=fixes[sqls.index(sql)].changes if sql in sqls else [])
         if execute and result.parses:
             self._execute(ans, schema, sample_rows)
         return ans

@@ -40,6 +40,8 @@ SCALARS = ["ROUND", "ABS", "LENGTH", "LOWER", "UPPER", "SUBSTR", "SUBSTRING", "T
            "HEX", "QUOTE", "CHAR", "UNICODE", "RANDOM", "MAX", "MIN"]
 TYPES = ["INTEGER", "INT", "REAL", "TEXT", "NUMERIC", "FLOAT", "DECIMAL", "DATE", "BLOB"]
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_ALIAS = 32   # a name the query defines (select alias, CTE) is at most this long: no run-away identifiers
+MAX_WS = 8       # at most this much whitespace between two tokens: no run-away tabs or newlines
 
 
 def _lit(s: str) -> str:
@@ -66,6 +68,26 @@ def _alternatives(names: list[str]) -> str:
     return " | ".join(_lit(f) for f in forms) if forms else '"__no_name__"'
 
 
+def _derived_aliases(tables: list[str]) -> list[str]:
+    """The longer table aliases people write for these tables: a prefix of 3 to 6 letters (`emp`, `cust`) and
+    the initials of a snake_case or CamelCase name (`oi` for order_items, `ba` for BankAccounts). One or two
+    characters (`o`, `t1`) are always allowed; the whole table name is the table itself."""
+    out = []
+    for t in tables:
+        if not _PLAIN.match(t):
+            continue
+        low = t.lower()
+        out += [low[:n] for n in range(3, min(6, len(low) - 1) + 1)]
+        words = [w for w in re.split(r"_|(?<=[a-z0-9])(?=[A-Z])", t) if w]
+        if len(words) >= 2:
+            out.append("".join(w[0] for w in words).lower())
+    return [a for a in dict.fromkeys(out) if a.upper() not in KEYWORDS and len(a) > 2]
+
+
+def _alternatives_plain(names: list[str]) -> str:
+    return " | ".join(_lit(n) for n in sorted(set(names), key=lambda s: (-len(s), s))) or '"__no_alias__"'
+
+
 def _declared_names(ddl: str, dialect: str) -> tuple[list[str], list[str]]:
     """(table names, column names) as written in the DDL (case kept)."""
     import sqlglot
@@ -88,19 +110,20 @@ def _rules(sfx: str, table_ref_names: str, column_names: str) -> list[str]:
     K = _kw
     q = f"query{sfx}"
     return [
-        f"column_ref{sfx} ::= (qualifier ws? \".\" ws?)? ({column_names})",
+        f"column_ref{sfx} ::= (qualifier{sfx} ws? \".\" ws?)? ({column_names})",
+        f"qualifier{sfx} ::= table_name | table_alias{sfx}",
         f"{q} ::= select_core{sfx} (ws setop ws select_core{sfx})* (ws order_by{sfx})? (ws limit{sfx})?",
         f"select_core{sfx} ::= {K('SELECT')} (ws ({K('DISTINCT')} | {K('ALL')}))? ws select_list{sfx} "
         f"(ws {K('FROM')} ws from_clause{sfx})? (ws {K('WHERE')} ws expr{sfx})? "
         f"(ws {K('GROUP')} ws {K('BY')} ws group_items{sfx})? (ws {K('HAVING')} ws expr{sfx})?",
         f"group_items{sfx} ::= (expr{sfx} | alias) (ws? \",\" ws? (expr{sfx} | alias))*",
         f"select_list{sfx} ::= select_item{sfx} (ws? \",\" ws? select_item{sfx})*",
-        f"select_item{sfx} ::= \"*\" | qualifier ws? \".\" ws? \"*\" | expr{sfx} (ws ({K('AS')} ws)? alias)?",
+        f"select_item{sfx} ::= \"*\" | qualifier{sfx} ws? \".\" ws? \"*\" | expr{sfx} (ws ({K('AS')} ws)? alias)?",
         f"from_clause{sfx} ::= table_ref{sfx} (join{sfx})*",
         f"join{sfx} ::= ws? \",\" ws? table_ref{sfx} | ws join_kw ws table_ref{sfx} "
         f"(ws {K('ON')} ws expr{sfx} | ws {K('USING')} ws? \"(\" ws? column_name (ws? \",\" ws? column_name)* ws? \")\")?",
-        f"table_ref{sfx} ::= ({table_ref_names}) (ws ({K('AS')} ws)? alias)? | "
-        f"\"(\" ws? {q} ws? \")\" (ws ({K('AS')} ws)? alias)?",
+        f"table_ref{sfx} ::= ({table_ref_names}) (ws ({K('AS')} ws)? table_alias{sfx})? | "
+        f"\"(\" ws? {q} ws? \")\" (ws ({K('AS')} ws)? table_alias{sfx})?",
         f"expr{sfx} ::= term{sfx} (ws? sym_op ws? term{sfx} | ws kw_op ws term{sfx})*",
         f"term{sfx} ::= ({K('NOT')} ws | \"-\" ws? | \"+\" ws?)* atom{sfx} (ws suffix{sfx})*",
         f"suffix{sfx} ::= ({K('NOT')} ws)? {K('IN')} ws? \"(\" ws? ({q} | expr_list{sfx}) ws? \")\" | "
@@ -145,7 +168,9 @@ def schema_grammar(ddl: str, dialect: str = "sqlite") -> str:
         f"{K('INNER')} ws | {K('CROSS')} ws)? {K('JOIN')}",
         "sym_op ::= \"||\" | \"<=\" | \">=\" | \"<>\" | \"!=\" | \"==\" | \"=\" | \"<\" | \">\" | \"+\" | \"-\" | \"*\" | \"/\" | \"%\"",
         f"kw_op ::= {K('AND')} | {K('OR')} | ({K('NOT')} ws)? ({K('LIKE')} | {K('GLOB')}) | {K('IS')} (ws {K('NOT')})?",
-        "qualifier ::= table_name | alias",
+        f"table_alias_plain ::= short_alias | {_alternatives_plain(_derived_aliases(tables))}",
+        "table_alias_w ::= table_alias_plain | alias",
+        "short_alias ::= [A-Za-z_] [A-Za-z0-9_]? | [A-Za-z] [0-9] [0-9]?",
         f"frame ::= ({K('ROWS')} | {K('RANGE')}) ws ({K('BETWEEN')} ws bound ws {K('AND')} ws bound | bound)",
         f"bound ::= {K('UNBOUNDED')} ws ({K('PRECEDING')} | {K('FOLLOWING')}) | {K('CURRENT')} ws {K('ROW')} | "
         f"number ws ({K('PRECEDING')} | {K('FOLLOWING')})",
@@ -159,7 +184,7 @@ def schema_grammar(ddl: str, dialect: str = "sqlite") -> str:
         "type_name ::= " + " | ".join(K(t) for t in TYPES),
         f"table_name ::= {_alternatives(tables)}",
         f"column_name ::= {_alternatives(columns)}",
-        "alias ::= [A-Za-z_] [A-Za-z0-9_]* | \"\\\"\" [^\"]+ \"\\\"\"",
-        "ws ::= [ \\t\\n\\r]+",
+        f"alias ::= [A-Za-z_] [A-Za-z0-9_]{{0,{MAX_ALIAS - 1}}} | \"\\\"\" [^\"]{{1,{MAX_ALIAS}}} \"\\\"\"",
+        f"ws ::= [ \\t\\n\\r]{{1,{MAX_WS}}}",
     ]
     return "\n".join(rules) + "\n"

@@ -1,14 +1,15 @@
 """Evaluation stage: generate SQL for held-out questions and score it by execution on SQLite.
 
     sqlgenie evaluate -c configs/smollm2-cpu.yaml [--adapter latest|RUN_ID|DIR] [--split ood] [--limit 500]
-                      [--constrained] [--vote 8] [--test-suite 3] [--backend auto|vllm|openai|transformers]
+                      [--constrained] [--vote 8] [--repair] [--test-suite 3] [--backend auto|vllm|openai|transformers]
 
 Prompts are rendered by sql/prompt.py under the evaluated model's contract (an adapter's own model card;
 for a base model, this config's data settings) with the model's own tokenizer, as token ids; decoding is
 greedy and stops at the end of turn. `--constrained` generates under a grammar built from each row's
 schema (sql/grammar.py); `--vote N` samples N candidates beside the greedy answer, runs each on the row's
 sample rows in the sandbox, drops those that fail and keeps the answer most candidates agree with
-(sql/vote.py). Splits: `bundled:test` (the generator's held-out domains and template families), `ood` (the
+(sql/vote.py); `--repair` moves a column read through the wrong table alias to the one table of its FROM
+that has it, as `ask` does (sql/repair.py). Splits: `bundled:test` (the generator's held-out domains and template families), `ood` (the
 hand-written multi-table yardstick in data/ood/, scored as a test suite on 3 generated databases by
 default), or any Gretel file / Spider folder.
 
@@ -40,6 +41,7 @@ from pipeline.model import load_tokenizer
 from sql.extract import extract_sql
 from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
+from sql.repair import Repaired, requalify
 from sql.vote import choose
 
 
@@ -65,18 +67,22 @@ def load_rows(split: str, limit: int, seed: int) -> list[dict]:
 
 
 def score_predictions(rows: list[dict], outputs: list[list[str]], suite: int = 0,
-                      vote: bool = False) -> tuple[list[dict], dict]:
-    """Extract (and with `vote`, choose among the candidates) and score each row; (per-row records, metrics).
+                      vote: bool = False, repair: bool = False) -> tuple[list[dict], dict]:
+    """Extract (with `repair`, requalify wrongly qualified columns; with `vote`, choose among the candidates)
+    and score each row; (per-row records, metrics).
     Rows with a database file (Spider / OOD) run against it, and against `suite` generated databases."""
     per_row, by = [], defaultdict(Counter)
     for r, texts in zip(rows, outputs):
         context = f"{r['schema']}\n{r['sample_data']}"
         agreement = None
+        fixes = [requalify(extract_sql(t), r["schema"]) if repair else Repaired(extract_sql(t)) for t in texts]
+        sqls = [f.sql for f in fixes]
         if vote and len(texts) > 1:
-            picked = choose([extract_sql(t) for t in texts], context)
+            picked = choose(sqls, context)
             pred, agreement = picked.sql, f"{picked.agreement}/{picked.candidates}"
         else:
-            pred = extract_sql(texts[0])
+            pred = sqls[0]
+        repairs = fixes[sqls.index(pred)].changes if pred in sqls else []
         if r.get("db_path"):
             s = score_suite(r["db_path"], r["sql"], pred, suite)
         else:
@@ -84,7 +90,7 @@ def score_predictions(rows: list[dict], outputs: list[list[str]], suite: int = 0
         per_row.append({"id": r["id"], "question": r["question"], "gold": r["sql"], "raw": texts[0], "pred": pred,
                         "status": s.status, "valid": s.valid, "runs": s.runs, "exact": s.exact, "error": s.error,
                         "sql_complexity": r["sql_complexity"], "sql_task_type": r["sql_task_type"],
-                        "domain": r["domain"], "agreement": agreement})
+                        "domain": r["domain"], "agreement": agreement, "repairs": repairs})
         if s.status != "unscorable":
             for key in ("sql_complexity", "sql_task_type", "domain"):
                 if r[key]:
@@ -116,7 +122,7 @@ def _tokenizer(adapter: Path | None, cfg: RunConfig):
 
 def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test", limit: int = 500,
         label: str | None = None, backend: str = "auto", merge: bool = False, endpoint: str | None = None,
-        suite: int = 0, constrained: bool = False, vote: int = 0) -> EvalResult:
+        suite: int = 0, constrained: bool = False, vote: int = 0, repair: bool = False) -> EvalResult:
     """backend auto: offline vLLM when the serving environment exists (an adapter is merged first: vLLM's
     CPU LoRA path is ~15x slower), else transformers."""
     from tqdm import tqdm
@@ -133,6 +139,7 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     label = label or ("adapter" if adapter_path else "base")
     label += "+constrained" if constrained else ""
     label += f"+vote{vote}" if vote else ""
+    label += "+repair" if repair else ""
     tok = _tokenizer(adapter_path, cfg)
     fmt = ChatFormatter.for_contract(tok, contract)
     rows = load_rows(split, limit, cfg.data.seed)
@@ -166,11 +173,12 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     info["generation_s"] = time.time() - t_gen
     info["rows_per_s"] = len(rows) / info["generation_s"]
 
-    per_row, metrics = score_predictions(rows, outs, suite, vote=bool(vote))
+    per_row, metrics = score_predictions(rows, outs, suite, vote=bool(vote), repair=repair)
     metrics.update({"label": label, "adapter": str(adapter_path) if adapter_path else None,
                     "run": run_.id if run_ else None, "model": cfg.model.name_or_path, "split": split,
                     "backend": backend + ("+merged" if merge and adapter_path else ""), "generation": info,
-                    "constrained": constrained, "vote_candidates": vote, "contract": contract.to_dict(),
+                    "constrained": constrained, "vote_candidates": vote, "repair": repair,
+                    "repaired_rows": sum(bool(p["repairs"]) for p in per_row), "contract": contract.to_dict(),
                     "latency_per_question_s": info["generation_s"] / max(1, len(rows)),
                     "test_suite_databases": suite, "seconds": time.time() - t0})
     out = run_.eval_dir(label) if run_ else runs.base_eval_dir(cfg.model.name_or_path, label)

@@ -32,6 +32,9 @@ def test_the_grammar_accepts_every_gold_query_of_the_ood_set():
     "SELECT COUNT(*) FROM customer;",                   # near miss of a table name
     "DELETE FROM customers;",                           # not a read
     "SELECT name FROM customers; DROP TABLE orders;",   # a second statement
+    "SELECT customersname.id FROM customers;",          # a qualifier that is no table and no table alias
+    "SELECT HAVING\t\t\t\t\t\t\t\t\t.id FROM customers;",  # run-away whitespace (seen on the GPU)
+    "SELECT name AS " + "x" * 40 + " FROM customers;",  # a run-away alias
 ])
 def test_the_grammar_rejects_what_the_schema_does_not_have(sql):
     assert not accepts(schema_grammar(SHOP), sql)
@@ -41,6 +44,8 @@ def test_the_grammar_rejects_what_the_schema_does_not_have(sql):
     "SELECT c.name, SUM(o.amount) AS total FROM customers c JOIN orders o ON o.customer_id = c.id "
     "GROUP BY c.name ORDER BY total DESC LIMIT 2;",
     "select count(*) from orders where \"Order Date\" >= '2024-02-01'",
+    "SELECT cust.name, ord.amount FROM customers AS cust JOIN orders ord ON ord.customer_id = cust.id;",
+    "SELECT t1.name FROM customers t1\n    WHERE t1.id IN (SELECT o.customer_id FROM orders o);",
     "WITH t AS (SELECT customer_id, SUM(amount) AS s FROM orders GROUP BY customer_id) "
     "SELECT name FROM customers JOIN t ON t.customer_id = customers.id WHERE t.s > 100;",
 ])

@@ -1,0 +1,56 @@
+"""sql/repair.py: a column read through the wrong table alias is moved to the one table in scope that has it;
+anything ambiguous, correlated or unparseable is left as it was. Checked by running the result in SQLite."""
+from __future__ import annotations
+
+import sqlite3
+
+from pipeline.evaluate.stage import score_predictions
+from sql.repair import requalify
+
+DDL = ("CREATE TABLE orgs (org_id INTEGER PRIMARY KEY, login TEXT);\n"
+       "CREATE TABLE repos (repo_id INTEGER PRIMARY KEY, org_id INTEGER REFERENCES orgs(org_id), name TEXT, "
+       "stars INTEGER);\n"
+       "CREATE TABLE members (repo_id INTEGER REFERENCES repos(repo_id), user_id INTEGER, name TEXT);")
+ROWS = ("INSERT INTO orgs VALUES (1, 'acme'), (2, 'zeta');\n"
+        "INSERT INTO repos VALUES (10, 1, 'rocket', 50), (11, 1, 'anvil', 7), (12, 2, 'zed', 3);\n"
+        "INSERT INTO members VALUES (10, 100, 'ann'), (11, 101, 'bob'), (12, 102, 'cy');")
+WRONG = ("SELECT g.login, SUM(v.stars) AS s FROM orgs AS g JOIN repos AS e ON e.org_id = g.org_id "
+         "JOIN members AS v ON v.repo_id = e.repo_id GROUP BY g.login ORDER BY s DESC;")
+
+
+def _run(sql: str) -> list[tuple]:
+    db = sqlite3.connect(":memory:")
+    db.executescript(DDL + "\n" + ROWS)
+    return db.execute(sql).fetchall()
+
+
+def test_a_column_read_through_the_wrong_alias_moves_to_the_table_that_has_it():
+    try:
+        _run(WRONG)
+        raise AssertionError("the wrong query should fail in SQLite")
+    except sqlite3.OperationalError as e:
+        assert "no such column: v.stars" in str(e)
+    fixed = requalify(WRONG, DDL)
+    assert fixed.changes == ["v.stars -> e.stars"]
+    assert _run(fixed.sql) == [("acme", 57), ("zeta", 3)]
+
+
+def test_ambiguous_correlated_or_unparseable_queries_are_left_alone():
+    ambiguous = "SELECT r.name FROM orgs AS r JOIN members AS m ON 1 = 1 JOIN repos AS p ON p.repo_id = m.repo_id;"
+    assert requalify(ambiguous, DDL).changes == []   # orgs has no name; repos and members both do: no guess
+    correlated = "SELECT o.login FROM orgs o WHERE EXISTS (SELECT 1 FROM repos r WHERE r.login = o.login);"
+    assert requalify(correlated, DDL).sql == correlated
+    assert requalify("SELECT FROM WHERE (", DDL).sql == "SELECT FROM WHERE ("
+    right = "SELECT e.name FROM repos AS e WHERE e.stars > 5;"
+    assert requalify(right, DDL).sql == right
+
+
+def test_evaluation_with_repair_scores_the_repaired_query_and_records_the_move():
+    row = {"id": "r1", "question": "stars per org", "schema": DDL, "sample_data": ROWS, "domain": "dev",
+           "sql": "SELECT o.login, SUM(r.stars) FROM orgs o JOIN repos r ON r.org_id = o.org_id GROUP BY o.login;",
+           "sql_complexity": "medium", "sql_task_type": ""}
+    plain, m_plain = score_predictions([row], [[WRONG]])
+    fixed, m_fixed = score_predictions([row], [[WRONG]], repair=True)
+    assert not plain[0]["runs"] and plain[0]["repairs"] == []
+    assert fixed[0]["runs"] and fixed[0]["repairs"] == ["v.stars -> e.stars"]
+    assert m_fixed["runs_rate"] == 1.0 > m_plain["runs_rate"]
