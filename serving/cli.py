@@ -94,12 +94,12 @@ def cmd_ask(args):
     else:
         t2s = TextToSql.for_deployment(args.deployment, args.model)
     ans = t2s.ask(schema, args.question, target=args.target, sample_rows=rows, execute=args.execute,
-                  constrained=args.constrained, candidates=args.vote)
+                  constrained=args.constrained, candidates=args.vote, repair=not args.no_repair)
     if args.json:
         print(json.dumps({"sql": ans.check.transpiled or ans.sql, "valid": ans.check.ok, "errors": ans.check.errors,
                           "columns": ans.columns, "rows": ans.rows, "latency_s": ans.latency_s, "model": ans.model,
                           "constrained": ans.constrained, "candidates": ans.candidates, "agreement": ans.agreement,
-                          "schema_left_out": ans.schema_left_out}, default=str))
+                          "schema_left_out": ans.schema_left_out, "repairs": ans.repairs}, default=str))
         return
     if args.show_prompt:
         print(f"-- prompt ({len(ans.prompt_ids)} tokens):\n{ans.prompt_text}\n-- raw completion:\n{ans.raw}\n--")
@@ -115,7 +115,8 @@ def cmd_ask(args):
     how = (("constrained" if ans.constrained else "unconstrained")
            + (f", {ans.candidates} candidates, {ans.agreement or 0} agreed" if ans.candidates > 1 else "")
            + (f", left out of the prompt (schema too wide): {', '.join(ans.schema_left_out)}" if ans.schema_left_out
-              else ""))
+              else "")
+           + (f", repaired: {', '.join(ans.repairs)}" if ans.repairs else ""))
     print(f"-- {ans.model}: {ans.latency_s * 1000:.0f} ms, {ans.prompt_tokens} prompt + {ans.completion_tokens} "
           f"completion tokens; {how}", file=sys.stderr)
 
@@ -160,6 +161,8 @@ def add_ask(sub) -> None:
     a.add_argument("--constrained", action="store_true", help="generate under a grammar of the schema's own names")
     a.add_argument("--vote", type=int, default=0, metavar="N", help="also sample N answers, run them on the sample "
                    "rows, return the one most agree on (execution-guided)")
+    a.add_argument("--no-repair", action="store_true", help="keep a column read through the wrong table alias as the "
+                   "model wrote it (by default it moves to the one table in scope that has it)")
     a.add_argument("--json", action="store_true")
     a.set_defaults(fn=cmd_ask)
 

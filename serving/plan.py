@@ -187,7 +187,8 @@ def plan(cfg: ServeConfig) -> list[Replica]:
                 why.append(f"pinned whole (API server + engine) to core {core}: one replica per core "
                            f"({FIGURES['serve_cpu_worker_inline']})")
             else:
-                why.append(f"compute pinned to core {core} (VLLM_CPU_OMP_THREADS_BIND), API server unpinned")
+                why.append(f"compute pinned to core {core} (VLLM_CPU_OMP_THREADS_BIND), API server unpinned: the other "
+                           "cores serve HTTP and the client (vLLM CPU's own default reserves one core the same way)")
             why.append(f"tokens stream {cfg.cpu_stream_interval} at a time")
         else:
             env["CUDA_VISIBLE_DEVICES"] = str(gpu["index"])
