@@ -13,10 +13,10 @@ prompt as token ids, greedy, SQL extracted and checked) one at a time, and recor
 
 Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (no launcher, no router)
            launcher    the launcher's per-device defaults (serving/plan.py), through the router
-           no-prefix   launcher without --enable-prefix-caching
-           bf16 / fp8  launcher with FP8 weights + KV cache off / on (GPU only)
-           api1        launcher with one API server (GPU only)
-           ngram4/8    launcher + n-gram speculation (4 or 8 tokens, lookup 2-4)
+           no-prefix   launcher without --enable-prefix-caching;  no-spec  without n-gram speculation
+           bf16 / fp8  launcher with FP8 weights + KV cache off / on (GPU);  api1  one API server (GPU)
+           cpu-bf16    bf16, no speculation (the CPU default before 2026-11-29);  fp32  float32, no speculation
+           ngram4/8    launcher + n-gram speculation (4 or 8 tokens, lookup 2-4);  fp32-ngram4  both
            ngram_gpu4  launcher + vLLM's GPU n-gram proposer (keeps async scheduling)
 
 Prints a table last: p50 / mean / p90 seconds per answer, speed-up of the p50 over `launcher`, answers that
@@ -51,12 +51,16 @@ NGRAM = '{{"method":"{m}","num_speculative_tokens":{k},"prompt_lookup_min":2,"pr
 VARIANTS = {
     "launcher": ([], []),
     "no-prefix": (["prefix_caching=false"], []),
+    "no-spec": (["ngram_speculation=0"], []),
     "bf16": (["quantization=none", "kv_cache_dtype=auto"], []),
     "fp8": (["quantization=fp8", "kv_cache_dtype=fp8"], []),
     "api1": (["gpu_api_servers=1"], []),
-    "ngram4": ([], ["--speculative-config", NGRAM.format(m="ngram", k=4)]),
-    "ngram8": ([], ["--speculative-config", NGRAM.format(m="ngram", k=8)]),
-    "ngram_gpu4": ([], ["--speculative-config", NGRAM.format(m="ngram_gpu", k=4)]),
+    "cpu-bf16": (["dtype=bfloat16", "ngram_speculation=0"], []),
+    "fp32": (["dtype=float32", "ngram_speculation=0"], []),
+    "ngram4": (["ngram_speculation=4"], []),
+    "ngram8": (["ngram_speculation=8"], []),
+    "fp32-ngram4": (["dtype=float32", "ngram_speculation=4"], []),
+    "ngram_gpu4": (["ngram_speculation=0"], ["--speculative-config", NGRAM.format(m="ngram_gpu", k=4)]),
 }
 
 

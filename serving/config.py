@@ -41,6 +41,8 @@ class ServeConfig:
                                     "model is faster and keeps its answers in bf16); 'none' to serve as is.")
     kv_cache_dtype: str = opt("auto", "auto: fp8 on GPUs with FP8 (halves KV memory) for models of 4 GiB and more, "
                                       "the model dtype elsewhere.")
+    ngram_speculation: int = opt(-1, "n-gram speculation: tokens proposed from the prompt (lookup 2-4); -1 auto: 4 on "
+                                  "CPU, where it wins, off on GPUs, where it lost; 0 off.", ge=-1, le=16)
     prefix_caching: bool = opt(True, "--enable-prefix-caching (the schema prompt repeats across questions).")
     lora_adapters: list[str] = opt([], "name=path adapters served with --enable-lora beside the base model (no "
                                        "merge needed; each has its own prompt contract from its model card).")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import assets
+from core.cpu import bf16_native
 from core.measured import FIGURES
 from core.modelinfo import count_params, read_card, read_model_config, text_config
 from serving.config import DeploymentError, ServeConfig
@@ -27,6 +28,9 @@ from sql.prompt import PromptContract
 # Below this much bf16 weight (about 2B parameters) FP8 weights and KV cache are not worth their kernels on a
 # GPU: reading the weights is a small part of a decode step (SmolLM2-135M on an H200: docs/benchmarks.md).
 FP8_MIN_WEIGHTS_GIB = 4.0
+# On a CPU without bf16 instructions a model is served in float32 when its bf16 weights are at most this big
+# (twice that in float32, per replica).
+FP32_CPU_MAX_GIB = 2.0
 
 
 @dataclass
@@ -82,9 +86,21 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
     """The per-architecture flags of the reference design, computed, with the reason for each."""
     args, why = [], []
     if gpu is None:
-        dtype = "bfloat16" if cfg.dtype == "auto" else cfg.dtype
+        dtype = cfg.dtype
+        if dtype == "auto":
+            fp32 = not bf16_native() and facts["weights_gib"] <= FP32_CPU_MAX_GIB
+            dtype = "float32" if fp32 else "bfloat16"
+            if fp32:
+                why.append(f"CPU without bf16 instructions (no AVX512-BF16/AMX): float32, bf16 would be emulated "
+                           f"({FIGURES['serve_cpu_fp32']})")
         args += ["--dtype", dtype]
         why.append(f"CPU: dtype {dtype}; KV cache in the model dtype (vLLM CPU has no fp8 KV cache)")
+        k = cfg.ngram_speculation if cfg.ngram_speculation >= 0 else 4
+        if k:
+            args += ["--speculative-config", json.dumps({"method": "ngram", "num_speculative_tokens": k,
+                                                         "prompt_lookup_min": 2, "prompt_lookup_max": 4})]
+            why.append(f"n-gram speculation, {k} tokens from the prompt (SQL copies the schema's names): "
+                       f"{FIGURES['serve_cpu_ngram']}")
         if cfg.kv_cache_dtype not in ("auto",):
             args += ["--kv-cache-dtype", cfg.kv_cache_dtype]
         max_len = cfg.max_model_len or min(facts["max_len"], 2048)
@@ -130,6 +146,11 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
     # The API server (HTTP, detokenized SSE per stream) is one Python process: at 256 concurrent streams on
     # an H200 it, not the GPU, was the limit. More servers per engine and tokens streamed in groups of 4
     # took one replica from 10.8k to 17.6k tok/s (bench/serving_sweep.py, docs/benchmarks.md).
+    if cfg.ngram_speculation > 0:
+        args += ["--speculative-config", json.dumps({"method": "ngram", "num_speculative_tokens": cfg.ngram_speculation,
+                                                     "prompt_lookup_min": 2, "prompt_lookup_max": 4})]
+    elif cfg.ngram_speculation < 0:
+        why.append(f"no n-gram speculation on a GPU ({FIGURES['serve_gpu_ngram']})")
     servers = cfg.gpu_api_servers or max(1, min(4, (os.cpu_count() or 2) // (2 * max(1, gpus_used))))
     args += ["--api-server-count", str(servers), "--stream-interval", str(cfg.gpu_stream_interval)]
     why.append(f"--api-server-count {servers}, --stream-interval {cfg.gpu_stream_interval}: the HTTP side keeps up "

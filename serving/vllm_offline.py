@@ -18,6 +18,7 @@ import os
 import sys
 import time
 
+from core.cpu import bf16_native
 from serving.grammar_check import problem
 
 
@@ -28,11 +29,13 @@ def main(req_path: str, out_path: str) -> None:
             raise SystemExit(f"error: constrained decoding is broken here: {why}")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     t0 = time.time()
+    # the dtype the serving plan picks: float32 on a CPU without bf16 instructions (serving/plan.py)
+    import torch
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
     from vllm.sampling_params import StructuredOutputsParams
-
-    kw = {"model": req["model"], "dtype": "bfloat16", "max_model_len": req.get("max_model_len", 4096),
+    dtype = "bfloat16" if torch.cuda.is_available() or bf16_native() else "float32"
+    kw = {"model": req["model"], "dtype": dtype, "max_model_len": req.get("max_model_len", 4096),
           "enforce_eager": True, "seed": 0}
     lora = None
     if req.get("adapter"):

@@ -1,5 +1,6 @@
 """The serving plan and launcher's checks: per-architecture vLLM flags, CPU pinning, LoRA models and their
 contracts, bad input refused before anything starts, start failures diagnosed."""
+import json
 import os
 import socket
 
@@ -129,3 +130,35 @@ def test_adapters_are_served_by_name_with_their_own_contract(tmp_path, monkeypat
         load_serve_config(None, ["name=ft", f"lora_adapters=[ft={ad}]"])
     with pytest.raises(ConfigError, match="has no adapter_config.json"):
         load_serve_config(None, [f"lora_adapters=[x={tmp_path}]"])
+
+
+def test_cpu_dtype_and_ngram_speculation_follow_the_cpu(monkeypatch):
+    """A CPU without bf16 instructions serves a small model in float32; n-gram speculation is on by default on
+    CPU (it won there) and off on GPUs (it lost), and an explicit setting is honoured."""
+    facts = {"quantized": False, "quant_method": None, "weights_gib": 0.25, "max_len": 8192,
+             "kv_bytes_per_token": 2 * 30 * 3 * 64}
+    monkeypatch.setattr(P, "bf16_native", lambda: False)
+    args, why = device_defaults(None, facts, ServeConfig())
+    assert args[args.index("--dtype") + 1] == "float32" and any("without bf16 instructions" in w for w in why)
+    spec = json.loads(args[args.index("--speculative-config") + 1])
+    assert spec == {"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 2, "prompt_lookup_max": 4}
+    big, _ = device_defaults(None, dict(facts, weights_gib=15.0), ServeConfig())
+    assert big[big.index("--dtype") + 1] == "bfloat16"             # an 8B model would not fit twice as big
+    monkeypatch.setattr(P, "bf16_native", lambda: True)
+    args, _ = device_defaults(None, facts, ServeConfig(ngram_speculation=0))
+    assert args[args.index("--dtype") + 1] == "bfloat16" and "--speculative-config" not in args
+    h200 = {"name": "H200", "capability": "9.0", "total_gib": 139.8}
+    args, why = device_defaults(h200, facts, ServeConfig())
+    assert "--speculative-config" not in args and any("no n-gram speculation on a GPU" in w for w in why)
+    args, _ = device_defaults(h200, facts, ServeConfig(ngram_speculation=8))
+    assert json.loads(args[args.index("--speculative-config") + 1])["num_speculative_tokens"] == 8
+
+
+def test_bf16_native_reads_the_cpu_flags(tmp_path):
+    from core.cpu import bf16_native
+
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("processor : 0\nflags : fpu sse2 avx avx2 fma\n")
+    amx = tmp_path / "amx"
+    amx.write_text("processor : 0\nflags : fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    assert not bf16_native.__wrapped__(str(avx2)) and bf16_native.__wrapped__(str(amx))
