@@ -91,7 +91,7 @@ def tokenizer_for(path: str | Path):
 class TextToSql:
     def __init__(self, base_url: str, tokenizer_dir: str | Path, contract: PromptContract | None = None,
                  model: str | None = None, max_model_len: int | None = None, api_key: str | None = None,
-                 timeout_s: float = 120.0):
+                 timeout_s: float = 120.0, seeded: bool = True):
         self.client = CompletionsClient(base_url, model=model, timeout_s=timeout_s, retries=2, api_key=api_key)
         self.tokenizer = tokenizer_for(tokenizer_dir)
         if not self.tokenizer.chat_template:
@@ -99,6 +99,9 @@ class TextToSql:
         self.contract = contract or PromptContract()
         self.formatter = ChatFormatter.for_contract(self.tokenizer, self.contract)
         self.max_model_len = max_model_len
+        # seeded sampling (reproducible votes) only where the engine supports it: vLLM CPU 0.32 kills its engine
+        # on a seeded request whose prefill is chunked ("CPU Generator does not use offset")
+        self.seeded = seeded
 
     @classmethod
     def for_deployment(cls, name: str, model: str | None = None, api_key: str | None = None) -> "TextToSql":
@@ -110,8 +113,9 @@ class TextToSql:
         if model not in models:
             raise AskError(f"deployment {name!r} serves {', '.join(models) or 'nothing'}, not {model!r}")
         m = models[model]
+        on_cpu = any(str(r.get("device", "")).startswith("cpu") for r in st.get("replicas") or [])
         return cls(st["router"]["url"], m["tokenizer"], PromptContract(**m["contract"]), model=model,
-                   max_model_len=_max_len(st), api_key=api_key)
+                   max_model_len=_max_len(st), api_key=api_key, seeded=not (on_cpu or st.get("workers")))
 
     # ----------------------------------------------------------------------------------- prompt
     def prompt(self, schema: str, question: str, sample_rows: str = "") -> tuple[str, list[int]]:
@@ -123,7 +127,7 @@ class TextToSql:
     # ----------------------------------------------------------------------------------- ask
     def ask(self, schema: str, question: str, dialect: str | None = None, target: str | None = None,
             sample_rows: str = "", execute: bool = False, max_tokens: int = 256, constrained: bool = False,
-            candidates: int = 0, temperature: float = 0.7, top_p: float = 0.95, seed: int | None = 0,
+            candidates: int = 0, temperature: float = 0.7, top_p: float = 0.95, seed: int | None = -1,
             repair: bool = True) -> Answer:
         dialect = dialect or self.contract.dialect
         question = (question or "").strip()
@@ -170,7 +174,8 @@ class TextToSql:
         completion_tokens = out.completion_tokens
         if candidates:
             more = self.client.complete(ids, max_tokens=max_tokens, stop=stop, grammar=grammar, n=candidates,
-                                        temperature=temperature, top_p=top_p, seed=seed)
+                                        temperature=temperature, top_p=top_p,
+                                        seed=(0 if self.seeded else None) if seed == -1 else seed)
             texts += more.texts
             completion_tokens += more.completion_tokens
         sqls = [extract_sql(t) for t in texts]

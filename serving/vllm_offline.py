@@ -52,7 +52,9 @@ def main(req_path: str, out_path: str) -> None:
     def params(grammar: str | None, n: int, sampled: bool) -> SamplingParams:
         so = StructuredOutputsParams(grammar=grammar) if grammar else None
         extra = req.get("sampling", {}) if sampled else {"temperature": 0.0}
-        return SamplingParams(max_tokens=req.get("max_tokens", 256), stop_token_ids=stop, n=n, seed=0 if sampled else None,
+        # no per-request seed on CPU: vLLM CPU 0.32 kills its engine on a seeded request whose prefill is chunked
+        seed = 0 if sampled and torch.cuda.is_available() else None
+        return SamplingParams(max_tokens=req.get("max_tokens", 256), stop_token_ids=stop, n=n, seed=seed,
                               structured_outputs=so, **extra)
 
     t1 = time.time()

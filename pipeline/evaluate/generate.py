@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import SqlgenieError
-from core.settings import REPO_ROOT
+from core.settings import REPO_ROOT, home
 from serving.client import CompletionsClient
 from serving.launch import vllm_available, vllm_python
 
@@ -52,9 +53,12 @@ def generate_vllm(model_path: Path, adapter: Path | None, reqs: list[Request], s
         p = subprocess.run([vllm_python(), "-m", "serving.vllm_offline", str(req), str(out)],
                            cwd=REPO_ROOT, capture_output=True, text=True)
         if p.returncode or not out.is_file():
+            log = home() / "logs" / f"vllm-offline-{time.strftime('%Y%m%d-%H%M%S')}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text((p.stdout or "") + (p.stderr or ""), encoding="utf-8")
             lines = (p.stderr or p.stdout).strip().splitlines() or ["(no output)"]
-            errors = [ln for ln in lines if "Error" in ln or "error:" in ln]
-            raise GenerationError("vLLM generation failed: " + (errors or lines)[-1][:500])
+            errors = [ln for ln in lines if ("Error" in ln or "error:" in ln) and "EngineDeadError" not in ln]
+            raise GenerationError("vLLM generation failed: " + (errors or lines)[-1][:500] + f" (whole log: {log})")
         res = json.loads(out.read_text())
     return res["completions"], {k: res[k] for k in ("startup_s", "generate_s", "output_tokens")}
 
