@@ -54,3 +54,15 @@ def t2s(tiny_tokenizer_dir):
 def test_ask_names_the_input_that_is_wrong(t2s, schema, question, says):
     with pytest.raises(AskError, match=says):
         t2s.ask(schema, question)
+
+
+def test_votes_are_seeded_only_where_the_engine_takes_a_seed(home, tiny_tokenizer_dir):
+    """vLLM CPU 0.32 kills its engine on a seeded request whose prefill is chunked: a client of a CPU deployment
+    samples its vote candidates unseeded; one of a GPU deployment seeds them (reproducible votes)."""
+    from serving import deployments as D
+
+    for device, seeded in (("cpu:0", False), ("cuda:0", True)):
+        D.state_dir("d").mkdir(parents=True, exist_ok=True)
+        D.save({"name": "d", "replicas": [{"device": device, "args": []}], "router": {"url": "http://127.0.0.1:9"},
+                "models": {"d": {"tokenizer": str(tiny_tokenizer_dir), "contract": {}}}, "config": {}})
+        assert TextToSql.for_deployment("d").seeded is seeded
