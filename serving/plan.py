@@ -82,6 +82,12 @@ def model_facts(model_dir: Path) -> dict:
             "kv_bytes_per_token": 2 * text["num_hidden_layers"] * text.get("num_key_value_heads", heads) * head_dim}
 
 
+def ngram_args(k: int) -> list[str]:
+    """vLLM flags for n-gram speculation: k tokens proposed from a 2-4 token match in the prompt."""
+    return ["--speculative-config", json.dumps({"method": "ngram", "num_speculative_tokens": k,
+                                                "prompt_lookup_min": 2, "prompt_lookup_max": 4})]
+
+
 def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: int = 1) -> tuple[list[str], list[str]]:
     """The per-architecture flags of the reference design, computed, with the reason for each."""
     args, why = [], []
@@ -97,8 +103,7 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
         why.append(f"CPU: dtype {dtype}; KV cache in the model dtype (vLLM CPU has no fp8 KV cache)")
         k = cfg.ngram_speculation if cfg.ngram_speculation >= 0 else 4
         if k:
-            args += ["--speculative-config", json.dumps({"method": "ngram", "num_speculative_tokens": k,
-                                                         "prompt_lookup_min": 2, "prompt_lookup_max": 4})]
+            args += ngram_args(k)
             why.append(f"n-gram speculation, {k} tokens from the prompt (SQL copies the schema's names): "
                        f"{FIGURES['serve_cpu_ngram']}")
         if cfg.kv_cache_dtype not in ("auto",):
@@ -147,8 +152,7 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
     # an H200 it, not the GPU, was the limit. More servers per engine and tokens streamed in groups of 4
     # took one replica from 10.8k to 17.6k tok/s (bench/serving_sweep.py, docs/benchmarks.md).
     if cfg.ngram_speculation > 0:
-        args += ["--speculative-config", json.dumps({"method": "ngram", "num_speculative_tokens": cfg.ngram_speculation,
-                                                     "prompt_lookup_min": 2, "prompt_lookup_max": 4})]
+        args += ngram_args(cfg.ngram_speculation)
     elif cfg.ngram_speculation < 0:
         why.append(f"no n-gram speculation on a GPU ({FIGURES['serve_gpu_ngram']})")
     servers = cfg.gpu_api_servers or max(1, min(4, (os.cpu_count() or 2) // (2 * max(1, gpus_used))))
