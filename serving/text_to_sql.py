@@ -35,7 +35,7 @@ from serving.client import CompletionsClient
 from sql.extract import extract_sql
 from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
-from sql.repair import Repaired, requalify
+from sql.repair import requalify_all
 from sql.sandbox import Sandbox, SandboxError
 from sql.schema_fit import SchemaFitError, fit_schema
 from sql.validate import DIALECTS, SqlCheck, check, schema_columns
@@ -179,8 +179,9 @@ class TextToSql:
             texts += more.texts
             completion_tokens += more.completion_tokens
         sqls = [extract_sql(t) for t in texts]
-        fixes = [requalify(q, schema, dialect, tables) if repair else Repaired(q) for q in sqls]
-        sqls = [f.sql for f in fixes]
+        moves: dict[str, list[str]] = {}
+        if repair:
+            sqls, moves = requalify_all(sqls, schema, dialect, tables)
         agreement, failed = None, 0
         sql, raw = sqls[0], texts[0]
         if candidates:
@@ -193,7 +194,7 @@ class TextToSql:
                      prompt_text=text, prompt_ids=ids, server_prompt_ids=out.prompt_token_ids,
                      sample_rows_in_prompt=bool(in_prompt), constrained=constrained, candidates=len(texts),
                      agreement=agreement, failed_candidates=failed, schema_left_out=left_out,
-                     repairs=fixes[sqls.index(sql)].changes if sql in sqls else [])
+                     repairs=moves.get(sql, []))
         if execute and result.parses:
             self._execute(ans, schema, sample_rows)
         return ans

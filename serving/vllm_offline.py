@@ -34,7 +34,8 @@ def main(req_path: str, out_path: str) -> None:
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
     from vllm.sampling_params import StructuredOutputsParams
-    dtype = "bfloat16" if torch.cuda.is_available() or bf16_native() else "float32"
+    on_gpu = torch.cuda.is_available()
+    dtype = "bfloat16" if on_gpu or bf16_native() else "float32"
     kw = {"model": req["model"], "dtype": dtype, "max_model_len": req.get("max_model_len", 4096),
           "enforce_eager": True, "seed": 0}
     lora = None
@@ -53,7 +54,7 @@ def main(req_path: str, out_path: str) -> None:
         so = StructuredOutputsParams(grammar=grammar) if grammar else None
         extra = req.get("sampling", {}) if sampled else {"temperature": 0.0}
         # no per-request seed on CPU: vLLM CPU 0.32 kills its engine on a seeded request whose prefill is chunked
-        seed = 0 if sampled and torch.cuda.is_available() else None
+        seed = 0 if sampled and on_gpu else None
         return SamplingParams(max_tokens=req.get("max_tokens", 256), stop_token_ids=stop, n=n, seed=seed,
                               structured_outputs=so, **extra)
 

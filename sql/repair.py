@@ -3,6 +3,7 @@
     from sql.repair import requalify
     fixed = requalify("SELECT v.stars FROM orgs g JOIN repos e ON e.org_id = g.id JOIN members v ON ...", ddl)
     fixed.sql, fixed.changes        # "SELECT e.stars ...", ["v.stars -> e.stars"]
+    sqls, moves = requalify_all(candidates, ddl)     # each candidate, the schema read once; {sql: its moves}
 
 A small model often joins the right tables and then reads a column through the wrong alias (`v.stars` where
 `stars` belongs to the table aliased `e`). SQLite then says "no such column". In each SELECT scope
@@ -55,3 +56,15 @@ def requalify(sql: str, schema: str, dialect: str = "sqlite", tables: dict[str, 
         return Repaired(sql)
     text = tree.sql(dialect=dialect or None)
     return Repaired(text + (";" if sql.rstrip().endswith(";") else ""), changes)
+
+
+def requalify_all(sqls: list[str], schema: str, dialect: str = "sqlite",
+                  tables: dict[str, set[str]] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+    """Every query repaired with the schema read once: (the queries, {repaired query: its moves})."""
+    if tables is None:
+        tables, _ = schema_columns(schema, dialect)
+    fixed = [requalify(q, schema, dialect, tables) for q in sqls]
+    moves: dict[str, list[str]] = {}
+    for f in fixed:
+        moves.setdefault(f.sql, f.changes)   # the first candidate that gave this query says how
+    return [f.sql for f in fixed], moves

@@ -41,7 +41,7 @@ from pipeline.model import load_tokenizer
 from sql.extract import extract_sql
 from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
-from sql.repair import Repaired, requalify
+from sql.repair import requalify_all
 from sql.vote import choose
 
 
@@ -75,14 +75,15 @@ def score_predictions(rows: list[dict], outputs: list[list[str]], suite: int = 0
     for r, texts in zip(rows, outputs):
         context = f"{r['schema']}\n{r['sample_data']}"
         agreement = None
-        fixes = [requalify(extract_sql(t), r["schema"]) if repair else Repaired(extract_sql(t)) for t in texts]
-        sqls = [f.sql for f in fixes]
+        sqls, moves = [extract_sql(t) for t in texts], {}
+        if repair:
+            sqls, moves = requalify_all(sqls, r["schema"])
         if vote and len(texts) > 1:
             picked = choose(sqls, context)
             pred, agreement = picked.sql, f"{picked.agreement}/{picked.candidates}"
         else:
             pred = sqls[0]
-        repairs = fixes[sqls.index(pred)].changes if pred in sqls else []
+        repairs = moves.get(pred, [])
         if r.get("db_path"):
             s = score_suite(r["db_path"], r["sql"], pred, suite)
         else:
