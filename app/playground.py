@@ -107,7 +107,7 @@ def _panel(a: Answer | None, error: str = "", served_by: str = "") -> list:
         how.append(f"{a.candidates} candidates tried, {a.agreement or 0} agreed on this result"
                    + (f", {a.failed_candidates} failed" if a.failed_candidates else ""))
     if a.repairs:
-        how.append("repaired: " + ", ".join(a.repairs) + " (the column was read through the wrong table)")
+        how.append("repaired where the schema allows one reading: " + "; ".join(a.repairs))
     if a.schema_left_out:
         how.append(f"schema too wide for the model: left out of the prompt {', '.join(a.schema_left_out)}")
     stats = (f"{a.model}: {a.latency_s * 1000:.0f} ms · {a.prompt_tokens} prompt + {a.completion_tokens} completion "

@@ -132,7 +132,8 @@ def add_commands(sub) -> None:
     e.add_argument("--vote", type=int, default=0, metavar="N",
                    help="execution-guided: sample N candidates + the greedy one, keep those that run, vote by result")
     e.add_argument("--repair", action="store_true",
-                   help="move a column read through the wrong table alias to the one table that has it (as `ask` does)")
+                   help="read each column where the schema has it when there is one reading: moved to the table "
+                   "of its FROM that has it, or its table joined by the one foreign-key path (as `ask` does)")
     e.set_defaults(fn=cmd_evaluate)
 
     c = sub.add_parser("compare", help="compare two evaluation runs (table, PNG chart, failure classes)")

@@ -161,8 +161,8 @@ def add_ask(sub) -> None:
     a.add_argument("--constrained", action="store_true", help="generate under a grammar of the schema's own names")
     a.add_argument("--vote", type=int, default=0, metavar="N", help="also sample N answers, run them on the sample "
                    "rows, return the one most agree on (execution-guided)")
-    a.add_argument("--no-repair", action="store_true", help="keep a column read through the wrong table alias as the "
-                   "model wrote it (by default it moves to the one table in scope that has it)")
+    a.add_argument("--no-repair", action="store_true", help="keep the answer as the model wrote it (by default a column "
+                   "the schema places elsewhere is moved there, or its table joined by the one foreign-key path)")
     a.add_argument("--json", action="store_true")
     a.set_defaults(fn=cmd_ask)
 

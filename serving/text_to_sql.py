@@ -16,8 +16,9 @@ row- and memory-capped (sql/sandbox.py); a statement that changes data runs only
 Options: `constrained` generates under a grammar built from the schema (sql/grammar.py: the model cannot
 name a table or column that does not exist); `candidates=N` also samples N answers in the same request and
 returns the one most candidates agree with when run on the sample rows (sql/vote.py), with its agreement.
-A column read through the wrong table alias is moved to the one table of its FROM that has it (sql/repair.py;
-`repair=False` to see the raw answer), and the answer lists each move (Answer.repairs).
+Columns are read where the schema says they are when it leaves one reading (sql/repair.py: a column moved to
+the one table of its FROM that has it, a missing table joined through the one shortest foreign-key path, a
+broken ON given its key; `repair=False` to see the raw answer), and the answer lists each change (Answer.repairs).
 A schema too wide for the model's context is fitted (sql/schema_fit.py): the tables the question needs are
 kept, and the answer names the ones left out (Answer.schema_left_out). Errors say which input caused them:
 the question, the schema or the sample rows.
@@ -35,7 +36,7 @@ from serving.client import CompletionsClient
 from sql.extract import extract_sql
 from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
-from sql.repair import requalify_all
+from sql.repair import repair_all
 from sql.sandbox import Sandbox, SandboxError
 from sql.schema_fit import SchemaFitError, fit_schema
 from sql.validate import DIALECTS, SqlCheck, check, schema_columns
@@ -70,7 +71,7 @@ class Answer:
     failed_candidates: int = 0
     rows_changed: int | None = None                               # a write, run on the throwaway copy
     schema_left_out: list[str] = field(default_factory=list)     # tables not in the prompt (too wide to fit)
-    repairs: list[str] = field(default_factory=list)             # columns moved to the table that has them
+    repairs: list[str] = field(default_factory=list)             # what repair changed (moves, joins, ONs)
 
 
 _TOKENIZERS: dict[str, object] = {}
@@ -181,7 +182,7 @@ class TextToSql:
         sqls = [extract_sql(t) for t in texts]
         moves: dict[str, list[str]] = {}
         if repair:
-            sqls, moves = requalify_all(sqls, schema, dialect, tables)
+            sqls, moves = repair_all(sqls, schema, dialect, tables)
         agreement, failed = None, 0
         sql, raw = sqls[0], texts[0]
         if candidates:

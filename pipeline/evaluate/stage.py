@@ -8,8 +8,9 @@ for a base model, this config's data settings) with the model's own tokenizer, a
 greedy and stops at the end of turn. `--constrained` generates under a grammar built from each row's
 schema (sql/grammar.py); `--vote N` samples N candidates beside the greedy answer, runs each on the row's
 sample rows in the sandbox, drops those that fail and keeps the answer most candidates agree with
-(sql/vote.py); `--repair` moves a column read through the wrong table alias to the one table of its FROM
-that has it, as `ask` does (sql/repair.py). Splits: `bundled:test` (the generator's held-out domains and template families), `ood` (the
+(sql/vote.py); `--repair` reads each column where the schema says it is when there is one reading (moved
+to the table of its FROM that has it, a missing table joined by the one foreign-key path), as `ask` does
+(sql/repair.py). Splits: `bundled:test` (the generator's held-out domains and template families), `ood` (the
 hand-written multi-table yardstick in data/ood/, scored as a test suite on 3 generated databases by
 default), or any Gretel file / Spider folder.
 
@@ -41,7 +42,7 @@ from pipeline.model import load_tokenizer
 from sql.extract import extract_sql
 from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
-from sql.repair import requalify_all
+from sql.repair import repair_all
 from sql.vote import choose
 
 
@@ -68,7 +69,7 @@ def load_rows(split: str, limit: int, seed: int) -> list[dict]:
 
 def score_predictions(rows: list[dict], outputs: list[list[str]], suite: int = 0,
                       vote: bool = False, repair: bool = False) -> tuple[list[dict], dict]:
-    """Extract (with `repair`, requalify wrongly qualified columns; with `vote`, choose among the candidates)
+    """Extract (with `repair`, columns read where the schema has them; with `vote`, choose among the candidates)
     and score each row; (per-row records, metrics).
     Rows with a database file (Spider / OOD) run against it, and against `suite` generated databases."""
     per_row, by = [], defaultdict(Counter)
@@ -77,7 +78,7 @@ def score_predictions(rows: list[dict], outputs: list[list[str]], suite: int = 0
         agreement = None
         sqls, moves = [extract_sql(t) for t in texts], {}
         if repair:
-            sqls, moves = requalify_all(sqls, r["schema"])
+            sqls, moves = repair_all(sqls, r["schema"])
         if vote and len(texts) > 1:
             picked = choose(sqls, context)
             pred, agreement = picked.sql, f"{picked.agreement}/{picked.candidates}"

@@ -1,16 +1,19 @@
-"""sql/repair.py: a column read through the wrong table alias is moved to the one table in scope that has it;
-anything ambiguous, correlated or unparseable is left as it was. Checked by running the result in SQLite."""
+"""sql/repair.py: a column read through the wrong table alias is moved to the one table in scope that has it; a
+column no table in scope has brings its table in through the one shortest foreign-key path; a broken ON gets the
+one key between its tables; anything ambiguous, correlated or unparseable is left as it was. Checked by running
+the result in SQLite."""
 from __future__ import annotations
 
 import sqlite3
 
 from pipeline.evaluate.stage import score_predictions
-from sql.repair import requalify
+from sql.joins import ForeignKeys
+from sql.repair import repair as requalify
 
 DDL = ("CREATE TABLE orgs (org_id INTEGER PRIMARY KEY, login TEXT);\n"
        "CREATE TABLE repos (repo_id INTEGER PRIMARY KEY, org_id INTEGER REFERENCES orgs(org_id), name TEXT, "
        "stars INTEGER);\n"
-       "CREATE TABLE members (repo_id INTEGER REFERENCES repos(repo_id), user_id INTEGER, name TEXT);")
+       "CREATE TABLE members (repo_id INTEGER REFERENCES repos, user_id INTEGER, name TEXT);")
 ROWS = ("INSERT INTO orgs VALUES (1, 'acme'), (2, 'zeta');\n"
         "INSERT INTO repos VALUES (10, 1, 'rocket', 50), (11, 1, 'anvil', 7), (12, 2, 'zed', 3);\n"
         "INSERT INTO members VALUES (10, 100, 'ann'), (11, 101, 'bob'), (12, 102, 'cy');")
@@ -54,3 +57,40 @@ def test_evaluation_with_repair_scores_the_repaired_query_and_records_the_move()
     assert not plain[0]["runs"] and plain[0]["repairs"] == []
     assert fixed[0]["runs"] and fixed[0]["repairs"] == ["v.stars -> e.stars"]
     assert m_fixed["runs_rate"] == 1.0 > m_plain["runs_rate"]
+
+
+def test_a_column_no_table_in_from_has_brings_its_table_in_through_the_foreign_keys():
+    two_hops = "SELECT name, login FROM members WHERE user_id > 100;"
+    try:
+        _run(two_hops)
+        raise AssertionError("the query should fail in SQLite")
+    except sqlite3.OperationalError as e:
+        assert "no such column: login" in str(e)
+    fixed = requalify(two_hops, DDL)
+    # members -> repos -> orgs; `name` (members and repos both have one) stays the members' column
+    assert _run(fixed.sql) == [("bob", "acme"), ("cy", "zeta")]
+    assert fixed.changes[-1] == "login -> orgs.login" and len(fixed.changes) == 3
+    # an alias nobody defined names the table brought in
+    fixed = requalify("SELECT g.login, SUM(r.stars) FROM repos r GROUP BY g.login ORDER BY 2 DESC;", DDL)
+    assert "JOIN orgs AS g ON g.org_id = r.org_id" in fixed.sql
+    assert _run(fixed.sql) == [("acme", 57), ("zeta", 3)]
+
+
+def test_no_join_is_guessed_when_two_key_paths_or_two_tables_could_be_meant():
+    ddl = ("CREATE TABLE players (player_id INTEGER PRIMARY KEY, handle TEXT);\n"
+           "CREATE TABLE games (game_id INTEGER PRIMARY KEY, white_id INTEGER REFERENCES players(player_id), "
+           "black_id INTEGER REFERENCES players(player_id), moves INTEGER);")
+    keys = ForeignKeys.of(ddl)
+    assert keys.neighbours("games") == {"players"} and keys.path({"games"}, "players") is None
+    two_paths = "SELECT handle, moves FROM games;"
+    assert requalify(two_paths, ddl).sql == two_paths
+    two_tables = "SELECT name FROM orgs;"          # repos and members both have a name
+    assert requalify(two_tables, DDL).sql == two_tables
+
+
+def test_a_join_whose_on_names_a_missing_column_or_equates_a_column_with_itself_gets_the_key():
+    for on in ("r.org_id = r.org_id", "r.login = o.org_id"):
+        sql = f"SELECT o.login, SUM(r.stars) FROM orgs o JOIN repos r ON {on} GROUP BY o.login ORDER BY 2 DESC;"
+        fixed = requalify(sql, DDL)
+        assert fixed.changes == [f"ON {on} -> ON r.org_id = o.org_id"], fixed.changes
+        assert _run(fixed.sql) == [("acme", 57), ("zeta", 3)]
