@@ -12,12 +12,12 @@ CTEs, derived tables and subqueries each on their own):
 1. requalify: a qualified column that its table does not have is moved to the one other table of the same FROM
    that has a column of that name (`v.stars -> e.stars`); before that, a JOIN whose ON names a column its table
    lacks, or equates a column with itself, gets the one foreign key between its table and the tables before it;
-2. join: a column that no table of its FROM (nor of an enclosing query) has, but one table of the schema has,
-   brings that table in through the one shortest foreign-key path (sql/joins.py) from the tables already there:
+2. join: a column that no table of its FROM (nor of an enclosing query) has brings in the table that has it and is
+   nearest by foreign keys, through the one shortest key path (sql/joins.py) from the tables already there:
    `JOIN sites AS s ON s.site_id = telescopes.site_id`, and the column is read through it. The other columns of
    that scope are qualified first, so the new table cannot make them ambiguous.
 
-When no table or more than one could be meant, or two join paths are equally short, or the result would not
+When no table has the column, or two are equally near, or two join paths are equally short, or the result would not
 pass the checker, nothing is changed: the query stays wrong rather than guessed at. Columns of derived tables
 or CTEs are left alone. The answer lists every change.
 """
@@ -103,7 +103,7 @@ def _missing(scope: Scope, tables: dict[str, set[str]]) -> list[exp.Column] | No
 
 
 def _join(scope: Scope, missing: list[exp.Column], tables: dict[str, set[str]], keys: ForeignKeys) -> list[str]:
-    """Bring in the one table each missing column can come from, through the one shortest key path."""
+    """Bring in the nearest table each missing column can come from, through the one shortest key path."""
     select: exp.Select = scope.expression
     owned = _tables_in(scope, tables)
     by_table = {scope.sources[a].name.lower(): a for a in owned}       # table -> alias already used for it
@@ -113,7 +113,9 @@ def _join(scope: Scope, missing: list[exp.Column], tables: dict[str, set[str]], 
         holders = [t for t, cols in tables.items() if col.name.lower() in cols and t not in by_table]
         paths = [(t, keys.path(set(by_table), t)) for t in holders]
         paths = [(t, p) for t, p in paths if p]
-        if len(holders) != 1 or len(paths) != 1:
+        nearest = min((len(p) for _, p in paths), default=0)
+        paths = [(t, p) for t, p in paths if len(p) == nearest]
+        if len(paths) != 1:
             return []                # nowhere, or more than one table could be meant: no guess
         plan.append((col, *paths[0]))
     # qualify what already resolves, so a joined table cannot make it ambiguous

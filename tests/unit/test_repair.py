@@ -84,8 +84,13 @@ def test_no_join_is_guessed_when_two_key_paths_or_two_tables_could_be_meant():
     assert keys.neighbours("games") == {"players"} and keys.path({"games"}, "players") is None
     two_paths = "SELECT handle, moves FROM games;"
     assert requalify(two_paths, ddl).sql == two_paths
-    two_tables = "SELECT name FROM orgs;"          # repos and members both have a name
-    assert requalify(two_tables, DDL).sql == two_tables
+    star = ("CREATE TABLE hubs (hub_id INTEGER PRIMARY KEY);\n"
+            "CREATE TABLE docks (dock_id INTEGER PRIMARY KEY, hub_id INTEGER REFERENCES hubs, label TEXT);\n"
+            "CREATE TABLE gates (gate_id INTEGER PRIMARY KEY, hub_id INTEGER REFERENCES hubs, label TEXT);")
+    two_tables = "SELECT label FROM hubs;"         # docks and gates are both one key away and both have a label
+    assert requalify(two_tables, star).sql == two_tables
+    nearest = requalify("SELECT name FROM orgs WHERE login = 'acme';", DDL)   # repos: 1 key away, members: 2
+    assert nearest.changes[-1] == "name -> repos.name" and _run(nearest.sql) == [("rocket",), ("anvil",)]
 
 
 def test_a_join_whose_on_names_a_missing_column_or_equates_a_column_with_itself_gets_the_key():
