@@ -11,6 +11,8 @@
 #   PHASE=quality []                OOD yardstick for the GPU fine-tune (plain, constrained, vote 8) and the base
 #   PHASE=quality2 [.gpuft]         OOD yardstick, the carried GPU fine-tune (.gpuft/adapter): constrained,
 #                                   constrained + vote 8 (xgrammar 0.2.8)
+#   PHASE=quality3 [.gpuft]         OOD yardstick, the carried GPU fine-tune, each evaluation of EVALS (';' between
+#                                   argument sets; default: constrained + repair, constrained + vote 8 + repair)
 #   PHASE=latency [.gpuft]          batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS
 # Results land in $OUT; each phase prints a table last.   run: PHASE=train bash bench/device_session.sh
 set -uo pipefail
@@ -96,6 +98,17 @@ quality2)
   find "$SQLGENIE_HOME" -name metrics.json -path '*eval*' -newer /root/gpuft/adapter -exec sh -c \
     'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[1], {k: d.get(k) for k in (\"rows\",\"valid_sql_rate\",\"runs_rate\",\"execution_accuracy\",\"latency_per_question_s\")})" {}' \;
   ;;
+quality3)
+  [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
+  IFS=';' read -ra sets <<< "${EVALS:---constrained --repair;--constrained --vote 8 --repair}"
+  for args in "${sets[@]}"; do
+    PYTHONPATH=$SERVE_PATH python3 -m pipeline evaluate -c configs/smollm2-gpu.yaml --adapter /root/gpuft/adapter \
+      --label gpu-finetune $args --split ood --limit 216 --backend vllm --merge 2>&1 | grep -v "it/s\]\|s/it\]" | tail -4
+  done
+  (cd "$SQLGENIE_HOME" && tar czf "$OUT/evals3.tgz" evals 2>/dev/null)
+  find "$SQLGENIE_HOME/evals" -name metrics.json -newer /root/gpuft/adapter -exec sh -c \
+    'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[1], {k: d.get(k) for k in (\"rows\",\"valid_sql_rate\",\"runs_rate\",\"execution_accuracy\",\"latency_per_question_s\")})" {}' \;
+  ;;
 latency)
   [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
   PYTHONPATH=$SERVE_PATH python3 bench/latency_b1.py --adapter /root/gpuft/adapter --limit ${LIMIT:-216} \
@@ -103,6 +116,6 @@ latency)
     --out "$OUT/latency-h200.json" 2>&1 | grep -v "it/s\]\|s/it\]" | tail -40
   ;;
 *)
-  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, latency" >&2; exit 2
+  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, latency" >&2; exit 2
   ;;
 esac

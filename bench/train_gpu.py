@@ -17,6 +17,13 @@ last.
     python3 bench/train_gpu.py qlora /tmp/llama8b               # QLoRA under 13 GiB vs Unsloth QLoRA
     python3 bench/train_gpu.py gemm                             # bf16 vs FP8 (row-wise) GEMMs of the 8B shapes
     python3 bench/train_gpu.py fp8-check                        # FP8 base numerics on the GPU (layer, tiny model)
+    python3 bench/train_gpu.py layers                           # frozen-base LoRA layers: bf16, ours FP8, torchao
+
+`ours_auto_r1` is `ours_auto` with this round's two changes undone (each projection quantizes its own input;
+the LoRA sum out of place, after a copy of the base output), for a same-run before/after.
+`layers`: one LoRA layer (r=128, PEFT, our fused forward) per 8B projection shape at 8192 tokens, forward and
+backward under autocast, its frozen base as bf16 nn.Linear, our Fp8FrozenLinear, and torchao's float8
+training Linear with row-wise scales (torchao.float8, recipe "rowwise"); milliseconds per layer step.
 
 `pack`: one epoch slice of rows whose lengths follow Gretel's (log-normal, ~230 tokens mean, loss on the
 last quarter), the same rows for every stack; optimizer step every 128 rows. The anchor is the best
@@ -42,7 +49,8 @@ MODES = ["hf_bf16_gc", "hf_qlora", "hf_qlora_liger", "unsloth_qlora", "unsloth_b
          "ours_auto", "ours_bf16", "ours_fp8", "ours_qlora", "ours_qlora13"]
 # ours_*: (train.precision, train.backend, train.max_memory_gib) given to the plan
 OURS = {"ours_auto": ("auto", "auto", None), "ours_bf16": ("bf16", "trl", None), "ours_fp8": ("fp8", "auto", None),
-        "ours_qlora": ("4bit", "auto", None), "ours_qlora13": ("auto", "auto", 13)}
+        "ours_qlora": ("4bit", "auto", None), "ours_qlora13": ("auto", "auto", 13),
+        "ours_auto_r1": ("auto", "auto", None)}   # ours_auto as round 1 left it (see _round1)
 MICRO, SEQ, R = 8, 1024, 128
 PEAK_BF16 = 790e12  # measured dense bf16 matmul rate of the H200 here (device notes)
 
@@ -453,10 +461,77 @@ def gemm() -> list[dict]:
     return out
 
 
+def _round1() -> None:
+    """Undo this round's FP8-path changes in this process: a quantization per projection, an out-of-place sum."""
+    import torch
+
+    from pipeline.train import fp8_base, fused_lora
+
+    fp8_base.quantize_input = fp8_base._quantize
+
+    def forward(self, x, *args, **kwargs):
+        name = fused_lora._plain(self, x, kwargs)
+        if name is None:
+            return type(self).forward(self, x, *args, **kwargs)
+        y = self.base_layer(x, *args, **kwargs)
+        h = self.lora_A[name](x)
+        out = torch.addmm(y.reshape(-1, y.shape[-1]), h.reshape(-1, h.shape[-1]), self.lora_B[name].weight.t(),
+                          alpha=self.scaling[name])
+        return out.view(y.shape)
+
+    fused_lora._forward = forward
+
+
+def layers() -> list[dict]:
+    """ms per forward + backward of one frozen-base LoRA layer, per 8B projection shape and base (see the module)."""
+    import torch
+    from peft import LoraConfig, inject_adapter_in_model
+
+    from pipeline.train import fp8_base, fused_lora
+
+    out = []
+    m = MICRO * SEQ
+    for name, k, n in [("q/o 4096x4096", 4096, 4096), ("k/v 4096x1024", 4096, 1024),
+                       ("gate/up 4096x14336", 4096, 14336), ("down 14336x4096", 14336, 4096)]:
+        row = {"layer": name}
+        for stack in ("bf16", "ours_fp8", "torchao_rowwise"):
+            try:
+                torch.manual_seed(0)
+                holder = torch.nn.Module()
+                holder.proj = torch.nn.Linear(k, n, bias=False, device="cuda", dtype=torch.bfloat16)
+                holder.proj.weight.requires_grad_(False)
+                if stack == "torchao_rowwise":
+                    from torchao.float8 import Float8LinearConfig, convert_to_float8_training
+
+                    convert_to_float8_training(holder, config=Float8LinearConfig.from_recipe_name("rowwise"))
+                holder = inject_adapter_in_model(LoraConfig(r=R, lora_alpha=R, target_modules=["proj"]), holder)
+                if stack == "ours_fp8":
+                    fp8_base.convert_lora_bases(holder)
+                fused_lora.apply(holder)
+                x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+                g = torch.randn(m, n, device="cuda", dtype=torch.bfloat16)
+
+                def step():
+                    with _amp():
+                        y = holder.proj(x)
+                    y.backward(g)
+                    fp8_base.forget_last_input()   # every call a new input, as in the network
+
+                row[stack] = _per_call(step) * 1e3
+            except Exception as e:  # noqa: BLE001 - a stack that cannot run is a row, not the end of the bench
+                row[stack] = float("nan")
+                print(f"LAYERS {name} {stack} failed: {type(e).__name__}: {str(e)[:300]}", flush=True)
+        out.append(row)
+    return out
+
+
 def one(mode: str, model_dir: str, steps: int) -> dict:
     if mode.startswith("unsloth"):
         import unsloth  # noqa: F401
     import torch
+
+    if mode.endswith("_r1"):
+        _round1()
 
     torch.manual_seed(0)
     t_load = time.time()
@@ -510,6 +585,14 @@ def main() -> None:
         print("\n| GEMM (8192 tokens) | bf16 TFLOP/s | FP8 row-wise TFLOP/s | speed-up |\n|---|---:|---:|---:|")
         for r in rows:
             print(f"| {r['gemm']} | {r['bf16_tflops']:.0f} | {r['fp8_tflops']:.0f} | {r['speedup']:.2f}x |")
+        return
+    if cmd == "layers":
+        rows = layers()
+        print("\n| LoRA layer r=128 (8192 tokens, fwd+bwd) | bf16 ms | ours FP8 ms | torchao row-wise ms | "
+              "ours vs bf16 | ours vs torchao |\n|---|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['layer']} | {r['bf16']:.2f} | {r['ours_fp8']:.2f} | {r['torchao_rowwise']:.2f} | "
+                  f"{r['bf16'] / r['ours_fp8']:.2f}x | {r['torchao_rowwise'] / r['ours_fp8']:.2f}x |")
         return
     if cmd == "one":
         mode = sys.argv[2]

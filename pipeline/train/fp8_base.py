@@ -8,6 +8,11 @@ Ada/Hopper/Blackwell: 1.62-1.72x bf16 on the 8B shapes, measured on the H200; it
 for tests). The LoRA A/B products, norms, attention and the loss stay in bf16; the adapter trained this
 way is saved and merged into the bf16 base as usual. Memory: two FP8 copies = one bf16 weight.
 
+Projections that read the same input (q/k/v read one normed hidden state, gate/up another) quantize it once:
+the last quantized activation is kept with its FP8 copy, and a call on the same storage, shape, strides and
+version counter (nothing wrote to it since) takes the copy. Holding the tensor keeps its memory from being
+handed to another tensor, so a pointer match is the same values.
+
     from pipeline.train import fp8_base
     n = fp8_base.convert_lora_bases(peft_model)   # after get_peft_model; returns how many were converted
 """
@@ -49,10 +54,36 @@ def _quantize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return quantize_rows(x)
 
 
+class _LastInput:
+    """The last activation quantized, its version counter then, and its FP8 copy with the scales."""
+    x: torch.Tensor | None = None
+    version = -1
+    quantized: tuple[torch.Tensor, torch.Tensor] | None = None
+    hits = 0                       # how many quantizations were saved (tests and the bench read it)
+
+
+def quantize_input(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """_quantize, once per input: the q/k/v (gate/up) projections of one layer share it (see the module)."""
+    last = _LastInput
+    if (last.x is not None and last.x.data_ptr() == x.data_ptr() and last.x.shape == x.shape
+            and last.x.stride() == x.stride() and last.x.dtype == x.dtype and last.version == x._version):
+        last.hits += 1
+        return last.quantized
+    last.x, last.version, last.quantized = None, -1, None    # release the previous one before the new copy
+    quantized = _quantize(x)
+    last.x, last.version, last.quantized = x, x._version, quantized
+    return quantized
+
+
+def forget_last_input() -> None:
+    """Drop the held activation (after a step, before measuring memory)."""
+    _LastInput.x, _LastInput.version, _LastInput.quantized = None, -1, None
+
+
 class _Fp8Matmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w_fwd, s_fwd, w_bwd, s_bwd):
-        xq, sx = _quantize(x)
+        xq, sx = quantize_input(x)
         ctx.save_for_backward(w_bwd, s_bwd)
         return torch._scaled_mm(xq, w_fwd.t(), scale_a=sx, scale_b=s_fwd, out_dtype=x.dtype)
 

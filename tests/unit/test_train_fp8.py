@@ -48,10 +48,30 @@ def test_tiny_llama_trains_with_fp8_base(home, tiny_llama_dir, tmp_path):
     data = write_gretel(tmp_path / "g.parquet", [gretel_row(i) for i in range(64)])
     cfg = config.load(None, tiny_train_overrides(tiny_llama_dir, data, "train.precision=fp8", "train.max_steps=25",
                                                  "name=fp8"))
+    hits = fp8_base._LastInput.hits
     res = train.run(cfg)
+    assert fp8_base._LastInput.hits - hits >= 25 * 3       # per step and layer: k, v take q's input, up gate's
     losses = [r["loss"] for r in map(json.loads, (res.out_dir / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
     assert len(losses) == 25
     assert sum(losses[-5:]) / 5 < 0.88 * losses[1], losses
     plan = json.loads((res.out_dir / "plan.json").read_text())
     assert plan["precision"] == "fp8" and plan["backend"] == "trl"
     assert (res.adapter_dir / "adapter_model.safetensors").is_file()
+
+
+def test_projections_reading_one_input_quantize_it_once_and_a_changed_input_again(monkeypatch):
+    torch.manual_seed(0)
+    q, k = (fp8_base.Fp8FrozenLinear(torch.nn.Linear(64, 32, bias=False).to(torch.bfloat16)) for _ in range(2))
+    calls = []
+    real = fp8_base._quantize
+    monkeypatch.setattr(fp8_base, "_quantize", lambda x: calls.append(x.shape) or real(x))
+    fp8_base.forget_last_input()
+    x = torch.randn(2, 8, 64, dtype=torch.bfloat16)
+    yq, yk = q(x), k(x)
+    assert len(calls) == 1                                   # k took q's FP8 copy of x
+    fp8_base.forget_last_input()
+    assert torch.equal(k(x), yk) and len(calls) == 2         # the same values as its own quantization
+    x.mul_(2)                                                # written in place: the copy is stale
+    assert torch.allclose(q(x).float(), 2 * yq.float(), rtol=0.02) and len(calls) == 3
+    assert _rel(k(torch.randn(2, 8, 64, dtype=torch.bfloat16)), yk) > 0.5 and len(calls) == 4
+    fp8_base.forget_last_input()
