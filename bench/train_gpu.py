@@ -19,8 +19,9 @@ last.
     python3 bench/train_gpu.py fp8-check                        # FP8 base numerics on the GPU (layer, tiny model)
     python3 bench/train_gpu.py layers                           # frozen-base LoRA layers: bf16, ours FP8, torchao
 
-`ours_auto_r1` is `ours_auto` with this round's two changes undone (each projection quantizes its own input;
-the LoRA sum out of place, after a copy of the base output), for a same-run before/after.
+`ours_auto_r1` is `ours_auto` with this round's change undone (each projection quantizes its own input), for a
+same-run before/after; `ours_auto_mlp8` keeps the attention projections in bf16 and only gate/up/down in FP8
+(the `layers` figures suggested it; the whole model says otherwise: docs/benchmarks.md).
 `layers`: one LoRA layer (r=128, PEFT, our fused forward) per 8B projection shape at 8192 tokens, forward and
 backward under autocast, its frozen base as bf16 nn.Linear, our Fp8FrozenLinear, and torchao's float8
 training Linear with row-wise scales (torchao.float8, recipe "rowwise"); milliseconds per layer step.
@@ -50,7 +51,7 @@ MODES = ["hf_bf16_gc", "hf_qlora", "hf_qlora_liger", "unsloth_qlora", "unsloth_b
 # ours_*: (train.precision, train.backend, train.max_memory_gib) given to the plan
 OURS = {"ours_auto": ("auto", "auto", None), "ours_bf16": ("bf16", "trl", None), "ours_fp8": ("fp8", "auto", None),
         "ours_qlora": ("4bit", "auto", None), "ours_qlora13": ("auto", "auto", 13),
-        "ours_auto_r1": ("auto", "auto", None)}   # ours_auto as round 1 left it (see _round1)
+        "ours_auto_r1": ("auto", "auto", None), "ours_auto_mlp8": ("auto", "auto", None)}   # see _round1, _mlp_only
 MICRO, SEQ, R = 8, 1024, 128
 PEAK_BF16 = 790e12  # measured dense bf16 matmul rate of the H200 here (device notes)
 
@@ -462,24 +463,29 @@ def gemm() -> list[dict]:
 
 
 def _round1() -> None:
-    """Undo this round's FP8-path changes in this process: a quantization per projection, an out-of-place sum."""
-    import torch
-
-    from pipeline.train import fp8_base, fused_lora
+    """Undo this round's FP8-path change in this process: each projection quantizes its own input again."""
+    from pipeline.train import fp8_base
 
     fp8_base.quantize_input = fp8_base._quantize
 
-    def forward(self, x, *args, **kwargs):
-        name = fused_lora._plain(self, x, kwargs)
-        if name is None:
-            return type(self).forward(self, x, *args, **kwargs)
-        y = self.base_layer(x, *args, **kwargs)
-        h = self.lora_A[name](x)
-        out = torch.addmm(y.reshape(-1, y.shape[-1]), h.reshape(-1, h.shape[-1]), self.lora_B[name].weight.t(),
-                          alpha=self.scaling[name])
-        return out.view(y.shape)
 
-    fused_lora._forward = forward
+def _mlp_only() -> None:
+    """FP8 bases for the MLP projections only (gate/up/down); attention projections keep bf16 (an experiment)."""
+    import torch
+    from peft.tuners.lora import LoraLayer
+
+    from pipeline.train import fp8_base
+
+    def convert(model) -> int:
+        n = 0
+        for name, module in model.named_modules():
+            base = getattr(module, "base_layer", None)
+            if isinstance(module, LoraLayer) and type(base) is torch.nn.Linear and ".mlp." in name:
+                module.base_layer = fp8_base.Fp8FrozenLinear(base)
+                n += 1
+        return n
+
+    fp8_base.convert_lora_bases = convert
 
 
 def layers() -> list[dict]:
@@ -532,6 +538,8 @@ def one(mode: str, model_dir: str, steps: int) -> dict:
 
     if mode.endswith("_r1"):
         _round1()
+    if mode.endswith("_mlp8"):
+        _mlp_only()
 
     torch.manual_seed(0)
     t_load = time.time()

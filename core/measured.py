@@ -10,7 +10,7 @@ from __future__ import annotations
 
 FIGURES = {
     # training (H200, 8B shape, re-measured 2026-11-29 with bench/device_train.sh)
-    "train_fp8_vs_anchor": "19.0k tok/s vs 16.1k for Unsloth bf16 without recompute: 1.18x, H200 8B",
+    "train_fp8_vs_anchor": "19.9k tok/s vs 16.1k for Unsloth bf16 without recompute: 1.24x, H200 8B",
     "train_fp8_quality": "eval loss +4.3% vs a bf16 base after 20 SmolLM2 steps (NF4: +9.7%)",
     "train_unsloth_qlora": "QLoRA 11.0k tok/s vs 3.4k for bitsandbytes + Liger, H200 8B",
     "train_packed_bf16": "packed Gretel-like rows in bf16: 15.0k real tok/s vs 8.0k for Unsloth's packed path, H200 8B",
@@ -20,7 +20,7 @@ FIGURES = {
     # serving (H200 unless said)
     "serve_api_servers": "one Python API server topped out at 10.8k tok/s at 256 concurrent on an H200; four gave 17.6k",
     "serve_fp8_decode": "FP8 weights decode ~1.4x bf16 at batch 1 (283 vs 203 tok/s per stream, H200 8B)",
-    "serve_fp8_small": "SmolLM2-135M on an H200: p50 per answer 86 ms bf16 vs 118 ms fp8, and fp8 changed 187 of 216 greedy answers",
+    "serve_fp8_small": "SmolLM2-135M on an H200: p50 per answer 87 ms bf16 vs 108 ms fp8 (same run), and fp8 changed 187 of 216 greedy answers",
     "serve_cpu_fp32": "SmolLM2 on a 2-core AVX2 CPU: mean 3.3 vs 5.3 s per answer, 5.5 vs 23.6 s for a new wide schema",
     "serve_cpu_ngram": "SmolLM2 on a 2-core AVX2 CPU with float32: p50 2.18 vs 3.07 s per answer, answers identical",
     "serve_gpu_ngram": "vLLM 0.24's ngram_gpu, 4 tokens, on an H200: p50 413 vs 118 ms per answer; the host-side ngram proposer lost as well (190 vs 71 ms)",

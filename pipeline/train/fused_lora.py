@@ -3,10 +3,12 @@
 PEFT computes `base(x) + lora_B(lora_A(x)) * scaling`: after the B product, one kernel multiplies by the
 scale and one adds, each a full pass over the projection's output (and their mirror in backward). On the
 H200 profile of our TRL backend (8B, micro-batch 8 x 1024) those two kernels were 62 ms of a 416 ms step.
-`base_out.addmm_(lora_A(x), B^T, alpha=scaling)` lets the GEMM read the base output and write the sum into
-it, in place (the base product's backward does not need its output, so nothing is copied first: an
-out-of-place addmm cost a 10 ms copy per step on the H200). Same value, same gradients (checked against PEFT
-on CPU in tests/unit/test_train_fused_lora.py).
+`torch.addmm(base_out, lora_A(x), B^T, alpha=scaling)` lets the GEMM read the base output and write the sum
+itself. Same value, same gradients (checked against PEFT on CPU in tests/unit/test_train_fused_lora.py).
+Not in place: `base_out.addmm_` (to save addmm's 10 ms copy of the base output per step) made the H200 step
+slower, 18.4k vs 19.6k tok/s: autograd records an in-place write to a view as CopySlices, whose backward
+copies the whole gradient (43 ms of DtoD copies per step instead of 10), and torchao's float8 Linear
+refuses it outright (its output is a view made inside a custom Function).
 
 It also skips PEFT's cast of each LoRA input to the adapter's fp32: under the Trainer's bf16 autocast the
 LoRA products run in bf16 anyway, and the cast only made an fp32 copy of every projection's input (saved
@@ -45,12 +47,10 @@ def _forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     if name is None:
         return type(self).forward(self, x, *args, **kwargs)
     y = self.base_layer(x, *args, **kwargs)
-    if not y.is_contiguous():
-        y = y.contiguous()
     h = self.lora_A[name](x)
-    b = self.lora_B[name].weight.t()
-    y.view(-1, y.shape[-1]).addmm_(h.reshape(-1, h.shape[-1]).to(y.dtype), b.to(y.dtype), alpha=self.scaling[name])
-    return y
+    out = torch.addmm(y.reshape(-1, y.shape[-1]), h.reshape(-1, h.shape[-1]), self.lora_B[name].weight.t(),
+                      alpha=self.scaling[name])
+    return out.view(y.shape)
 
 
 def apply(model) -> int:
