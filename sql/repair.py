@@ -47,14 +47,19 @@ def _tables_in(scope: Scope, tables: dict[str, set[str]]) -> dict[str, set[str]]
             if isinstance(src, exp.Table) and src.name.lower() in tables}
 
 
+def _own_columns(scope: Scope) -> list[exp.Column]:
+    """The scope's columns that sit in its own SELECT (sqlglot also lists a nested subquery's output columns)."""
+    return [c for c in scope.columns if c.find_ancestor(exp.Select) is scope.expression]
+
+
 def _requalify(scope: Scope, tables: dict[str, set[str]]) -> list[str]:
     owned = _tables_in(scope, tables)
     undefined = set()
     if len(owned) == len(scope.sources):
-        undefined = {c.table for c in scope.columns if c.table and c.table not in scope.sources}
+        undefined = {c.table for c in _own_columns(scope) if c.table and c.table not in scope.sources}
         undefined -= _outer_names(scope, tables)[0]
     changes = []
-    for col in scope.columns:
+    for col in _own_columns(scope):
         q = col.table
         if not q or (q not in owned and q not in undefined) or (q in owned and col.name.lower() in owned[q]):
             continue
@@ -88,7 +93,7 @@ def _missing(scope: Scope, tables: dict[str, set[str]]) -> list[exp.Column] | No
     outer_aliases, outer_columns = _outer_names(scope, tables)
     outputs = {s.alias.lower() for s in select.expressions if s.alias}
     missing = []
-    for col in scope.columns:
+    for col in _own_columns(scope):
         name, q = col.name.lower(), col.table
         if q in owned:
             if not any(name in cols for cols in owned.values()) and name not in outer_columns:
@@ -120,7 +125,7 @@ def _join(scope: Scope, missing: list[exp.Column], tables: dict[str, set[str]], 
         plan.append((col, *paths[0]))
     # qualify what already resolves, so a joined table cannot make it ambiguous
     outputs = {s.alias.lower() for s in select.expressions if s.alias}
-    for col in scope.columns:
+    for col in _own_columns(scope):
         if not col.table and col not in missing and col.name.lower() not in outputs:
             holders = [a for a, cols in owned.items() if col.name.lower() in cols]
             if len(holders) == 1:
