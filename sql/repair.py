@@ -135,14 +135,15 @@ def _join(scope: Scope, missing: list[exp.Column], tables: dict[str, set[str]], 
         for a, col_a, b, col_b in path:
             if b in by_table:
                 continue
-            wanted = col.table if (b == target and col.table and col.table.lower() not in used) else b
+            name = keys.spelling.get(b, b)
+            wanted = col.table if (b == target and col.table and col.table.lower() not in used) else name
             alias = wanted if wanted.lower() not in used else next(
                 f"{b}_{i}" for i in range(2, 99) if f"{b}_{i}" not in used)
             used.add(alias.lower())
             by_table[b] = alias
             on = exp.EQ(this=exp.column(col_b, table=alias), expression=exp.column(col_a, table=by_table[a]))
-            table = exp.Table(this=exp.to_identifier(keys.spelling.get(b, b)))
-            if alias != keys.spelling.get(b, b):
+            table = exp.Table(this=exp.to_identifier(name))
+            if alias != name:
                 table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
             select.join(table, on=on, copy=False)
             changes.append(f"{exp.Join(this=table, on=on).sql()} (for {col.name})")
