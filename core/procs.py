@@ -4,6 +4,7 @@ command) the moment it exists, and is stopped as a whole group, whether or not i
     from core.procs import spawn, stop, group_alive, log_tail
     proc, rec = spawn(["python", "-m", "x"], env={}, log_path=Path("x.log"), on_start=save_record)
     stop(rec, grace_s=10)      # SIGTERM the group, wait, SIGKILL what is left, verify nothing is left
+    code = run_owned(["python", "-m", "y"], Path("y.log"))   # wait for it; its group never outlives us
 
 Why groups and not pids: vLLM's API server starts an EngineCore child; if the API server is killed -9, the
 EngineCore (GBs of memory) lives on in the same group. Signalling the pid finds nothing; signalling the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -153,6 +155,36 @@ def stop_all(records: list[ProcRecord | None], grace_s: float = 10.0) -> int:
 def stop(rec: ProcRecord | None, grace_s: float = 10.0) -> bool:
     """Stop one recorded group; True if it was running."""
     return stop_all([rec], grace_s) > 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived while run_owned waited (a BaseException, so no `except Exception` swallows it)."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def run_owned(cmd: list[str], log_path: Path | None, role: str = "", grace_s: float = 5.0) -> int:
+    """Run `cmd` in its own process group and wait for its exit code. However the wait ends (the command
+    exits, an error, Ctrl-C, SIGTERM to this process), the whole group is stopped first, grandchildren too
+    (vLLM's EngineCore and workers outlive a killed parent otherwise). A SIGTERM is re-delivered after the
+    cleanup, so this process still ends the way it was asked to."""
+    proc, rec = spawn(cmd, None, log_path, role=role)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    terminated = False
+    try:
+        return proc.wait()
+    except _Terminated:
+        terminated = True
+        raise
+    finally:
+        stop(rec, grace_s)
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+        if terminated:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def log_tail(path: str | Path | None, lines: int = 20) -> str:

@@ -11,7 +11,7 @@ per prompt, a list of completions: the greedy one first, then sampled candidates
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import SqlgenieError
-from core.settings import REPO_ROOT, home
+from core.procs import log_tail, run_owned
+from core.settings import home
 from serving.client import CompletionsClient
 from serving.launch import vllm_available, vllm_python
 
@@ -50,15 +51,14 @@ def generate_vllm(model_path: Path, adapter: Path | None, reqs: list[Request], s
                                    "max_tokens": max_new_tokens, "stop_token_ids": stop_ids,
                                    "max_lora_rank": lora_rank, "candidates": candidates, "sampling": SAMPLING,
                                    "max_model_len": max_model_len}))
-        p = subprocess.run([vllm_python(), "-m", "serving.vllm_offline", str(req), str(out)],
-                           cwd=REPO_ROOT, capture_output=True, text=True)
-        if p.returncode or not out.is_file():
-            log = home() / "logs" / f"vllm-offline-{time.strftime('%Y%m%d-%H%M%S')}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text((p.stdout or "") + (p.stderr or ""), encoding="utf-8")
-            lines = (p.stderr or p.stdout).strip().splitlines() or ["(no output)"]
+        log = home() / "logs" / f"vllm-offline-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        # its own process group, stopped whole however this ends (vLLM's engine core outlives a killed parent)
+        code = run_owned([vllm_python(), "-m", "serving.vllm_offline", str(req), str(out)], log, "vllm-offline")
+        if code or not out.is_file():
+            lines = log_tail(log, 200).strip().splitlines() or ["(no output)"]
             errors = [ln for ln in lines if ("Error" in ln or "error:" in ln) and "EngineDeadError" not in ln]
             raise GenerationError("vLLM generation failed: " + (errors or lines)[-1][:500] + f" (whole log: {log})")
+        log.unlink(missing_ok=True)
         res = json.loads(out.read_text())
     return res["completions"], {k: res[k] for k in ("startup_s", "generate_s", "output_tokens")}
 

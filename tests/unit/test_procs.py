@@ -1,13 +1,18 @@
 """Process ownership with real processes: a group whose leader was killed -9 is still found and stopped whole
-(as vLLM's EngineCore outlives its killed API server); a reused pid is never taken for ours."""
+(as vLLM's EngineCore outlives its killed API server); a reused pid is never taken for ours; a command we wait
+for (run_owned) takes its grandchildren down with it when we are terminated."""
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 from core.procs import ProcRecord, alive, group_alive, group_members, spawn, stop, stop_all
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LEADER = ("import subprocess, sys, time\n"
           "child = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
@@ -46,3 +51,24 @@ def test_a_reused_pid_is_not_ours():
     finally:
         stop(rec, 1)
         proc.wait()
+
+
+RUNNER = ("import sys\nfrom pathlib import Path\nfrom core.procs import run_owned\n"
+          "print('code', run_owned([sys.executable, '-c', sys.argv[1]], Path(sys.argv[2])), flush=True)\n")
+
+
+def test_run_owned_stops_the_grandchildren_when_the_waiting_process_is_terminated(tmp_path):
+    log = tmp_path / "child.log"
+    # the child starts a grandchild that ignores SIGTERM (as an engine core would stay), both in the child's group
+    waiter = subprocess.Popen([sys.executable, "-c", RUNNER, LEADER, str(log)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    assert _wait(lambda: log.is_file() and log.read_text().strip() != "")
+    grandchild = int(log.read_text().split()[0])
+    assert alive(grandchild)
+    waiter.send_signal(signal.SIGTERM)                              # `kill <pid>` of an evaluation, say
+    assert waiter.wait(timeout=30) == -signal.SIGTERM               # it still dies by SIGTERM ...
+    assert _wait(lambda: not alive(grandchild))                     # ... after stopping the whole group
+    # and a command that simply ends gives its exit code
+    done = subprocess.run([sys.executable, "-c", RUNNER, "raise SystemExit(3)", str(log)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "code 3"
