@@ -14,6 +14,7 @@ tokenizer and prompt contract: serving/text_to_sql.py). Beyond localhost the pag
 from __future__ import annotations
 
 import os
+import threading
 
 import gradio as gr
 
@@ -39,6 +40,7 @@ EXAMPLES = {
 }
 DEFAULT_EXAMPLE = "hr"
 _CLIENTS: dict = {}
+_CLIENTS_LOCK = threading.Lock()
 
 
 def ready_deployments() -> list[str]:
@@ -62,10 +64,12 @@ def models_of(deployment: str | None) -> list[str]:
 
 
 def client(deployment: str, model: str) -> TextToSql:
+    """One client per deployment and model, built once even when several tabs ask at the same moment."""
     key = (deployment, model, D.load(deployment).get("created"))
-    if key not in _CLIENTS:
-        _CLIENTS[key] = TextToSql.for_deployment(deployment, model, api_key=auth.token() or None)
-    return _CLIENTS[key]
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = TextToSql.for_deployment(deployment, model, api_key=auth.token() or None)
+        return _CLIENTS[key]
 
 
 def _routed(deployment: str) -> dict:

@@ -79,11 +79,13 @@ _TOK_LOCK = threading.Lock()
 
 
 def tokenizer_for(path: str | Path):
-    """A tokenizer folder loaded once per process."""
-    from transformers import AutoTokenizer
-
+    """A tokenizer folder loaded once per process. The import is under the lock too: transformers' lazy
+    module is not thread-safe on first import (two playground tabs asking at once got "cannot import name
+    'AutoTokenizer' from 'transformers'")."""
     key = str(Path(path).resolve())
     with _TOK_LOCK:
+        from transformers import AutoTokenizer
+
         if key not in _TOKENIZERS:
             _TOKENIZERS[key] = AutoTokenizer.from_pretrained(key)
         return _TOKENIZERS[key]

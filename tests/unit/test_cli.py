@@ -66,3 +66,21 @@ def test_votes_are_seeded_only_where_the_engine_takes_a_seed(home, tiny_tokenize
         D.save({"name": "d", "replicas": [{"device": device, "args": []}], "router": {"url": "http://127.0.0.1:9"},
                 "models": {"d": {"tokenizer": str(tiny_tokenizer_dir), "contract": {}}}, "config": {}})
         assert TextToSql.for_deployment("d").seeded is seeded
+
+
+RACE = ("import sys, threading\nfrom serving.text_to_sql import tokenizer_for\n"
+        "barrier, errors, got = threading.Barrier(8), [], []\n"
+        "def go():\n    barrier.wait()\n    try:\n        got.append(id(tokenizer_for(sys.argv[1])))\n"
+        "    except Exception as e:\n        errors.append(repr(e))\n"
+        "ts = [threading.Thread(target=go) for _ in range(8)]\n[t.start() for t in ts]\n[t.join() for t in ts]\n"
+        "print(len(errors), len(set(got)), errors[:1])\n")
+
+
+def test_tabs_asking_at_the_same_moment_all_get_the_one_tokenizer(tiny_tokenizer_dir):
+    # a fresh interpreter, so transformers is imported by the racing threads themselves (two playground tabs
+    # asking at once got "cannot import name 'AutoTokenizer'": its lazy module is not thread-safe)
+    root = Path(__file__).resolve().parents[2]
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", RACE, str(tiny_tokenizer_dir)], cwd=root, capture_output=True,
+                             text=True, timeout=120).stdout.split(maxsplit=2)
+        assert out[:2] == ["0", "1"], out                     # no error, one tokenizer shared by all
