@@ -191,8 +191,9 @@ def _fix_on(scope: Scope, tables: dict[str, set[str]], keys: ForeignKeys) -> lis
 
 
 def repair(sql: str, schema: str, dialect: str = "sqlite", tables: dict[str, set[str]] | None = None,
-           keys: ForeignKeys | None = None) -> Repaired:
-    """`sql` with its columns read where the schema says they are (see the module); unchanged when unsure."""
+           keys: ForeignKeys | None = None, joins: bool = True) -> Repaired:
+    """`sql` with its columns read where the schema says they are (see the module); unchanged when unsure.
+    `joins=False`: only the moves within a FROM (used when a changed join would not pass the checker)."""
     if not sql or not sql.strip():
         return Repaired(sql)
     if tables is None:
@@ -202,13 +203,13 @@ def repair(sql: str, schema: str, dialect: str = "sqlite", tables: dict[str, set
         scopes = traverse_scope(tree)
     except _PARSE_ERRORS:
         return Repaired(sql)
-    keys = keys or ForeignKeys.of(schema)
-    relinked = [c for scope in scopes for c in _fix_on(scope, tables, keys)]   # the join structure first
+    keys = (keys or ForeignKeys.of(schema)) if joins else None
+    relinked = [c for scope in scopes for c in _fix_on(scope, tables, keys)] if joins else []  # joins first
     if relinked:
         scopes = traverse_scope(tree)           # the scopes still list the columns of the replaced ONs
     moved = [c for scope in scopes for c in _requalify(scope, tables)]
     added = []
-    for scope in scopes:
+    for scope in scopes if joins else []:
         missing = _missing(scope, tables)
         if missing:
             added += _join(scope, missing, tables, keys)
@@ -217,18 +218,8 @@ def repair(sql: str, schema: str, dialect: str = "sqlite", tables: dict[str, set
     end = ";" if sql.rstrip().endswith(";") else ""
     text = tree.sql(dialect=dialect or None) + end
     if (relinked or added) and not check(text, schema, dialect, known_tables=tables).ok:
-        return repair_moves_only(sql, schema, dialect, tables)
+        return repair(sql, schema, dialect, tables, joins=False)
     return Repaired(text, relinked + moved + added)
-
-
-def repair_moves_only(sql: str, schema: str, dialect: str, tables: dict[str, set[str]]) -> Repaired:
-    """Only the moves within a FROM, for when a changed join would not give a query the checker accepts."""
-    tree = sqlglot.parse_one(sql, read=dialect or None)
-    moved = [c for scope in traverse_scope(tree) for c in _requalify(scope, tables)]
-    if not moved:
-        return Repaired(sql)
-    end = ";" if sql.rstrip().endswith(";") else ""
-    return Repaired(tree.sql(dialect=dialect or None) + end, moved)
 
 
 def repair_all(sqls: list[str], schema: str, dialect: str = "sqlite",
