@@ -471,21 +471,10 @@ def _round1() -> None:
 
 def _mlp_only() -> None:
     """FP8 bases for the MLP projections only (gate/up/down); attention projections keep bf16 (an experiment)."""
-    import torch
-    from peft.tuners.lora import LoraLayer
-
     from pipeline.train import fp8_base
 
-    def convert(model) -> int:
-        n = 0
-        for name, module in model.named_modules():
-            base = getattr(module, "base_layer", None)
-            if isinstance(module, LoraLayer) and type(base) is torch.nn.Linear and ".mlp." in name:
-                module.base_layer = fp8_base.Fp8FrozenLinear(base)
-                n += 1
-        return n
-
-    fp8_base.convert_lora_bases = convert
+    convert = fp8_base.convert_lora_bases
+    fp8_base.convert_lora_bases = lambda model: convert(model, where=lambda name: ".mlp." in name)
 
 
 def layers() -> list[dict]:

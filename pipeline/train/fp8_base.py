@@ -128,14 +128,15 @@ class Fp8FrozenLinear(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, fp8 e4m3 row-wise"
 
 
-def convert_lora_bases(model) -> int:
-    """Replace the frozen nn.Linear under every PEFT LoRA layer by its FP8 stand-in; frees the bf16 weights."""
+def convert_lora_bases(model, where=lambda name: True) -> int:
+    """Replace the frozen nn.Linear under every PEFT LoRA layer (whose module name `where` accepts) by its FP8
+    stand-in; frees the bf16 weights."""
     from peft.tuners.lora import LoraLayer
 
     n = 0
-    for module in model.modules():
+    for name, module in model.named_modules():
         base = getattr(module, "base_layer", None)
-        if isinstance(module, LoraLayer) and type(base) is torch.nn.Linear:
+        if isinstance(module, LoraLayer) and type(base) is torch.nn.Linear and where(name):
             module.base_layer = Fp8FrozenLinear(base)
             n += 1
     if torch.cuda.is_available():
