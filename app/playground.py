@@ -109,7 +109,8 @@ def _panel(a: Answer | None, error: str = "", served_by: str = "") -> list:
     how = ["constrained by the schema's grammar" if a.constrained else "unconstrained"]
     if a.candidates > 1:
         how.append(f"{a.candidates} candidates tried, {a.agreement or 0} agreed on this result"
-                   + (f", {a.failed_candidates} failed" if a.failed_candidates else ""))
+                   + (f", {a.failed_candidates} failed" if a.failed_candidates else "")
+                   + (" (none of the first round ran: a second, hotter round was drawn)" if a.resampled else ""))
     if a.repairs:
         how.append("repaired where the schema allows one reading: " + "; ".join(a.repairs))
     if a.schema_left_out:

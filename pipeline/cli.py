@@ -54,7 +54,8 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     res = evaluate.run(_config(args, need_model=True), adapter=args.adapter, split=args.split, limit=args.limit, label=args.label,
                        backend=args.backend, merge=args.merge, endpoint=args.endpoint, suite=args.test_suite,
-                       constrained=args.constrained, vote=args.vote, repair=args.repair)
+                       constrained=args.constrained, vote=args.vote, repair=args.repair,
+                       resample=not args.no_resample)
     print(res.summary())
 
 
@@ -131,6 +132,8 @@ def add_commands(sub) -> None:
     e.add_argument("--constrained", action="store_true", help="generate under a grammar built from each row's schema")
     e.add_argument("--vote", type=int, default=0, metavar="N",
                    help="execution-guided: sample N candidates + the greedy one, keep those that run, vote by result")
+    e.add_argument("--no-resample", action="store_true",
+                   help="with --vote: no second, hotter round of N for the rows where no candidate ran")
     e.add_argument("--repair", action="store_true",
                    help="read each column where the schema has it when there is one reading: moved to the table "
                    "of its FROM that has it, or its table joined by the one foreign-key path (as `ask` does)")

@@ -99,7 +99,7 @@ def cmd_ask(args):
         print(json.dumps({"sql": ans.check.transpiled or ans.sql, "valid": ans.check.ok, "errors": ans.check.errors,
                           "columns": ans.columns, "rows": ans.rows, "latency_s": ans.latency_s, "model": ans.model,
                           "constrained": ans.constrained, "candidates": ans.candidates, "agreement": ans.agreement,
-                          "schema_left_out": ans.schema_left_out, "repairs": ans.repairs}, default=str))
+                          "resampled": ans.resampled, "schema_left_out": ans.schema_left_out, "repairs": ans.repairs}, default=str))
         return
     if args.show_prompt:
         print(f"-- prompt ({len(ans.prompt_ids)} tokens):\n{ans.prompt_text}\n-- raw completion:\n{ans.raw}\n--")
@@ -114,6 +114,7 @@ def cmd_ask(args):
         print(f"-- execution: {ans.execution_error}", file=sys.stderr)
     how = (("constrained" if ans.constrained else "unconstrained")
            + (f", {ans.candidates} candidates, {ans.agreement or 0} agreed" if ans.candidates > 1 else "")
+           + (" (none of the first round ran: a second, hotter round was drawn)" if ans.resampled else "")
            + (f", left out of the prompt (schema too wide): {', '.join(ans.schema_left_out)}" if ans.schema_left_out
               else "")
            + (f", repaired: {', '.join(ans.repairs)}" if ans.repairs else ""))

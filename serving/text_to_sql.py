@@ -15,7 +15,8 @@ row- and memory-capped (sql/sandbox.py); a statement that changes data runs only
 
 Options: `constrained` generates under a grammar built from the schema (sql/grammar.py: the model cannot
 name a table or column that does not exist); `candidates=N` also samples N answers in the same request and
-returns the one most candidates agree with when run on the sample rows (sql/vote.py), with its agreement.
+returns the one most candidates agree with when run on the sample rows (sql/vote.py), with its agreement;
+when none of them runs, one more round of N is drawn hotter and the vote covers both (Answer.resampled).
 Columns are read where the schema says they are when it leaves one reading (sql/repair.py: a column moved to
 the one table of its FROM that has it, a missing table joined through the one shortest foreign-key path, a
 broken ON given its key; `repair=False` to see the raw answer), and the answer lists each change (Answer.repairs).
@@ -40,7 +41,7 @@ from sql.repair import repair_all
 from sql.sandbox import Sandbox, SandboxError
 from sql.schema_fit import SchemaFitError, fit_schema
 from sql.validate import DIALECTS, SqlCheck, check, schema_columns
-from sql.vote import choose
+from sql.vote import RESAMPLING, choose
 
 
 class AskError(SqlgenieError):
@@ -72,6 +73,7 @@ class Answer:
     rows_changed: int | None = None                               # a write, run on the throwaway copy
     schema_left_out: list[str] = field(default_factory=list)     # tables not in the prompt (too wide to fit)
     repairs: list[str] = field(default_factory=list)             # what repair changed (moves, joins, ONs)
+    resampled: bool = False                                       # no first-round candidate ran: a second round
 
 
 _TOKENIZERS: dict[str, object] = {}
@@ -181,14 +183,20 @@ class TextToSql:
                                         seed=(0 if self.seeded else None) if seed == -1 else seed)
             texts += more.texts
             completion_tokens += more.completion_tokens
-        sqls = [extract_sql(t) for t in texts]
-        moves: dict[str, list[str]] = {}
-        if repair:
-            sqls, moves = repair_all(sqls, schema, dialect, tables)
-        agreement, failed = None, 0
+        sqls, moves = self._candidates(texts, schema, dialect, tables, repair)
+        agreement, failed, resampled = None, 0, False
         sql, raw = sqls[0], texts[0]
         if candidates:
-            pick = choose(sqls, schema + "\n" + (sample_rows or ""))
+            context = schema + "\n" + (sample_rows or "")
+            pick = choose(sqls, context)
+            if pick.none_ran:      # every candidate failed: one more round, hotter (sql/vote.py)
+                again = self.client.complete(ids, max_tokens=max_tokens, stop=stop, grammar=grammar, n=candidates,
+                                             seed=(1 if self.seeded else None) if seed == -1 else seed,
+                                             **{**RESAMPLING, "temperature": max(temperature, RESAMPLING["temperature"])})
+                texts += again.texts
+                completion_tokens += again.completion_tokens
+                sqls, moves = self._candidates(texts, schema, dialect, tables, repair)
+                pick, resampled = choose(sqls, context), True
             sql, agreement, failed = pick.sql, pick.agreement, pick.failed
             raw = texts[sqls.index(sql)] if sql in sqls else raw
         result = check(sql, schema, dialect, target, known_tables=tables)
@@ -197,10 +205,17 @@ class TextToSql:
                      prompt_text=text, prompt_ids=ids, server_prompt_ids=out.prompt_token_ids,
                      sample_rows_in_prompt=bool(in_prompt), constrained=constrained, candidates=len(texts),
                      agreement=agreement, failed_candidates=failed, schema_left_out=left_out,
-                     repairs=moves.get(sql, []))
+                     repairs=moves.get(sql, []), resampled=resampled)
         if execute and result.parses:
             self._execute(ans, schema, sample_rows)
         return ans
+
+    @staticmethod
+    def _candidates(texts: list[str], schema: str, dialect: str, tables, repair: bool
+                    ) -> tuple[list[str], dict[str, list[str]]]:
+        """Each completion's SQL (repaired when asked) and {repaired query: its changes}."""
+        sqls = [extract_sql(t) for t in texts]
+        return repair_all(sqls, schema, dialect, tables) if repair else (sqls, {})
 
     @staticmethod
     def _execute(ans: Answer, schema: str, sample_rows: str) -> None:

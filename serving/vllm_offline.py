@@ -6,8 +6,9 @@ The evaluation stage (which lives in the training environment) calls this as a s
 
 request.json: {"model": dir, "adapter": dir|null, "prompts": [[token ids], ...], "grammars": [str|null, ...],
                "max_tokens": 256, "stop_token_ids": [...], "max_model_len": 4096, "max_lora_rank": 16,
-               "candidates": 0, "sampling": {"temperature": 0.7, "top_p": 0.95}}
+               "candidates": 0, "sampling": {"temperature": 0.7, "top_p": 0.95}, "greedy": true, "seed": 0}
 completions.json: {"completions": [[greedy, candidate, ...], ...], "startup_s", "generate_s", "output_tokens"}
+("greedy": false leaves the greedy completion out: a second round of samples only.)
 Prompts are token ids rendered by sql/prompt.py (the training prompt, no special tokens added here).
 A grammar (xgrammar EBNF) constrains that prompt's outputs; `candidates` > 0 adds that many sampled ones.
 """
@@ -54,15 +55,17 @@ def main(req_path: str, out_path: str) -> None:
         so = StructuredOutputsParams(grammar=grammar) if grammar else None
         extra = req.get("sampling", {}) if sampled else {"temperature": 0.0}
         # no per-request seed on CPU: vLLM CPU 0.32 kills its engine on a seeded request whose prefill is chunked
-        seed = 0 if sampled and on_gpu else None
+        seed = req.get("seed", 0) if sampled and on_gpu else None
         return SamplingParams(max_tokens=req.get("max_tokens", 256), stop_token_ids=stop, n=n, seed=seed,
                               structured_outputs=so, **extra)
 
     t1 = time.time()
     tqdm = sys.stderr.isatty()
-    greedy = llm.generate(prompts, [params(g, 1, False) for g in grammars], lora_request=lora, use_tqdm=tqdm)
-    texts = [[o.outputs[0].text] for o in greedy]
-    tokens = sum(len(o.outputs[0].token_ids) for o in greedy)
+    texts, tokens = [[] for _ in prompts], 0
+    if req.get("greedy", True):
+        greedy = llm.generate(prompts, [params(g, 1, False) for g in grammars], lora_request=lora, use_tqdm=tqdm)
+        texts = [[o.outputs[0].text] for o in greedy]
+        tokens = sum(len(o.outputs[0].token_ids) for o in greedy)
     n = int(req.get("candidates") or 0)
     if n:
         sampled = llm.generate(prompts, [params(g, n, True) for g in grammars], lora_request=lora, use_tqdm=tqdm)

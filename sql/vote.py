@@ -10,7 +10,9 @@ still separates queries that fail from ones that run. Results are grouped by `sq
 (multisets, or lists when the query orders its rows); the largest group wins, ties go to the group that
 holds the earliest candidate (the greedy answer is passed first). Candidates that return no rows lose to
 ones that return rows when any do (an empty result is usually a wrong filter). When every candidate
-fails, the first non-empty one is returned with agreement 0.
+fails, the first non-empty one is returned with agreement 0 and `none_ran` set: callers then draw one more
+round of the same number of candidates at `RESAMPLING` (hotter: the first round's answers were all wrong in the
+same few ways) and vote over both rounds (serving/text_to_sql.py, pipeline/evaluate/stage.py).
 """
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ from sql.sandbox import Sandbox, SandboxError
 from sql.statements import split_context
 
 
+RESAMPLING = {"temperature": 1.0, "top_p": 0.95}     # the second round, drawn only when no candidate ran
+
+
 @dataclass
 class Pick:
     sql: str
@@ -29,6 +34,10 @@ class Pick:
     candidates: int      # candidates given (non-empty)
     failed: int          # candidates that did not run
     groups: int = 0      # distinct results among those that ran
+
+    @property
+    def none_ran(self) -> bool:
+        return self.candidates > 0 and self.failed == self.candidates
 
 
 def _box(context: str, timeout_s: float) -> Sandbox:

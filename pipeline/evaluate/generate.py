@@ -39,8 +39,10 @@ class Request:
 
 def generate_vllm(model_path: Path, adapter: Path | None, reqs: list[Request], stop_ids: list[int],
                   max_new_tokens: int = 256, lora_rank: int = 16, candidates: int = 0,
-                  max_model_len: int = 4096) -> tuple[list[list[str]], dict]:
-    """vLLM offline batch generation in the serving interpreter (a subprocess: vLLM lives in .venv-serve)."""
+                  max_model_len: int = 4096, greedy: bool = True, sampling: dict | None = None,
+                  seed: int = 0) -> tuple[list[list[str]], dict]:
+    """vLLM offline batch generation in the serving interpreter (a subprocess: vLLM lives in .venv-serve).
+    `greedy=False`: only the `candidates` sampled ones (a second round, at `sampling`)."""
     if not vllm_available():
         raise GenerationError("the vLLM backend needs the serving environment (.venv-serve is missing): run "
                               "`make setup-serve`, set SQLGENIE_VLLM_PYTHON, or use --backend transformers")
@@ -49,7 +51,8 @@ def generate_vllm(model_path: Path, adapter: Path | None, reqs: list[Request], s
         req.write_text(json.dumps({"model": str(model_path), "adapter": str(adapter) if adapter else None,
                                    "prompts": [r.ids for r in reqs], "grammars": [r.grammar for r in reqs],
                                    "max_tokens": max_new_tokens, "stop_token_ids": stop_ids,
-                                   "max_lora_rank": lora_rank, "candidates": candidates, "sampling": SAMPLING,
+                                   "max_lora_rank": lora_rank, "candidates": candidates,
+                                   "sampling": sampling or SAMPLING, "greedy": greedy, "seed": seed,
                                    "max_model_len": max_model_len}))
         log = home() / "logs" / f"vllm-offline-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
         # its own process group, stopped whole however this ends (vLLM's engine core outlives a killed parent)
@@ -65,16 +68,16 @@ def generate_vllm(model_path: Path, adapter: Path | None, reqs: list[Request], s
 
 def generate_openai(base_url: str, reqs: list[Request], stop: list[str], max_new_tokens: int = 256,
                     concurrency: int = 8, candidates: int = 0, model: str | None = None,
-                    progress=None) -> tuple[list[list[str]], dict]:
+                    progress=None, greedy: bool = True, sampling: dict | None = None,
+                    seed: int = 0) -> tuple[list[list[str]], dict]:
     """Through an OpenAI-compatible endpoint (a replica or the router), `concurrency` requests in flight."""
     client = CompletionsClient(base_url, model=model)
 
     def one(r: Request) -> list[str]:
-        greedy = client.complete(r.ids, max_tokens=max_new_tokens, stop=stop, grammar=r.grammar).text
-        texts = [greedy]
+        texts = [client.complete(r.ids, max_tokens=max_new_tokens, stop=stop, grammar=r.grammar).text] if greedy else []
         if candidates:
             texts += client.complete(r.ids, max_tokens=max_new_tokens, stop=stop, grammar=r.grammar, n=candidates,
-                                     seed=0, **SAMPLING).texts
+                                     seed=seed, **(sampling or SAMPLING)).texts
         if progress:
             progress(1)
         return texts
@@ -86,10 +89,13 @@ def generate_openai(base_url: str, reqs: list[Request], stop: list[str], max_new
 
 def generate_transformers(model_path: Path, adapter: Path | None, reqs: list[Request], tokenizer,
                           max_new_tokens: int = 256, batch_size: int = 16, candidates: int = 0,
-                          progress=None) -> list[list[str]]:
+                          progress=None, greedy: bool = True, sampling: dict | None = None,
+                          seed: int = 0) -> list[list[str]]:
     """Batched, left-padded greedy decoding (no grammar support: use vllm or openai for --constrained)."""
     import torch
     from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
 
     if any(r.grammar for r in reqs):
         raise GenerationError("constrained decoding needs vLLM: use --backend vllm or openai")
@@ -108,8 +114,8 @@ def generate_transformers(model_path: Path, adapter: Path | None, reqs: list[Req
         ids = torch.tensor([[pad] * (longest - len(reqs[i].ids)) + reqs[i].ids for i in idx])
         mask = torch.tensor([[0] * (longest - len(reqs[i].ids)) + [1] * len(reqs[i].ids) for i in idx])
         with torch.no_grad():
-            runs = [dict(do_sample=False)] + ([dict(do_sample=True, num_return_sequences=candidates, **SAMPLING)]
-                                              if candidates else [])
+            runs = ([dict(do_sample=False)] if greedy else []) + (
+                [dict(do_sample=True, num_return_sequences=candidates, **(sampling or SAMPLING))] if candidates else [])
             for kw in runs:
                 gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
                                      eos_token_id=tokenizer.eos_token_id, pad_token_id=pad, **kw)

@@ -1,16 +1,17 @@
 """Evaluation stage: generate SQL for held-out questions and score it by execution on SQLite.
 
     sqlgenie evaluate -c configs/smollm2-cpu.yaml [--adapter latest|RUN_ID|DIR] [--split ood] [--limit 500]
-                      [--constrained] [--vote 8] [--repair] [--test-suite 3] [--backend auto|vllm|openai|transformers]
+                      [--constrained] [--vote 8 [--no-resample]] [--repair] [--test-suite 3] [--backend auto|vllm|openai|transformers]
 
 Prompts are rendered by sql/prompt.py under the evaluated model's contract (an adapter's own model card;
 for a base model, this config's data settings) with the model's own tokenizer, as token ids; decoding is
 greedy and stops at the end of turn. `--constrained` generates under a grammar built from each row's
 schema (sql/grammar.py); `--vote N` samples N candidates beside the greedy answer, runs each on the row's
 sample rows in the sandbox, drops those that fail and keeps the answer most candidates agree with
-(sql/vote.py); `--repair` reads each column where the schema says it is when there is one reading (moved
-to the table of its FROM that has it, a missing table joined by the one foreign-key path), as `ask` does
-(sql/repair.py). Splits: `bundled:test` (the generator's held-out domains and template families), `ood` (the
+(sql/vote.py); rows where none runs get one more round of N, sampled hotter, and the vote covers both
+(the label then ends `vote8x2`; `--no-resample` for one round); `--repair` reads each column where the
+schema says it is when there is one reading (moved to the table of its FROM that has it, a missing table
+joined by the one foreign-key path), as `ask` does (sql/repair.py). Splits: `bundled:test` (the generator's held-out domains and template families), `ood` (the
 hand-written multi-table yardstick in data/ood/, scored as a test suite on 3 generated databases by
 default), or any Gretel file / Spider folder.
 
@@ -20,8 +21,10 @@ eval/<label>-<stamp>/ for a run's adapter, <home>/evals/<model>/<label>-<stamp>/
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -43,7 +46,7 @@ from sql.extract import extract_sql
 from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
 from sql.repair import repair_all
-from sql.vote import choose
+from sql.vote import RESAMPLING, choose
 
 
 @dataclass
@@ -67,6 +70,17 @@ def load_rows(split: str, limit: int, seed: int) -> list[dict]:
     return rows[:limit]
 
 
+def _candidate_sqls(texts: list[str], schema: str, repair: bool) -> tuple[list[str], dict[str, list[str]]]:
+    sqls = [extract_sql(t) for t in texts]
+    return repair_all(sqls, schema) if repair else (sqls, {})
+
+
+def none_ran(rows: list[dict], outputs: list[list[str]], repair: bool) -> list[int]:
+    """Indexes of the rows where no candidate runs on the row's sample rows (as the vote sees them)."""
+    return [i for i, (r, texts) in enumerate(zip(rows, outputs))
+            if choose(_candidate_sqls(texts, r["schema"], repair)[0], f"{r['schema']}\n{r['sample_data']}").none_ran]
+
+
 def score_predictions(rows: list[dict], outputs: list[list[str]], suite: int = 0,
                       vote: bool = False, repair: bool = False) -> tuple[list[dict], dict]:
     """Extract (with `repair`, columns read where the schema has them; with `vote`, choose among the candidates)
@@ -76,9 +90,7 @@ def score_predictions(rows: list[dict], outputs: list[list[str]], suite: int = 0
     for r, texts in zip(rows, outputs):
         context = f"{r['schema']}\n{r['sample_data']}"
         agreement = None
-        sqls, moves = [extract_sql(t) for t in texts], {}
-        if repair:
-            sqls, moves = repair_all(sqls, r["schema"])
+        sqls, moves = _candidate_sqls(texts, r["schema"], repair)
         if vote and len(texts) > 1:
             picked = choose(sqls, context)
             pred, agreement = picked.sql, f"{picked.agreement}/{picked.candidates}"
@@ -124,9 +136,11 @@ def _tokenizer(adapter: Path | None, cfg: RunConfig):
 
 def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test", limit: int = 500,
         label: str | None = None, backend: str = "auto", merge: bool = False, endpoint: str | None = None,
-        suite: int = 0, constrained: bool = False, vote: int = 0, repair: bool = False) -> EvalResult:
+        suite: int = 0, constrained: bool = False, vote: int = 0, repair: bool = False,
+        resample: bool = True) -> EvalResult:
     """backend auto: offline vLLM when the serving environment exists (an adapter is merged first: vLLM's
-    CPU LoRA path is ~15x slower), else transformers."""
+    CPU LoRA path is ~15x slower), else transformers. With `vote`, rows where no candidate ran get a second
+    round of `vote` samples (`resample=False`: one round only)."""
     from tqdm import tqdm
 
     t0 = time.time()
@@ -140,7 +154,7 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     contract = PromptContract.from_card(card) if card.get("contract") else cfg.contract()
     label = label or ("adapter" if adapter_path else "base")
     label += "+constrained" if constrained else ""
-    label += f"+vote{vote}" if vote else ""
+    label += f"+vote{vote}" + ("x2" if resample else "") if vote else ""
     label += "+repair" if repair else ""
     tok = _tokenizer(adapter_path, cfg)
     fmt = ChatFormatter.for_contract(tok, contract)
@@ -153,25 +167,34 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
         backend = "vllm" if G.vllm_available() else "transformers"
         merge = merge or backend == "vllm"
     t_gen = time.time()
-    info: dict = {}
     stop_ids = [tok.eos_token_id]
-    if backend == "vllm" and merge and adapter_path is not None:
-        import tempfile
+    with contextlib.ExitStack() as stack:
+        if backend == "vllm" and merge and adapter_path is not None:
+            from pipeline.export.merge import merge_adapter  # heavy: torch, peft
 
-        from pipeline.export.merge import merge_adapter  # heavy: torch, peft
+            d = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            merged = merge_adapter(model_path, adapter_path, d / "merged", tok, card)
 
-        with tempfile.TemporaryDirectory() as d:
-            merged = merge_adapter(model_path, adapter_path, Path(d) / "merged", tok, card)
-            outs, info = G.generate_vllm(merged, None, reqs, stop_ids, candidates=vote)
-    elif backend == "vllm":
-        outs, info = G.generate_vllm(model_path, adapter_path, reqs, stop_ids, lora_rank=cfg.train.lora.r,
-                                     candidates=vote)
-    elif backend == "openai":
-        with tqdm(total=len(rows), desc=f"generating ({label}) via {endpoint}", unit="row") as bar:
-            outs, info = G.generate_openai(endpoint, reqs, [tok.eos_token], candidates=vote, progress=bar.update)
-    else:
-        with tqdm(total=len(rows), desc=f"generating ({label})", unit="row") as bar:
-            outs = G.generate_transformers(model_path, adapter_path, reqs, tok, candidates=vote, progress=bar.update)
+        def generate(reqs: list[G.Request], **kw) -> tuple[list[list[str]], dict]:
+            if backend == "vllm" and merge and adapter_path is not None:
+                return G.generate_vllm(merged, None, reqs, stop_ids, **kw)
+            if backend == "vllm":
+                return G.generate_vllm(model_path, adapter_path, reqs, stop_ids, lora_rank=cfg.train.lora.r, **kw)
+            with tqdm(total=len(reqs), desc=f"generating ({label})" + (f" via {endpoint}" if endpoint else ""),
+                      unit="row") as bar:
+                if backend == "openai":
+                    return G.generate_openai(endpoint, reqs, [tok.eos_token], progress=bar.update, **kw)
+                return G.generate_transformers(model_path, adapter_path, reqs, tok, progress=bar.update, **kw), {}
+
+        outs, info = generate(reqs, candidates=vote)
+        if vote and resample:       # rows where no candidate ran: one more round, hotter (sql/vote.py)
+            again = none_ran(rows, outs, repair)
+            info["resampled_rows"] = len(again)
+            if again:
+                more, _ = generate([reqs[i] for i in again], candidates=vote, greedy=False, sampling=RESAMPLING,
+                                   seed=1)
+                for i, texts in zip(again, more):
+                    outs[i] = outs[i] + texts
     info["generation_s"] = time.time() - t_gen
     info["rows_per_s"] = len(rows) / info["generation_s"]
 

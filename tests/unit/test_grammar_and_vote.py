@@ -86,3 +86,58 @@ def test_grammar_check_names_the_xgrammar_that_misreads_transformers5_tokenizers
     assert grammar_check.problem() is None
     versions.update(xgrammar=(0, 2, 3), transformers=(4, 57, 1))
     assert grammar_check.problem() is None
+
+
+def test_a_pick_says_when_no_candidate_ran():
+    assert choose(["SELECT nope FROM customers;", "SELECT x FROM nowhere;"], SHOP + "\n" + ROWS).none_ran
+    assert not choose(["SELECT nope FROM customers;", "SELECT name FROM customers;"], SHOP).none_ran
+    assert not choose([], SHOP).none_ran
+
+
+class _Scripted:
+    """Stands in for the HTTP client: the fault "every sampled candidate fails" cannot be caused on purpose with a
+    real model, so each request returns the next scripted round and records what was asked."""
+
+    model = "scripted"
+
+    def __init__(self, rounds):
+        self.rounds, self.asked = list(rounds), []
+
+    def complete(self, ids, **kw):
+        from serving.client import Completion
+
+        self.asked.append(kw)
+        texts = self.rounds.pop(0)
+        return Completion(texts[0], len(ids), 5 * len(texts), 0.0, texts=texts, prompt_token_ids=list(ids))
+
+
+@pytest.mark.parametrize("second_round_runs", [True, False])
+def test_ask_draws_a_hotter_second_round_only_when_no_candidate_ran(tiny_tokenizer_dir, second_round_runs):
+    from serving.text_to_sql import TextToSql
+
+    bad = ["SELECT nope FROM customers;"] * 3
+    good = ["SELECT name FROM customers;", "SELECT name FROM customers;", "SELECT nope FROM customers;"]
+    t2s = TextToSql("http://127.0.0.1:9", tiny_tokenizer_dir, model="scripted")
+    t2s.client = _Scripted([bad[:1], bad[1:], good if second_round_runs else bad])
+    ans = t2s.ask(SHOP, "names of the customers", sample_rows=ROWS, candidates=2, repair=False)
+    assert len(t2s.client.asked) == 3 and ans.resampled and ans.candidates == 6
+    assert t2s.client.asked[2]["n"] == 2 and t2s.client.asked[2]["temperature"] == 1.0
+    if second_round_runs:
+        assert ans.sql == "SELECT name FROM customers;" and ans.agreement == 2 and ans.failed_candidates == 4
+    else:
+        assert ans.agreement == 0 and ans.failed_candidates == 6
+
+    t2s.client = _Scripted([bad[:1], good[:2]])          # a first-round candidate runs: no second request
+    ans = t2s.ask(SHOP, "names of the customers", sample_rows=ROWS, candidates=2, repair=False)
+    assert len(t2s.client.asked) == 2 and not ans.resampled and ans.sql == "SELECT name FROM customers;"
+
+
+def test_evaluation_resamples_exactly_the_rows_where_no_candidate_ran():
+    from pipeline.evaluate.stage import none_ran
+
+    rows = [{"schema": SHOP, "sample_data": ROWS}] * 3
+    outs = [["SELECT nope FROM customers;", "SELECT name FROM customers;"],
+            ["SELECT nope FROM customers;", "SELECT x FROM nowhere;"],
+            ["SELECT customers.country FROM orders;"]]     # runs only once repair joins customers in
+    assert none_ran(rows, outs, repair=False) == [1, 2]
+    assert none_ran(rows, outs, repair=True) == [1]
