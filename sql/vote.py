@@ -23,7 +23,6 @@ from sql.sampledb import from_schema
 from sql.sandbox import Sandbox, SandboxError
 from sql.statements import split_context
 
-
 RESAMPLING = {"temperature": 1.0, "top_p": 0.95}     # the second round, drawn only when no candidate ran
 
 
