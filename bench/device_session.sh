@@ -11,8 +11,10 @@
 #   PHASE=quality []                OOD yardstick for the GPU fine-tune (plain, constrained, vote 8) and the base
 #   PHASE=quality2 [.gpuft]         OOD yardstick, the carried GPU fine-tune (.gpuft/adapter): constrained,
 #                                   constrained + vote 8 (xgrammar 0.2.8)
-#   PHASE=quality3 [.gpuft]         OOD yardstick, the carried GPU fine-tune, each evaluation of EVALS (';' between
-#                                   argument sets; default: constrained + repair, constrained + vote 8 + repair)
+#   PHASE=quality3 [.gpuft .cpuft]  OOD yardstick, each evaluation of EVALS (';' between argument sets; default:
+#                                   constrained + repair, constrained + vote 8 + repair); a set names its model with
+#                                   MODEL=gpu (the carried GPU fine-tune, the default), MODEL=cpu (.cpuft: the default
+#                                   CPU fine-tune) or MODEL=base, e.g. EVALS="MODEL=base --constrained --repair"
 #   PHASE=latency [.gpuft]          batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS
 # Results land in $OUT; each phase prints a table last.   run: PHASE=train bash bench/device_session.sh
 set -uo pipefail
@@ -100,10 +102,18 @@ quality2)
   ;;
 quality3)
   [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
+  [ -d .cpuft/adapter ] && [ ! -d /root/cpuft/adapter ] && { mkdir -p /root/cpuft && cp -r .cpuft/adapter /root/cpuft/; }
   IFS=';' read -ra sets <<< "${EVALS:---constrained --repair;--constrained --vote 8 --repair}"
   for args in "${sets[@]}"; do
-    PYTHONPATH=$SERVE_PATH python3 -m pipeline evaluate -c configs/smollm2-gpu.yaml --adapter /root/gpuft/adapter \
-      --label gpu-finetune $args --split ood --limit 216 --backend vllm --merge 2>&1 | grep -v "it/s\]\|s/it\]" | tail -4
+    case "$args" in
+      *MODEL=base*) model="--label base" ;;
+      *MODEL=cpu*) model="--adapter /root/cpuft/adapter --label cpu-finetune" ;;
+      *) model="--adapter /root/gpuft/adapter --label gpu-finetune" ;;
+    esac
+    args=$(echo "$args" | sed 's/MODEL=[a-z]*//')
+    echo "== $model $args"
+    PYTHONPATH=$SERVE_PATH python3 -m pipeline evaluate -c configs/smollm2-gpu.yaml $model $args \
+      --split ood --limit 216 --backend vllm --merge 2>&1 | grep -v "it/s\]\|s/it\]" | tail -4
   done
   (cd "$SQLGENIE_HOME" && tar czf "$OUT/evals3.tgz" evals 2>/dev/null)
   find "$SQLGENIE_HOME/evals" -name metrics.json -newer /root/gpuft/adapter -exec sh -c \

@@ -18,9 +18,11 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            cpu-bf16    bf16, no speculation (the CPU default before 2026-11-29);  fp32  float32, no speculation
            ngram4/8    launcher + n-gram speculation (4 or 8 tokens, lookup 2-4);  fp32-ngram4  both
            ngram_gpu4  launcher + vLLM's GPU n-gram proposer (keeps async scheduling)
+           fp32-ngram3/6  float32 + n-gram speculation of 3 or 6 tokens;  replicas2  the launcher with 2 replicas
+           cpu-bf16-r2    the CPU default before 2026-11-29 (bf16, no speculation) with 2 replicas
 
 Prints a table last: p50 / mean / p90 seconds per answer, speed-up of the p50 over `launcher`, answers that
-differ from `launcher`'s (each listed in the JSON), and with --concurrent N the answers/s with N clients.
+differ from `launcher`'s (each listed in the JSON), and answers/s at 1 client and at each --concurrent level.
 """
 from __future__ import annotations
 
@@ -61,6 +63,10 @@ VARIANTS = {
     "ngram8": (["ngram_speculation=8"], []),
     "fp32-ngram4": (["dtype=float32", "ngram_speculation=4"], []),
     "ngram_gpu4": (["ngram_speculation=0"], ["--speculative-config", NGRAM.format(m="ngram_gpu", k=4)]),
+    "fp32-ngram3": (["dtype=float32", "ngram_speculation=3"], []),
+    "fp32-ngram6": (["dtype=float32", "ngram_speculation=6"], []),
+    "replicas2": (["replicas=2"], []),
+    "cpu-bf16-r2": (["dtype=bfloat16", "ngram_speculation=0", "replicas=2"], []),
 }
 
 
@@ -85,7 +91,7 @@ def merged_model(base: str, adapter: str | None, dest: Path) -> Path:
     return merge_adapter(assets.resolve(base), adapter_dir, dest, tokenizer_for(adapter_dir), read_card(adapter_dir))
 
 
-def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: int) -> dict:
+def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: list[int]) -> dict:
     for schema, q in rows[:3]:  # warm: graphs, first-request paths
         t2s.ask(schema, q)
     lat, answers, tokens = [], [], 0
@@ -99,17 +105,21 @@ def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: int) -> dic
     res = {"n": len(rows), "p50_s": statistics.median(lat), "mean_s": statistics.fmean(lat),
            "p90_s": lat_sorted[int(0.9 * (len(lat) - 1))], "completion_tokens": tokens, "answers": answers,
            "latencies_s": lat}
-    if concurrent:
-        work = rows * max(1, (2 * concurrent) // len(rows) + 1)
+    res["at"] = {}
+    for c in concurrent:      # answers/s with c clients asking back to back (the batch-1 pass above is c = 1)
+        work = rows * max(1, (2 * c) // len(rows) + 1)
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(concurrent) as pool:
-            done = list(pool.map(lambda r: t2s.ask(*r).completion_tokens, work[: 4 * concurrent]))
+        with ThreadPoolExecutor(c) as pool:
+            done = list(pool.map(lambda r: t2s.ask(*r).completion_tokens, work[: max(2 * c, 16)]))
         wall = time.perf_counter() - t0
-        res.update(concurrent=concurrent, answers_per_s=len(done) / wall, tokens_per_s=sum(done) / wall)
+        res["at"][c] = {"answers_per_s": len(done) / wall, "tokens_per_s": sum(done) / wall}
+    if concurrent:    # the last level, under the names earlier runs' JSON used
+        res.update(concurrent=concurrent[-1], **res["at"][concurrent[-1]])
+    res["at"][1] = {"answers_per_s": len(rows) / sum(lat), "tokens_per_s": tokens / sum(lat)}
     return res
 
 
-def run_variant(name: str, model_dir: Path, rows, concurrent: int) -> dict:
+def run_variant(name: str, model_dir: Path, rows, concurrent: list[int]) -> dict:
     if name == "vllm-plain":
         port = free_ports(1)[0]   # never a stale server's port: that one would be measured instead
         cmd = [launch.vllm_python(), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
@@ -151,7 +161,8 @@ def main() -> None:
     ap.add_argument("--adapter", help="LoRA adapter to merge into --base (the fine-tuned model)")
     ap.add_argument("--limit", type=int, default=216)
     ap.add_argument("--variants", nargs="+", default=["vllm-plain", "launcher", "no-prefix", "ngram4"])
-    ap.add_argument("--concurrent", type=int, default=0, help="also answers/s with this many clients")
+    ap.add_argument("--concurrent", type=int, nargs="*", default=[],
+                    help="also answers/s with this many clients (one or more levels, e.g. 16 64)")
     ap.add_argument("--out")
     a = ap.parse_args()
     # a stop (SIGTERM, e.g. a device call's time limit) unwinds like Ctrl-C: each variant's servers are stopped
@@ -175,18 +186,19 @@ def main() -> None:
             if a.out:
                 Path(a.out).write_text(json.dumps(results, indent=1))
     ref = results.get("launcher", {})
+    levels = [1, *a.concurrent]
     lines = ["| variant | p50 s | mean s | p90 s | p50 vs launcher | answers differing from launcher | "
-             "answers/s at N | tok/s at N |", "|---|---|---|---|---|---|---|---|"]
+             + " | ".join(f"answers/s at {c}" for c in levels) + " |", "|---" * (6 + len(levels)) + "|"]
     for v, r in results.items():
         if "error" in r:
-            lines.append(f"| {v} | error: {r['error'][:120]} | | | | | | |")
+            lines.append(f"| {v} | error: {r['error'][:120]} |" + " |" * (4 + len(levels)))
             continue
         diff = [i for i, (x, y) in enumerate(zip(r["answers"], ref.get("answers", []))) if x != y]
         r["differs_from_launcher"] = diff
         lines.append(f"| {v} | {r['p50_s']:.4f} | {r['mean_s']:.4f} | {r['p90_s']:.4f} | "
                      f"{ref['p50_s'] / r['p50_s'] if ref.get('p50_s') else float('nan'):.2f}x | "
-                     f"{len(diff)}/{r['n']} | {r.get('answers_per_s', float('nan')):.1f} | "
-                     f"{r.get('tokens_per_s', float('nan')):,.0f} |")
+                     f"{len(diff)}/{r['n']} | "
+                     + " | ".join(f"{r['at'][c]['answers_per_s']:.2f}" for c in levels) + " |")
     if a.out:
         Path(a.out).write_text(json.dumps(results, indent=1))
     print("\n".join(lines))

@@ -12,6 +12,7 @@ two equally short ways to join means no answer, not a guess.
 """
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ class ForeignKeys:
 
     @classmethod
     def of(cls, ddl: str) -> "ForeignKeys":
+        """The schema's keys (cached per schema text: shared, never change it)."""
+        return _keys_of(ddl)
+
+    @classmethod
+    def _read(cls, ddl: str) -> "ForeignKeys":
         db = sqlite3.connect(":memory:")
         try:
             for stmt in split_statements(ddl):
@@ -83,3 +89,8 @@ class ForeignKeys:
                     queue.append(nxt)
                 frontier[nxt].extend(p + [edge] for p in paths)
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def _keys_of(ddl: str) -> ForeignKeys:
+    return ForeignKeys._read(ddl)
