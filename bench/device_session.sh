@@ -114,8 +114,8 @@ quality3)
     echo "== $model $args"
     PYTHONPATH=$SERVE_PATH python3 -m pipeline evaluate -c configs/smollm2-gpu.yaml $model $args \
       --split ood --limit 216 --backend vllm --merge 2>&1 | grep -v "it/s\]\|s/it\]" | tail -4
+    (cd "$SQLGENIE_HOME" && tar czf "$OUT/evals3.tgz" evals 2>/dev/null)   # after each: a time limit loses none
   done
-  (cd "$SQLGENIE_HOME" && tar czf "$OUT/evals3.tgz" evals 2>/dev/null)
   find "$SQLGENIE_HOME/evals" -name metrics.json -newer /root/gpuft/adapter -exec sh -c \
     'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[1], {k: d.get(k) for k in (\"rows\",\"valid_sql_rate\",\"runs_rate\",\"execution_accuracy\",\"latency_per_question_s\")})" {}' \;
   ;;
