@@ -109,12 +109,16 @@ def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: list[int]) 
     for c in concurrent:      # answers/s with c clients asking back to back (the batch-1 pass above is c = 1)
         work = rows * max(1, (2 * c) // len(rows) + 1)
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(c) as pool:
-            done = list(pool.map(lambda r: t2s.ask(*r).completion_tokens, work[: max(2 * c, 16)]))
+        try:
+            with ThreadPoolExecutor(c) as pool:
+                done = list(pool.map(lambda r: t2s.ask(*r).completion_tokens, work[: max(2 * c, 16)]))
+        except Exception as e:  # noqa: BLE001 - e.g. a slow variant timing out at 64 clients: keep the rest
+            res["at"][c] = {"answers_per_s": float("nan"), "tokens_per_s": float("nan"), "error": str(e)[:300]}
+            continue
         wall = time.perf_counter() - t0
         res["at"][c] = {"answers_per_s": len(done) / wall, "tokens_per_s": sum(done) / wall}
     if concurrent:    # the last level, under the names earlier runs' JSON used
-        res.update(concurrent=concurrent[-1], **res["at"][concurrent[-1]])
+        res.update(concurrent=concurrent[-1], **{k: v for k, v in res["at"][concurrent[-1]].items() if k != "error"})
     res["at"][1] = {"answers_per_s": len(rows) / sum(lat), "tokens_per_s": tokens / sum(lat)}
     return res
 
@@ -133,7 +137,7 @@ def run_variant(name: str, model_dir: Path, rows, concurrent: list[int]) -> dict
             launch.wait_ready(rec, f"http://127.0.0.1:{port}", str(log), "plain vLLM", 900)
             card = read_card(model_dir)
             t2s = TextToSql(f"http://127.0.0.1:{port}", model_dir, PromptContract(**card.get("contract", {})),
-                            model="plain")
+                            model="plain", timeout_s=900)
             return {"flags": "vLLM defaults", **measure(t2s, rows, concurrent)}
         finally:
             stop(rec, 10)
@@ -144,7 +148,8 @@ def run_variant(name: str, model_dir: Path, rows, concurrent: list[int]) -> dict
     state = launch.up(cfg, progress=lambda s: None)
     try:
         m = served_models(cfg)["latency"]
-        t2s = TextToSql(state["router"]["url"], m["tokenizer"], PromptContract(**m["contract"]), model="latency")
+        t2s = TextToSql(state["router"]["url"], m["tokenizer"], PromptContract(**m["contract"]), model="latency",
+                        timeout_s=900)
         flags = " ".join(state["replicas"][0].get("args", [])[8:]) if state["replicas"][0].get("args") else ""
         return {"flags": flags, "reasons": state["replicas"][0].get("reasons"), **measure(t2s, rows, concurrent)}
     finally:
