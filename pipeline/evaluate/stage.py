@@ -11,9 +11,9 @@ sample rows in the sandbox, drops those that fail and keeps the answer most cand
 (sql/vote.py); rows where none runs get one more round of N, sampled hotter, and the vote covers both
 (the label then ends `vote8x2`; `--no-resample` for one round); `--repair` reads each column where the
 schema says it is when there is one reading (moved to the table of its FROM that has it, a missing table
-joined by the one foreign-key path), as `ask` does (sql/repair.py). Splits: `bundled:test` (the generator's held-out domains and template families), `ood` (the
-hand-written multi-table yardstick in data/ood/, scored as a test suite on 3 generated databases by
-default), or any Gretel file / Spider folder.
+joined by the one foreign-key path), as `ask` does (sql/repair.py). Splits: `bundled:test` (the generator's
+held-out domains and template families), `ood` (the hand-written multi-table yardstick in data/ood/, scored
+as a test suite on 3 generated databases by default), or any Gretel file / Spider folder.
 
 Writes metrics.json (execution accuracy, valid SQL, runs, exact match, counts per status, breakdowns by
 complexity / difficulty / task / domain, latency per question) and rows.jsonl into a new folder: the run's
