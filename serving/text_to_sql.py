@@ -195,7 +195,8 @@ class TextToSql:
                                              **{**RESAMPLING, "temperature": max(temperature, RESAMPLING["temperature"])})
                 texts += again.texts
                 completion_tokens += again.completion_tokens
-                sqls, moves = self._candidates(texts, schema, dialect, tables, repair)
+                more, more_moves = self._candidates(again.texts, schema, dialect, tables, repair)
+                sqls, moves = sqls + more, {**more_moves, **moves}   # the first round's are repaired already
                 pick, resampled = choose(sqls, context), True
             sql, agreement, failed = pick.sql, pick.agreement, pick.failed
             raw = texts[sqls.index(sql)] if sql in sqls else raw
