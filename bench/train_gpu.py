@@ -19,8 +19,10 @@ last.
     python3 bench/train_gpu.py fp8-check                        # FP8 base numerics on the GPU (layer, tiny model)
     python3 bench/train_gpu.py layers                           # frozen-base LoRA layers: bf16, ours FP8, torchao
 
-`ours_auto_r1` is `ours_auto` with this round's change undone (each projection quantizes its own input), for a
-same-run before/after; `ours_auto_mlp8` keeps the attention projections in bf16 and only gate/up/down in FP8
+`ours_auto_r2` is `ours_auto` with session 9's change undone (torch.compile's two-pass quantizer instead of
+the one-pass Triton kernel; the LoRA term as separate nodes after the FP8 base instead of one node that sums
+in place), `ours_auto_r1` also session 7's (each projection quantizes its own input), for a same-run
+before/after; `ours_auto_mlp8` keeps the attention projections in bf16 and only gate/up/down in FP8
 (the `layers` figures suggested it; the whole model says otherwise: docs/benchmarks.md).
 `layers`: one LoRA layer (r=128, PEFT, our fused forward) per 8B projection shape at 8192 tokens, forward and
 backward under autocast, its frozen base as bf16 nn.Linear, our Fp8FrozenLinear, and torchao's float8
@@ -51,7 +53,8 @@ MODES = ["hf_bf16_gc", "hf_qlora", "hf_qlora_liger", "unsloth_qlora", "unsloth_b
 # ours_*: (train.precision, train.backend, train.max_memory_gib) given to the plan
 OURS = {"ours_auto": ("auto", "auto", None), "ours_bf16": ("bf16", "trl", None), "ours_fp8": ("fp8", "auto", None),
         "ours_qlora": ("4bit", "auto", None), "ours_qlora13": ("auto", "auto", 13),
-        "ours_auto_r1": ("auto", "auto", None), "ours_auto_mlp8": ("auto", "auto", None)}   # see _round1, _mlp_only
+        "ours_auto_r1": ("auto", "auto", None), "ours_auto_r2": ("auto", "auto", None),
+        "ours_auto_mlp8": ("auto", "auto", None)}   # see _round1, _round2, _mlp_only
 MICRO, SEQ, R = 8, 1024, 128
 PEAK_BF16 = 790e12  # measured dense bf16 matmul rate of the H200 here (device notes)
 
@@ -410,6 +413,8 @@ def fp8_check() -> None:
         torch.cuda.synchronize()
         print(f"FP8_CHECK quantizer first call at {m} rows: {1e3 * (time.time() - t0):.1f} ms", flush=True)
 
+    _quantizers(torch, fp8_base)
+
     cfg = LlamaConfig(hidden_size=1024, intermediate_size=2048, num_hidden_layers=4, num_attention_heads=8,
                       num_key_value_heads=4, vocab_size=8000)
     base = LlamaForCausalLM(cfg).to("cuda", torch.bfloat16)
@@ -460,6 +465,37 @@ def gemm() -> list[dict]:
         fl = 2 * m * k * n
         out.append({"gemm": name, "bf16_tflops": fl / tb / 1e12, "fp8_tflops": fl / tf / 1e12, "speedup": tb / tf})
     return out
+
+
+def _quantizers(torch, fp8_base) -> None:
+    """FP8_CHECK lines: the one-pass Triton quantizer (fp8_rows) vs the eager reference (bytes and scales equal?)
+    and vs torch.compile's kernel (ms per call, GB/s of the 3 bytes per element it must move), 8192 rows."""
+    from pipeline.train import fp8_rows
+
+    for cols in (1024, 4096, 14336):
+        x = torch.randn(8192, cols, device="cuda", dtype=torch.bfloat16) * 3
+        q_ref, s_ref = fp8_base.quantize_rows(x)
+        try:
+            q, sc = fp8_rows.quantize_rows(x)
+        except Exception as e:  # noqa: BLE001 - say why, keep the rest of the check
+            print(f"FP8_CHECK quantizer: the Triton kernel failed: {type(e).__name__}: {str(e)[:400]}", flush=True)
+            return
+        same = (q.view(torch.uint8) == q_ref.view(torch.uint8)).float().mean().item()
+        ms_t = _per_call(lambda: fp8_rows.quantize_rows(x)) * 1e3
+        ms_c = _per_call(lambda: fp8_base._quantize_compiled(x)) * 1e3
+        gbs = lambda ms: 3 * x.numel() / ms / 1e6  # noqa: E731
+        print(f"FP8_CHECK quantizer 8192x{cols}: triton vs eager bytes equal {same:.6f}, scales max rel diff "
+              f"{((sc - s_ref).abs() / s_ref).max().item():.2e}; triton {ms_t:.3f} ms ({gbs(ms_t):.0f} GB/s) vs "
+              f"torch.compile {ms_c:.3f} ms ({gbs(ms_c):.0f} GB/s) = {ms_c / ms_t:.2f}x", flush=True)
+
+
+def _round2() -> None:
+    """Undo this round's (session 9) FP8-path change in this process: torch.compile's two-pass quantizer, and the
+    LoRA term as its own nodes after the FP8 base (out-of-place addmm, autograd's gradient adds)."""
+    from pipeline.train import fp8_base, fused_lora
+
+    fp8_base._kernel = False
+    fused_lora._in_compute_dtype = lambda base, x: False
 
 
 def _round1() -> None:
@@ -527,6 +563,9 @@ def one(mode: str, model_dir: str, steps: int) -> dict:
 
     if mode.endswith("_r1"):
         _round1()
+        _round2()
+    if mode.endswith("_r2"):
+        _round2()
     if mode.endswith("_mlp8"):
         _mlp_only()
 

@@ -31,10 +31,27 @@ def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (x.float() / scale).clamp(-FP8_MAX, FP8_MAX).to(FP8), scale
 
 
-_fused = None   # quantize_rows compiled into one Triton kernel on CUDA (eager: 4 passes over x in fp32)
+_fused = None   # quantize_rows compiled by torch.compile (eager: 4 passes over x in fp32)
+_kernel = None  # fp8_rows.quantize_rows (one-pass Triton kernel), False once it could not run here
 
 
 def _quantize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """quantize_rows: the one-pass Triton kernel on CUDA (fp8_rows), else torch.compile's, else eager."""
+    global _kernel
+    if x.is_cuda and _kernel is not False:
+        try:
+            if _kernel is None:
+                from pipeline.train import fp8_rows  # heavy: triton
+                _kernel = fp8_rows.quantize_rows
+            return _kernel(x)
+        except Exception as e:  # noqa: BLE001 - no Triton / kernel failed to build: the compiled path is correct
+            print(f"[train] fp8: the Triton quantizer cannot run ({type(e).__name__}: {str(e)[:200]}); "
+                  f"torch.compile's instead", flush=True)
+            _kernel = False
+    return _quantize_compiled(x)
+
+
+def _quantize_compiled(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """quantize_rows, fused by torch.compile on CUDA; eager on CPU or if compiling fails (said once)."""
     global _fused
     if not x.is_cuda:
@@ -95,6 +112,36 @@ class _Fp8Matmul(torch.autograd.Function):
         return grad_x, None, None, None, None
 
 
+class _Fp8LoraMatmul(torch.autograd.Function):
+    """x W^T in FP8 plus the LoRA term s (x A^T) B^T, as one autograd node. Because this Function makes the
+    base output, it may write the LoRA sum into it in place (no copy of the output, and no CopySlices: it is
+    not a view), and in backward its GEMM adds the LoRA input gradient into the base one (no separate add
+    pass). A and B are used in x's dtype, as bf16 autocast would; their gradients come back in their own."""
+
+    @staticmethod
+    def forward(ctx, x, w_fwd, s_fwd, w_bwd, s_bwd, a, b, scaling):
+        a16, b16 = a.to(x.dtype), b.to(x.dtype)
+        xq, sx = quantize_input(x)
+        y = torch._scaled_mm(xq, w_fwd.t(), scale_a=sx, scale_b=s_fwd, out_dtype=x.dtype)
+        h = torch.mm(x, a16.t())
+        y.addmm_(h, b16.t(), alpha=scaling)
+        ctx.save_for_backward(x, h, a16, b16, w_bwd, s_bwd)
+        ctx.scaling, ctx.param_dtypes = scaling, (a.dtype, b.dtype)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, h, a16, b16, w_bwd, s_bwd = ctx.saved_tensors
+        g = grad_out.contiguous()
+        gq, sg = _quantize(g)
+        grad_x = torch._scaled_mm(gq, w_bwd.t(), scale_a=sg, scale_b=s_bwd, out_dtype=g.dtype)
+        grad_h = torch.mm(g, b16).mul_(ctx.scaling)
+        grad_x.addmm_(grad_h, a16)
+        grad_a = torch.mm(grad_h.t(), x).to(ctx.param_dtypes[0])
+        grad_b = torch.mm(g.t(), h).mul_(ctx.scaling).to(ctx.param_dtypes[1])
+        return grad_x, None, None, None, None, grad_a, grad_b, None
+
+
 class Fp8FrozenLinear(torch.nn.Module):
     """Stands in for a frozen nn.Linear: same call, FP8 GEMMs forward and backward (input gradient only)."""
 
@@ -122,6 +169,14 @@ class Fp8FrozenLinear(torch.nn.Module):
         shape = x.shape
         x2 = x.reshape(-1, shape[-1]).to(self.compute_dtype)
         y = _Fp8Matmul.apply(x2, self.w_fwd, self.s_fwd, self.w_bwd, self.s_bwd).reshape(*shape[:-1], -1)
+        return y if self.bias is None else y + self.bias.to(y.dtype)
+
+    def forward_lora(self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scaling: float) -> torch.Tensor:
+        """forward(x) + scaling * (x A^T) B^T in one node (`_Fp8LoraMatmul`), the LoRA products in compute dtype."""
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1]).to(self.compute_dtype)
+        y = _Fp8LoraMatmul.apply(x2, self.w_fwd, self.s_fwd, self.w_bwd, self.s_bwd, a, b, scaling)
+        y = y.view(*shape[:-1], -1)
         return y if self.bias is None else y + self.bias.to(y.dtype)
 
     def extra_repr(self) -> str:

@@ -10,6 +10,11 @@ slower, 18.4k vs 19.6k tok/s: autograd records an in-place write to a view as Co
 copies the whole gradient (43 ms of DtoD copies per step instead of 10), and torchao's float8 Linear
 refuses it outright (its output is a view made inside a custom Function).
 
+With an FP8 base (fp8_base.Fp8FrozenLinear) the fusion goes one step further: base GEMM and LoRA term are
+one autograd node that owns the base output, so the LoRA sum is written into it in place after all (no
+copy, no CopySlices), and in backward the LoRA input gradient is accumulated by its GEMM into the base one
+(no add pass: 7 of 12 gradient adds per layer).
+
 It also skips PEFT's cast of each LoRA input to the adapter's fp32: under the Trainer's bf16 autocast the
 LoRA products run in bf16 anyway, and the cast only made an fp32 copy of every projection's input (saved
 for backward). It applies to plain LoRA under autocast (one active adapter, no dropout, no DoRA /
@@ -42,11 +47,23 @@ def _plain(layer, x, kwargs) -> str | None:
     return name
 
 
+def _in_compute_dtype(base, x: torch.Tensor) -> bool:
+    """Whether the LoRA products would run in the FP8 base's compute dtype here (autocast to it, or x in it)."""
+    dev = x.device.type
+    if torch.is_autocast_enabled(dev):
+        return torch.get_autocast_dtype(dev) == base.compute_dtype
+    return x.dtype == base.compute_dtype
+
+
 def _forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     name = _plain(self, x, kwargs)
     if name is None:
         return type(self).forward(self, x, *args, **kwargs)
-    y = self.base_layer(x, *args, **kwargs)
+    base = self.base_layer
+    if getattr(base, "forward_lora", None) is not None and _in_compute_dtype(base, x) and not args and not kwargs:
+        # FP8 base (fp8_base): base GEMM and LoRA term in one autograd node, the sum written in place
+        return base.forward_lora(x, self.lora_A[name].weight, self.lora_B[name].weight, self.scaling[name])
+    y = base(x, *args, **kwargs)
     h = self.lora_A[name](x)
     out = torch.addmm(y.reshape(-1, y.shape[-1]), h.reshape(-1, h.shape[-1]), self.lora_B[name].weight.t(),
                       alpha=self.scaling[name])

@@ -75,3 +75,77 @@ def test_projections_reading_one_input_quantize_it_once_and_a_changed_input_agai
     assert torch.allclose(q(x).float(), 2 * yq.float(), rtol=0.02) and len(calls) == 3
     assert _rel(k(torch.randn(2, 8, 64, dtype=torch.bfloat16)), yk) > 0.5 and len(calls) == 4
     fp8_base.forget_last_input()
+
+
+def test_fp8_base_and_lora_in_one_node_give_the_two_node_result(monkeypatch):
+    """The fused node (base GEMM + LoRA term, sum in place, LoRA input gradient accumulated by its GEMM) gives
+    the same output and gradients as the FP8 base followed by the separate LoRA product, under bf16 autocast."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from pipeline.train import fused_lora
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, vocab_size=300)
+    model = get_peft_model(LlamaForCausalLM(cfg).to(torch.bfloat16),
+                           LoraConfig(r=8, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
+                                                                           "gate_proj", "up_proj", "down_proj"]))
+    for n, p in model.named_parameters():
+        if "lora_B" in n:
+            torch.nn.init.normal_(p, std=0.05)
+    assert fp8_base.convert_lora_bases(model) == 14
+    two = copy.deepcopy(model)
+    fused_lora.apply(model)
+    fused_lora.apply(two)
+    nodes = []
+    real = fp8_base._Fp8LoraMatmul.apply
+    monkeypatch.setattr(fp8_base._Fp8LoraMatmul, "apply", lambda *a: nodes.append(1) or real(*a))
+    x = torch.randint(0, 300, (2, 24))
+
+    def run(m, fused):
+        monkeypatch.setattr(fused_lora, "_in_compute_dtype", (lambda b, x: True) if fused else (lambda b, x: False))
+        m.zero_grad()
+        fp8_base.forget_last_input()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = m(input_ids=x, labels=x).loss
+        loss.backward()
+        return loss.detach().float(), {n: p.grad.float() for n, p in m.named_parameters() if p.requires_grad}
+
+    l2, g2 = run(two, fused=False)
+    assert not nodes
+    l1, g1 = run(model, fused=True)
+    assert len(nodes) == 14                                     # every projection took the one-node path
+    assert abs(l1 - l2) < 1e-2 * abs(l2)
+    assert g1.keys() == g2.keys() and len(g1) == 28
+    for k in g1:
+        assert g1[k].dtype == torch.float32 and g1[k].norm() > 0, k
+        assert _rel(g1[k], g2[k]) < 0.05, (k, _rel(g1[k], g2[k]))
+    # the A and B gradients really come from the fused backward: a wrong scale would be far off
+    layer = model.base_model.model.model.layers[0].self_attn.q_proj
+    xs = torch.randn(5, 64, dtype=torch.bfloat16, requires_grad=True)
+    a, b = layer.lora_A["default"].weight, layer.lora_B["default"].weight
+    y = layer.base_layer.forward_lora(xs, a, b, 4.0)
+    y.float().square().sum().backward()
+    ga = a.grad.clone()
+    a.grad = None
+    xs2 = xs.detach().clone().requires_grad_(True)
+    ref = layer.base_layer(xs2) + 4.0 * (xs2 @ a.to(torch.bfloat16).t()) @ b.to(torch.bfloat16).t()
+    ref.float().square().sum().backward()
+    assert _rel(y, ref) < 0.02 and _rel(xs.grad, xs2.grad) < 0.05 and _rel(ga, a.grad) < 0.05
+    assert _rel(ga, 2 * a.grad) > 0.3
+
+
+def test_fused_node_is_not_used_when_lora_would_run_in_another_dtype():
+    from pipeline.train import fused_lora
+
+    base = fp8_base.Fp8FrozenLinear(torch.nn.Linear(64, 32, bias=False).to(torch.bfloat16))
+    x = torch.randn(3, 64)
+    assert not fused_lora._in_compute_dtype(base, x)                       # fp32 without autocast: PEFT's path
+    assert fused_lora._in_compute_dtype(base, x.to(torch.bfloat16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fused_lora._in_compute_dtype(base, x)
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert not fused_lora._in_compute_dtype(base, x)
