@@ -17,6 +17,7 @@ last.
     python3 bench/train_gpu.py qlora /tmp/llama8b               # QLoRA under 13 GiB vs Unsloth QLoRA
     python3 bench/train_gpu.py gemm                             # bf16 vs FP8 (row-wise) GEMMs of the 8B shapes
     python3 bench/train_gpu.py fp8-check                        # FP8 base numerics on the GPU (layer, tiny model)
+    python3 bench/train_gpu.py nf4-check                        # NF4 -> FP8 kernel vs bitsandbytes (QLoRA in FP8)
     python3 bench/train_gpu.py layers                           # frozen-base LoRA layers: bf16, ours FP8, torchao
 
 `ours_auto_r2` is `ours_auto` with session 9's change undone (torch.compile's two-pass quantizer instead of
@@ -53,7 +54,7 @@ MODES = ["hf_bf16_gc", "hf_qlora", "hf_qlora_liger", "unsloth_qlora", "unsloth_b
 # ours_*: (train.precision, train.backend, train.max_memory_gib) given to the plan
 OURS = {"ours_auto": ("auto", "auto", None), "ours_bf16": ("bf16", "trl", None), "ours_fp8": ("fp8", "auto", None),
         "ours_qlora": ("4bit", "auto", None), "ours_qlora13": ("auto", "auto", 13),
-        "ours_auto_r1": ("auto", "auto", None), "ours_auto_r2": ("auto", "auto", None),
+        "ours_auto_r1": ("auto", "auto", None), "ours_auto_r2": ("auto", "auto", None), "ours_qlora13_r2": ("auto", "auto", 13),
         "ours_auto_mlp8": ("auto", "auto", None)}   # see _round1, _round2, _mlp_only
 MICRO, SEQ, R = 8, 1024, 128
 PEAK_BF16 = 790e12  # measured dense bf16 matmul rate of the H200 here (device notes)
@@ -489,13 +490,46 @@ def _quantizers(torch, fp8_base) -> None:
               f"torch.compile {ms_c:.3f} ms ({gbs(ms_c):.0f} GB/s) = {ms_c / ms_t:.2f}x", flush=True)
 
 
+def nf4_check() -> None:
+    """NF4_CHECK lines: one 8B-shaped projection in bitsandbytes NF4 (double quant): the one-pass NF4 -> FP8
+    kernel vs bitsandbytes' dequantization (relative error of the weight it stands for, and of a product),
+    vs the two-step path (dequantize, then quantize rows), and the time of each per call."""
+    import bitsandbytes.functional as bnbf
+    import torch
+
+    from pipeline.train import fp8_base, nf4_kernel
+
+    rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()  # noqa: E731
+    torch.manual_seed(0)
+    for out_f, in_f in ((14336, 4096), (4096, 14336), (1024, 4096)):
+        w = (torch.randn(out_f, in_f, device="cuda") * 0.02).to(torch.bfloat16)
+        packed, state = bnbf.quantize_4bit(w, quant_type="nf4", compress_statistics=True)
+        w16 = bnbf.dequantize_4bit(packed, state)
+        try:
+            wq, sw = nf4_kernel.nf4_to_fp8(packed, state)
+        except Exception as e:  # noqa: BLE001
+            print(f"NF4_CHECK {out_f}x{in_f}: the kernel failed: {type(e).__name__}: {str(e)[:400]}", flush=True)
+            return
+        two_q, two_s = fp8_base.quantize_rows(w16)
+        x = torch.randn(8192, in_f, device="cuda", dtype=torch.bfloat16)
+        xq, sx = fp8_base.quantize_rows(x)
+        y = torch._scaled_mm(xq, wq.t(), scale_a=sx, scale_b=sw, out_dtype=torch.bfloat16)
+        ms_k = _per_call(lambda: nf4_kernel.nf4_to_fp8(packed, state)) * 1e3
+        ms_2 = _per_call(lambda: fp8_base._quantize(bnbf.dequantize_4bit(packed, state))) * 1e3
+        print(f"NF4_CHECK {out_f}x{in_f}: weight rel err vs bnb dequant {rel(wq.float() * sw.t(), w16):.4f} (two-step "
+              f"{rel(two_q.float() * two_s, w16):.4f}); product rel err {rel(y, x @ w16.t()):.4f}; kernel "
+              f"{ms_k:.3f} ms vs dequantize + quantize {ms_2:.3f} ms = {ms_2 / ms_k:.2f}x", flush=True)
+
+
 def _round2() -> None:
     """Undo this round's (session 9) FP8-path change in this process: torch.compile's two-pass quantizer, and the
-    LoRA term as its own nodes after the FP8 base (out-of-place addmm, autograd's gradient adds)."""
-    from pipeline.train import fp8_base, fused_lora
+    LoRA term as its own nodes after the FP8 base (out-of-place addmm, autograd's gradient adds); for QLoRA,
+    Unsloth's bf16 GEMMs instead of FP8 ones from the NF4 weights."""
+    from pipeline.train import fp8_base, fused_lora, nf4_fp8
 
     fp8_base._kernel = False
     fused_lora._in_compute_dtype = lambda base, x: False
+    nf4_fp8.patch_unsloth = lambda: False     # QLoRA: Unsloth's bf16 GEMMs throughout
 
 
 def _round1() -> None:
@@ -615,6 +649,9 @@ def main() -> None:
     steps = int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 4
     if cmd == "fp8-check":
         fp8_check()
+        return
+    if cmd == "nf4-check":
+        nf4_check()
         return
     if cmd == "gemm":
         rows = gemm()

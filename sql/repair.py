@@ -194,6 +194,14 @@ def repair(sql: str, schema: str, dialect: str = "sqlite", tables: dict[str, set
            keys: ForeignKeys | None = None, joins: bool = True) -> Repaired:
     """`sql` with its columns read where the schema says they are (see the module); unchanged when unsure.
     `joins=False`: only the moves within a FROM (used when a changed join would not pass the checker)."""
+    try:
+        return _repair(sql, schema, dialect, tables, keys, joins)
+    except RecursionError:   # nested too deeply for sqlglot (a looping model): left as it is, the checker says why
+        return Repaired(sql)
+
+
+def _repair(sql: str, schema: str, dialect: str, tables: dict[str, set[str]] | None, keys: ForeignKeys | None,
+            joins: bool) -> Repaired:
     if not sql or not sql.strip():
         return Repaired(sql)
     if tables is None:

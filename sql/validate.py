@@ -157,7 +157,19 @@ def _dml_column_errors(tree, tables: dict[str, set[str]]) -> list[str]:
 
 def check(sql: str, schema_ddl: str = "", dialect: str = "sqlite", target: str | None = None,
           known_tables: dict[str, set[str]] | None = None) -> SqlCheck:
-    """`known_tables`: the schema already parsed by schema_columns (callers that checked the schema first)."""
+    """`known_tables`: the schema already parsed by schema_columns (callers that checked the schema first).
+    A statement nested too deeply for sqlglot's recursive parser (a model looping on `- - - -` or `NOT NOT`)
+    is invalid, said so, never an exception."""
+    try:
+        return _check(sql, schema_ddl, dialect, target, known_tables)
+    except RecursionError:
+        return SqlCheck((sql or "").strip(), False, [
+            "nested too deeply to check (an operator or function repeated hundreds of times, as a model does "
+            "when it loops): write the expression without the repetition"])
+
+
+def _check(sql: str, schema_ddl: str, dialect: str, target: str | None,
+           known_tables: dict[str, set[str]] | None) -> SqlCheck:
     import sqlglot
     from sqlglot import exp
 

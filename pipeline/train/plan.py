@@ -51,6 +51,7 @@ class Plan:
     reasons: list[str] = field(default_factory=list)
     world_size: int = 1       # processes under torchrun / accelerate launch (DDP); 1 otherwise
     attention: str = "sdpa"   # transformers attn_implementation (packed: flash_attention_2 / sqlgenie_varlen; unsloth: its own)
+    nf4_fp8: bool = False     # 4bit on FP8 tensor cores: forward GEMMs in FP8 from the NF4 weights (nf4_fp8.py)
 
     def describe(self) -> str:
         d = self.device
@@ -273,7 +274,11 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
         c.reasons.append(f"{device.count} GPUs visible: the train command runs torchrun with {device.count} processes "
                          "(DDP); set the job's GPUs (or CUDA_VISIBLE_DEVICES) to use fewer")
     micro, gc, est, grad_accum = _choose_batch(t, fits, cuda, world, c, device, precision, seq)
+    nf4_fp8 = precision == "4bit" and backend == "unsloth" and cuda and fp8_base.supported(device)[0]
+    if nf4_fp8:
+        c.reasons.append("4bit on FP8 tensor cores: the NF4 weights stay in memory, the forward GEMMs (and their "
+                         f"recompute) run in FP8 ({FIGURES['train_nf4_fp8']})")
     if c.problems:
         raise ConfigError(c.problems, f"training plan for '{cfg.name}'")
     return Plan(backend, precision, micro, grad_accum, gc, liger, packing, device, params, lora_params, est, c.reasons,
-                world, attention)
+                world, attention, nf4_fp8)

@@ -1,5 +1,6 @@
 """Unsloth backend (CUDA only): FastLanguageModel loads the base (4-bit NF4 or bf16) and adds its LoRA,
-then the same SFTTrainer config as the TRL backend trains it. `import unsloth` must come before
+then the same SFTTrainer config as the TRL backend trains it; on FP8 tensor cores its NF4 forward GEMMs run
+in FP8 (nf4_fp8.py, when the plan says nf4_fp8). `import unsloth` must come before
 transformers / trl / peft in the process (it patches them): pipeline.train.run imports it first.
 """
 from __future__ import annotations
@@ -20,10 +21,16 @@ def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
         model_name=str(model_path), max_seq_length=cfg.data.max_seq_len, dtype=torch.bfloat16,
         load_in_4bit=plan.precision == "4bit", local_files_only=True)
     lora = cfg.train.lora
-    return FastLanguageModel.get_peft_model(
+    model = FastLanguageModel.get_peft_model(
         model, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules),
         bias="none", use_gradient_checkpointing="unsloth" if plan.gradient_checkpointing else False,
         random_state=cfg.train.seed)
+    if plan.nf4_fp8:
+        from pipeline.train import nf4_fp8  # heavy: torch, unsloth
+
+        print("[train] 4bit: forward GEMMs in FP8 from the NF4 weights" if nf4_fp8.patch_unsloth() else
+              "[train] 4bit: Unsloth's own bf16 GEMMs (no FP8 hook)", flush=True)
+    return model
 
 
 def build_trainer(cfg: RunConfig, plan: Plan, model_path: Path, out_dir: Path, train_ds, eval_ds, callbacks):

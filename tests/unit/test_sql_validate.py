@@ -97,3 +97,23 @@ def test_a_select_with_nothing_to_select_is_not_valid():
     r = check("SELECT;", "CREATE TABLE a (x INT);")
     assert not r.ok and "nothing to select" in r.errors[0]
     assert check("SELECT x FROM a;", "CREATE TABLE a (x INT);").ok
+
+
+@pytest.mark.parametrize("looped", ["SELECT " + "- " * 1200 + "1", "SELECT a FROM t WHERE " + "NOT " * 1200 + "a"])
+def test_a_model_looping_on_an_operator_is_invalid_not_a_crash(looped):
+    """sqlglot's parser recurses once per unary operator: a base model repeating `- ` or `NOT ` until its
+    token limit (seen on the H200 with the base model and 9 candidates a question) used to raise RecursionError
+    out of the checker and end the evaluation. Now: invalid, with the reason; repair leaves it alone; scoring
+    and voting go on."""
+    from pipeline.evaluate.scoring import score
+    from sql.repair import repair
+    from sql.vote import choose
+
+    ddl = "CREATE TABLE t (a INT);"
+    res = check(looped, ddl)
+    assert not res.ok and "nested too deeply" in res.errors[0]
+    assert repair(looped, ddl).sql == looped
+    s = score(ddl + "\nINSERT INTO t VALUES (1);", "SELECT a FROM t", looped)
+    assert not s.valid
+    pick = choose([looped, "SELECT a FROM t"], ddl + "\nINSERT INTO t VALUES (1);")
+    assert pick.sql == "SELECT a FROM t"

@@ -139,6 +139,12 @@ def test_a_memory_budget_turns_an_h200_plan_into_qlora_with_recompute(llama_dir,
     assert (capped.precision, capped.gradient_checkpointing, capped.backend) == ("4bit", True, "unsloth")
     assert capped.micro_batch >= 8 and capped.estimate_bytes <= 13 * GiB
     assert "memory budget 13 GiB" in capped.describe()
+    assert capped.nf4_fp8 and "forward GEMMs (and their recompute) run in FP8" in capped.describe()
+    assert not free.nf4_fp8                                   # the FP8 base path has its own FP8
+    a100 = Device("cuda", "NVIDIA A100", 79 * GiB, 80 * GiB, True, capability=(8, 0))   # no FP8 tensor cores
+    old = make_plan(_cfg("train.precision=auto", "train.gradient_checkpointing=auto", "train.max_memory_gib=13"),
+                    llama_dir, a100)
+    assert (old.precision, old.backend, old.nf4_fp8) == ("4bit", "unsloth", False)
     # without Unsloth's offload the layer inputs stay on the GPU: the same budget needs a smaller micro-batch
     monkeypatch.setattr("pipeline.train.plan._has", lambda m: m != "unsloth")
     trl = make_plan(_cfg("train.precision=auto", "train.gradient_checkpointing=auto", "train.max_memory_gib=13"),

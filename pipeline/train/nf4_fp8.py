@@ -1,0 +1,120 @@
+"""QLoRA on FP8 tensor cores: NF4 weights, forward GEMMs in FP8 (the Unsloth backend, `train.precision: 4bit`).
+
+QLoRA keeps the frozen base in NF4 (4 bits a weight) and, for every product, dequantizes a projection to
+bf16 and runs a bf16 GEMM; under a tight memory budget it also recomputes each layer's forward in backward.
+So two of its three base GEMMs per projection are forward products. On a GPU with FP8 tensor cores
+(compute capability 8.9+), this module makes those two FP8: the projection is decoded from NF4 straight
+to e4m3 with a scale per output row (nf4_kernel, one pass; dequantize + fp8_rows where it cannot run),
+the input per token (once for q/k/v and once for gate/up, as in fp8_base); then `torch._scaled_mm`. The
+weights stay NF4 in memory (the FP8 copy lives for one product), so the memory plan is unchanged. The
+other input-gradient GEMMs of backward stay bf16 (Unsloth's own), and so does everything LoRA.
+
+It replaces `matmul_lora` in Unsloth's fused LoRA layers (`unsloth.kernels.fast_lora`) for NF4 weights
+(bitsandbytes' packed uint8) without an `out` buffer: in forward orientation ((n, 1): X W^T, the weight
+decoded straight to FP8 by nf4_kernel) and transposed ((1, n): down_proj's input gradient in Unsloth's MLP
+backward, the one backward product that goes through matmul_lora); every other call (16-bit or FP8
+weights, Unsloth's own FP8) goes to the original.
+
+    from pipeline.train import nf4_fp8
+    nf4_fp8.patch_unsloth()      # after `import unsloth`; pipeline/train/unsloth_backend.py does it when the plan says
+"""
+from __future__ import annotations
+
+import torch
+
+from pipeline.train import fp8_base
+
+calls = 0   # products that took the FP8 path (tests and the bench read it)
+
+
+def forward_nf4(w: torch.Tensor, quant_state) -> bool:
+    """Whether (w, quant_state) is a bitsandbytes NF4 weight as forward passes it (not transposed)."""
+    return (quant_state is not None and getattr(quant_state, "quant_type", None) == "nf4"
+            and w.dtype == torch.uint8 and w.dim() == 2 and w.shape[1] == 1)
+
+
+def transposed_nf4(w: torch.Tensor, quant_state) -> bool:
+    """Whether w is an NF4 weight's transpose, as Unsloth's MLP backward passes down_proj's (dY @ W)."""
+    return (quant_state is not None and getattr(quant_state, "quant_type", None) == "nf4"
+            and w.dtype == torch.uint8 and w.dim() == 2 and w.shape[0] == 1 and w.shape[1] > 1)
+
+
+def block_absmax(state) -> torch.Tensor:
+    """The absmax of every 64-value block of a bitsandbytes 4-bit weight, decoded (double quantization too)."""
+    if not getattr(state, "nested", False):
+        return state.absmax.float()
+    s2 = state.state2
+    outer = s2.absmax.float().repeat_interleave(s2.blocksize)[: state.absmax.numel()]
+    return s2.code.float()[state.absmax.long()] * outer + float(state.offset)
+
+
+_direct = None   # nf4_kernel.nf4_to_fp8 (NF4 -> FP8 in one pass), False once it could not run here
+
+
+def _weight_fp8(W, W_quant, dequantize, use_global_buffer, dtype):
+    """(e4m3 (out, in), scale (1, out)) of a forward NF4 weight: the one-pass kernel on CUDA, else dequantize
+    to 16 bits and quantize the rows."""
+    global _direct
+    if W.is_cuda and _direct is not False:
+        try:
+            if _direct is None:
+                from pipeline.train import nf4_kernel  # heavy: triton
+                _direct = nf4_kernel.nf4_to_fp8
+            return _direct(W, W_quant)
+        except Exception as e:  # noqa: BLE001 - the two-step path is correct, only slower
+            print(f"[train] 4bit: the NF4 -> FP8 kernel cannot run ({type(e).__name__}: {str(e)[:200]}); "
+                  "dequantize + quantize instead", flush=True)
+            _direct = False
+    wq, sw = fp8_base._quantize(dequantize(W, W_quant, use_global_buffer=use_global_buffer, dtype=dtype))
+    return wq, sw.t().contiguous()
+
+
+def make_matmul_lora(original, dequantize):
+    """Unsloth's `matmul_lora(X, W, W_quant, A, B, s)` = X W^T + s (X A^T) B^T, with the base product in FP8
+    for forward NF4 weights; `dequantize(W, W_quant, use_global_buffer=, dtype=)` gives W in 16 bits."""
+
+    def matmul_lora(X, W, W_quant, A, B, s, out=None, use_global_buffer=True):
+        forward = forward_nf4(W, W_quant)
+        if out is not None or not (forward or transposed_nf4(W, W_quant)):
+            return original(X, W, W_quant, A, B, s, out=out, use_global_buffer=use_global_buffer)
+        global calls
+        calls += 1
+        shape = X.shape
+        x2 = X.reshape(-1, shape[-1])
+        if forward:     # X W^T: W (out, in) per output row; the input once per layer input (q/k/v, gate/up)
+            wq, sw = _weight_fp8(W, W_quant, dequantize, use_global_buffer, X.dtype)
+            xq, sx = fp8_base.quantize_input(x2)
+        else:           # X (W^T)^T = dY W: the GEMM wants W^T row-major, scaled per row of W^T
+            wt = dequantize(W, W_quant, use_global_buffer=use_global_buffer, dtype=X.dtype).contiguous()
+            wq, sw = fp8_base._quantize(wt)
+            del wt
+            sw = sw.t().contiguous()
+            xq, sx = fp8_base._quantize(x2.contiguous())
+        y = torch._scaled_mm(xq, wq.t(), scale_a=sx, scale_b=sw, out_dtype=X.dtype)
+        if A is not None:
+            y.addmm_(x2 @ A.to(X.dtype).t(), B.to(X.dtype).t(), alpha=s)
+        return y.view(*shape[:-1], -1)
+
+    matmul_lora.original = original
+    return matmul_lora
+
+
+def patch_unsloth() -> bool:
+    """Route Unsloth's fused LoRA layers through the FP8 forward (idempotent); False if Unsloth lacks the hook."""
+    from unsloth.kernels import fast_lora, utils
+
+    current = getattr(fast_lora, "matmul_lora", None)
+    if current is None or not hasattr(utils, "fast_dequantize"):
+        return False
+    if getattr(current, "original", None) is None:
+        fast_lora.matmul_lora = make_matmul_lora(current, utils.fast_dequantize)
+    return True
+
+
+def unpatch_unsloth() -> None:
+    """Unsloth's own matmul_lora again (the bench's before/after in one process family)."""
+    from unsloth.kernels import fast_lora
+
+    original = getattr(fast_lora.matmul_lora, "original", None)
+    if original is not None:
+        fast_lora.matmul_lora = original

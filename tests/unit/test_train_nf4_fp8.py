@@ -1,0 +1,74 @@
+"""QLoRA's forward GEMMs in FP8 (pipeline/train/nf4_fp8.py), on CPU with bitsandbytes' NF4 and torch's emulated
+FP8: the replacement for Unsloth's matmul_lora gives X W^T + s (X A^T) B^T within FP8 rounding for a forward NF4
+weight, and hands every other call (transposed weight in backward, an out buffer, FP4) to the original."""
+import bitsandbytes.functional as bnbf
+import torch
+
+from pipeline.train import nf4_fp8
+
+
+def _rel(a, b):
+    return ((a.float() - b.float()).norm() / b.float().norm()).item()
+
+
+def _setup(quant_type="nf4"):
+    torch.manual_seed(0)
+    w = torch.randn(64, 128, dtype=torch.bfloat16) * 0.05
+    packed, state = bnbf.quantize_4bit(w, quant_type=quant_type, compress_statistics=True)
+    originals = []
+
+    def original(X, W, W_quant, A, B, s, out=None, use_global_buffer=True):
+        originals.append(W.shape)
+        return "original"
+
+    def dequantize(W, state, use_global_buffer=True, dtype=None):
+        return bnbf.dequantize_4bit(W, state).to(dtype)
+
+    return packed, state, bnbf.dequantize_4bit(packed, state), nf4_fp8.make_matmul_lora(original, dequantize), originals
+
+
+def test_forward_nf4_product_runs_in_fp8_and_matches_the_16_bit_one():
+    packed, state, w16, matmul_lora, originals = _setup()
+    x = torch.randn(2, 5, 128, dtype=torch.bfloat16)
+    a = torch.randn(8, 128) * 0.1          # LoRA weights in fp32, as PEFT keeps them
+    b = torch.randn(64, 8) * 0.1
+    before = nf4_fp8.calls
+    y = matmul_lora(x, packed, state, a, b, 2.0)
+    ref = x.float() @ w16.float().t() + 2.0 * (x.float() @ a.t()) @ b.t()
+    assert nf4_fp8.calls == before + 1 and not originals
+    assert y.shape == (2, 5, 64) and y.dtype == torch.bfloat16
+    assert _rel(y, ref) < 0.06, _rel(y, ref)                    # e4m3 rounding of weight and input
+    assert _rel(y, x.float() @ w16.float().flip(0).t()) > 0.5   # not a layout slip
+    no_lora = matmul_lora(x, packed, state, None, None, None)
+    assert _rel(no_lora, x.float() @ w16.float().t()) < 0.06
+    assert _rel(y, no_lora) > 0.05                              # the LoRA term is in y
+
+
+def test_the_transposed_weight_of_down_proj_s_backward_gives_dy_times_w():
+    packed, state, w16, matmul_lora, originals = _setup()
+    dy = torch.randn(7, 64, dtype=torch.bfloat16)
+    b, a = torch.randn(64, 8) * 0.1, torch.randn(8, 128) * 0.1    # Unsloth passes (B^T, A^T) here: dY B A
+    before = nf4_fp8.calls
+    dx = matmul_lora(dy, packed.t(), state, b.t(), a.t(), 0.5)
+    ref = dy.float() @ w16.float() + 0.5 * (dy.float() @ b) @ a
+    assert nf4_fp8.calls == before + 1 and not originals
+    assert dx.shape == (7, 128) and _rel(dx, ref) < 0.06, _rel(dx, ref)
+    assert _rel(dx, dy.float() @ w16.float().flip(1)) > 0.5
+
+
+def test_block_absmax_decodes_double_quantized_scales():
+    packed, state, w16, _, _ = _setup()
+    am = nf4_fp8.block_absmax(state)
+    assert am.shape == (64 * 128 // 64,)
+    assert torch.allclose(am, w16.float().view(-1, 64).abs().amax(dim=1), rtol=0.01)
+
+
+def test_every_other_call_goes_to_unsloth_s_own():
+    packed, state, _, matmul_lora, originals = _setup()
+    x = torch.randn(5, 128, dtype=torch.bfloat16)
+    before = nf4_fp8.calls
+    assert matmul_lora(x, packed, state, None, None, None, out=torch.empty(5, 64)) == "original"
+    assert matmul_lora(x, torch.randn(64, 128, dtype=torch.bfloat16), None, None, None, None) == "original"
+    fp4, fp4_state, _, fp4_matmul, fp4_originals = _setup("fp4")
+    assert fp4_matmul(x, fp4, fp4_state, None, None, None) == "original"
+    assert len(originals) == 2 and len(fp4_originals) == 1 and nf4_fp8.calls == before
