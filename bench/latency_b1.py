@@ -22,7 +22,10 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            cpu-bf16-r2    the CPU default before 2026-11-29 (bf16, no speculation) with 2 replicas
 
 Prints a table last: p50 / mean / p90 seconds per answer, speed-up of the p50 over `launcher`, answers that
-differ from `launcher`'s (each listed in the JSON), and answers/s at 1 client and at each --concurrent level.
+differ from `launcher`'s (each listed in the JSON), and answers/s at 1 client and at each --concurrent level;
+then where the mean answer's time goes: the client's own work, the HTTP round trip beyond vLLM's own request
+time (router, HTTP, API server), and vLLM's request time with its queue / prefill / decode parts (the
+replica's /metrics histograms, read before and after the one-at-a-time pass).
 """
 from __future__ import annotations
 
@@ -91,20 +94,73 @@ def merged_model(base: str, adapter: str | None, dest: Path) -> Path:
     return merge_adapter(assets.resolve(base), adapter_dir, dest, tokenizer_for(adapter_dir), read_card(adapter_dir))
 
 
-def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: list[int]) -> dict:
+SERVER_HISTOGRAMS = {   # vLLM's own per-request timings (Prometheus histograms on a replica's /metrics)
+    "server_e2e": "vllm:e2e_request_latency_seconds", "ttft": "vllm:time_to_first_token_seconds",
+    "queue": "vllm:request_queue_time_seconds", "prefill": "vllm:request_prefill_time_seconds",
+    "decode": "vllm:request_decode_time_seconds", "inference": "vllm:request_inference_time_seconds"}
+
+
+def server_histograms(url: str) -> dict[str, tuple[float, float]]:
+    """{histogram: (sum, count)} from a vLLM replica's /metrics, summed over label sets; {} if unreachable."""
+    import requests
+
+    try:
+        text = requests.get(url.rstrip("/") + "/metrics", timeout=10).text
+    except requests.RequestException:
+        return {}
+    out: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        name, value = line.split("{", 1)[0].split(" ", 1)[0], line.rsplit(" ", 1)[-1]
+        for base in SERVER_HISTOGRAMS.values():
+            if name in (base + "_sum", base + "_count"):
+                out.setdefault(base, [0.0, 0.0])[name.endswith("_count")] += float(value)
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def split_ms(before: dict, after: dict, answer_s: list[float], http_s: list[float]) -> dict:
+    """Where the mean answer's time goes, ms: the client's own work (prompt, check, repair, format), the HTTP
+    round trip beyond vLLM's own request time (router, HTTP, API server in and out), and vLLM's request time
+    with its parts (queue, prefill, decode; time to first token)."""
+    out = {"answer": 1e3 * statistics.fmean(answer_s), "http": 1e3 * statistics.fmean(http_s)}
+    out["client_work"] = out["answer"] - out["http"]
+    for key, metric in SERVER_HISTOGRAMS.items():
+        if metric in after and metric in before and after[metric][1] > before[metric][1]:
+            (s1, c1), (s0, c0) = after[metric], before[metric]
+            out[key] = 1e3 * (s1 - s0) / (c1 - c0)
+    if "server_e2e" in out:
+        out["outside_vllm"] = out["http"] - out["server_e2e"]
+    return out
+
+
+def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: list[int], replica_url: str = "") -> dict:
     for schema, q in rows[:3]:  # warm: graphs, first-request paths
         t2s.ask(schema, q)
+    http: list[float] = []
+    complete = t2s.client.complete
+
+    def timed_complete(*a, **kw):        # the HTTP round trips of one answer, as the client sees them
+        out = complete(*a, **kw)
+        http[-1] += out.latency_s
+        return out
+
+    t2s.client.complete = timed_complete
+    before = server_histograms(replica_url) if replica_url else {}
     lat, answers, tokens = [], [], 0
     for schema, q in rows:
+        http.append(0.0)
         t0 = time.perf_counter()
         ans = t2s.ask(schema, q)
         lat.append(time.perf_counter() - t0)
         answers.append(ans.raw)
         tokens += ans.completion_tokens
+    after = server_histograms(replica_url) if replica_url else {}
+    t2s.client.complete = complete
     lat_sorted = sorted(lat)
     res = {"n": len(rows), "p50_s": statistics.median(lat), "mean_s": statistics.fmean(lat),
            "p90_s": lat_sorted[int(0.9 * (len(lat) - 1))], "completion_tokens": tokens, "answers": answers,
-           "latencies_s": lat}
+           "latencies_s": lat, "split_ms": split_ms(before, after, lat, http)}
     res["at"] = {}
     for c in concurrent:      # answers/s with c clients asking back to back (the batch-1 pass above is c = 1)
         work = rows * max(1, (2 * c) // len(rows) + 1)
@@ -138,7 +194,7 @@ def run_variant(name: str, model_dir: Path, rows, concurrent: list[int]) -> dict
             card = read_card(model_dir)
             t2s = TextToSql(f"http://127.0.0.1:{port}", model_dir, PromptContract(**card.get("contract", {})),
                             model="plain", timeout_s=900)
-            return {"flags": "vLLM defaults", **measure(t2s, rows, concurrent)}
+            return {"flags": "vLLM defaults", **measure(t2s, rows, concurrent, f"http://127.0.0.1:{port}")}
         finally:
             stop(rec, 10)
     sets, extra = VARIANTS[name]
@@ -151,7 +207,8 @@ def run_variant(name: str, model_dir: Path, rows, concurrent: list[int]) -> dict
         t2s = TextToSql(state["router"]["url"], m["tokenizer"], PromptContract(**m["contract"]), model="latency",
                         timeout_s=900)
         flags = " ".join(state["replicas"][0].get("args", [])[8:]) if state["replicas"][0].get("args") else ""
-        return {"flags": flags, "reasons": state["replicas"][0].get("reasons"), **measure(t2s, rows, concurrent)}
+        return {"flags": flags, "reasons": state["replicas"][0].get("reasons"),
+                **measure(t2s, rows, concurrent, state["replicas"][0]["url"] if len(state["replicas"]) == 1 else "")}
     finally:
         launch.down("latency")
 
@@ -204,6 +261,13 @@ def main() -> None:
                      f"{ref['p50_s'] / r['p50_s'] if ref.get('p50_s') else float('nan'):.2f}x | "
                      f"{len(diff)}/{r['n']} | "
                      + " | ".join(f"{r['at'][c]['answers_per_s']:.2f}" for c in levels) + " |")
+    parts = ["answer", "client_work", "outside_vllm", "server_e2e", "queue", "prefill", "decode", "ttft"]
+    lines += ["", "| variant | mean ms per answer | client's own work | router + HTTP + API server | vLLM request "
+              "(e2e) | queue | prefill | decode | time to first token |", "|---" * 9 + "|"]
+    for v, r in results.items():
+        sp = r.get("split_ms") or {}
+        if sp:
+            lines.append(f"| {v} | " + " | ".join(f"{sp[k]:.1f}" if k in sp else "-" for k in parts) + " |")
     if a.out:
         Path(a.out).write_text(json.dumps(results, indent=1))
     print("\n".join(lines))
