@@ -275,9 +275,13 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
                          "(DDP); set the job's GPUs (or CUDA_VISIBLE_DEVICES) to use fewer")
     micro, gc, est, grad_accum = _choose_batch(t, fits, cuda, world, c, device, precision, seq)
     nf4_fp8 = precision == "4bit" and backend == "unsloth" and cuda and fp8_base.supported(device)[0]
-    if nf4_fp8:
+    if nf4_fp8 and not t.qlora_fp8:
+        nf4_fp8 = False
+        c.reasons.append("train.qlora_fp8 false: Unsloth's bf16 products throughout")
+    elif nf4_fp8:
         c.reasons.append("4bit on FP8 tensor cores: the NF4 weights stay in memory, the forward GEMMs (and their "
-                         f"recompute) run in FP8 ({FIGURES['train_nf4_fp8']})")
+                         f"recompute) run in FP8 ({FIGURES['train_nf4_fp8']}; train.qlora_fp8=false for Unsloth's "
+                         "bf16 products)")
     if c.problems:
         raise ConfigError(c.problems, f"training plan for '{cfg.name}'")
     return Plan(backend, precision, micro, grad_accum, gc, liger, packing, device, params, lora_params, est, c.reasons,
