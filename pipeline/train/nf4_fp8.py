@@ -17,6 +17,7 @@ weights, Unsloth's own FP8) goes to the original.
 
     from pipeline.train import nf4_fp8
     nf4_fp8.patch_unsloth()      # after `import unsloth`; pipeline/train/unsloth_backend.py does it when the plan says
+    nf4_fp8.patch_unsloth(mlp=True)   # also the MLP blocks' backward (nf4_mlp.py; not the default until measured)
 """
 from __future__ import annotations
 
@@ -69,9 +70,27 @@ def _weight_fp8(W, W_quant, dequantize, use_global_buffer, dtype):
     return wq, sw.t().contiguous()
 
 
+def forward_product(x2: torch.Tensor, W, W_quant, dequantize, use_global_buffer: bool = True) -> torch.Tensor:
+    """x2 W^T in FP8 for a forward NF4 weight W (out, in): the weight per output row, the input per token (once
+    for inputs several projections read: q/k/v, gate/up)."""
+    wq, sw = _weight_fp8(W, W_quant, dequantize, use_global_buffer, x2.dtype)
+    xq, sx = fp8_base.quantize_input(x2)
+    return torch._scaled_mm(xq, wq.t(), scale_a=sx, scale_b=sw, out_dtype=x2.dtype)
+
+
+def input_grad_product(g2: torch.Tensor, W, W_quant, dequantize) -> torch.Tensor:
+    """g2 W in FP8 for a forward NF4 weight W (out, in), i.e. an input gradient: the GEMM wants W^T row-major,
+    scaled per row of W^T (per input column of W), and the gradient per token."""
+    wt = dequantize(W, W_quant, use_global_buffer=True, dtype=g2.dtype).t().contiguous()
+    wq, sw = fp8_base._quantize(wt)
+    del wt
+    gq, sg = fp8_base._quantize(g2.contiguous())
+    return torch._scaled_mm(gq, wq.t(), scale_a=sg, scale_b=sw.t().contiguous(), out_dtype=g2.dtype)
+
+
 def make_matmul_lora(original, dequantize):
     """Unsloth's `matmul_lora(X, W, W_quant, A, B, s)` = X W^T + s (X A^T) B^T, with the base product in FP8
-    for forward NF4 weights; `dequantize(W, W_quant, use_global_buffer=, dtype=)` gives W in 16 bits."""
+    for NF4 weights; `dequantize(W, W_quant, use_global_buffer=, dtype=)` gives W in 16 bits."""
 
     def matmul_lora(X, W, W_quant, A, B, s, out=None, use_global_buffer=True):
         forward = forward_nf4(W, W_quant)
@@ -81,16 +100,10 @@ def make_matmul_lora(original, dequantize):
         calls += 1
         shape = X.shape
         x2 = X.reshape(-1, shape[-1])
-        if forward:     # X W^T: W (out, in) per output row; the input once per layer input (q/k/v, gate/up)
-            wq, sw = _weight_fp8(W, W_quant, dequantize, use_global_buffer, X.dtype)
-            xq, sx = fp8_base.quantize_input(x2)
-        else:           # X (W^T)^T = dY W: the GEMM wants W^T row-major, scaled per row of W^T
-            wt = dequantize(W, W_quant, use_global_buffer=use_global_buffer, dtype=X.dtype).contiguous()
-            wq, sw = fp8_base._quantize(wt)
-            del wt
-            sw = sw.t().contiguous()
-            xq, sx = fp8_base._quantize(x2.contiguous())
-        y = torch._scaled_mm(xq, wq.t(), scale_a=sx, scale_b=sw, out_dtype=X.dtype)
+        if forward:     # X W^T
+            y = forward_product(x2, W, W_quant, dequantize, use_global_buffer)
+        else:           # X (W^T)^T = dY W, W^T as Unsloth's MLP backward passes it
+            y = input_grad_product(x2, W.t(), W_quant, dequantize)
         if A is not None:
             y.addmm_(x2 @ A.to(X.dtype).t(), B.to(X.dtype).t(), alpha=s)
         return y.view(*shape[:-1], -1)
@@ -99,8 +112,12 @@ def make_matmul_lora(original, dequantize):
     return matmul_lora
 
 
-def patch_unsloth() -> bool:
-    """Route Unsloth's fused LoRA layers through the FP8 forward (idempotent); False if Unsloth lacks the hook."""
+MLP_BACKWARD = False   # nf4_mlp for Unsloth's MLP blocks too (their backward in FP8): on once measured on a GPU
+
+
+def patch_unsloth(mlp: bool | None = None) -> bool:
+    """Route Unsloth's fused LoRA layers through the FP8 products (idempotent); with `mlp` (default
+    MLP_BACKWARD) its plain NF4 MLP blocks through nf4_mlp as well. False if Unsloth lacks the hooks."""
     from unsloth.kernels import fast_lora, utils
 
     current = getattr(fast_lora, "matmul_lora", None)
@@ -108,13 +125,19 @@ def patch_unsloth() -> bool:
         return False
     if getattr(current, "original", None) is None:
         fast_lora.matmul_lora = make_matmul_lora(current, utils.fast_dequantize)
+    if (MLP_BACKWARD if mlp is None else mlp) and hasattr(fast_lora, "LoRA_MLP") and hasattr(fast_lora, "_apply"):
+        from pipeline.train import nf4_mlp  # heavy: not at load time (nf4_mlp imports this module: a cycle)
+
+        if getattr(fast_lora._apply, "original", None) is None:
+            fast_lora._apply = nf4_mlp.make_apply(fast_lora._apply, fast_lora.LoRA_MLP, utils.fast_dequantize)
     return True
 
 
 def unpatch_unsloth() -> None:
-    """Unsloth's own matmul_lora again (the bench's before/after in one process family)."""
+    """Unsloth's own matmul_lora and _apply again (the bench's before/after in one process family)."""
     from unsloth.kernels import fast_lora
 
-    original = getattr(fast_lora.matmul_lora, "original", None)
-    if original is not None:
-        fast_lora.matmul_lora = original
+    for name in ("matmul_lora", "_apply"):
+        original = getattr(getattr(fast_lora, name, None), "original", None)
+        if original is not None:
+            setattr(fast_lora, name, original)

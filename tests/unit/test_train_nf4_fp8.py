@@ -72,3 +72,71 @@ def test_every_other_call_goes_to_unsloth_s_own():
     fp4, fp4_state, _, fp4_matmul, fp4_originals = _setup("fp4")
     assert fp4_matmul(x, fp4, fp4_state, None, None, None) == "original"
     assert len(originals) == 2 and len(fp4_originals) == 1 and nf4_fp8.calls == before
+
+
+def _swiglu(e, g):
+    """Stands in for Unsloth's SwiGLU forward kernel (CUDA-only): h = silu(e) g, same contract (3-D in)."""
+    assert e.dim() == 3
+    return (torch.nn.functional.silu(e.float()) * g.float()).to(e.dtype)
+
+
+def _swiglu_backward(dh, e, g):
+    """Stands in for Unsloth's SwiGLU backward kernel: in place, dh -> h, e -> dh silu(e), g -> dh g silu'(e)."""
+    ef, gf, dhf = e.float(), g.float(), dh.float()
+    sig = torch.sigmoid(ef)
+    silu = ef * sig
+    h, dup, dgate = silu * gf, dhf * silu, dhf * gf * sig * (1 + ef * (1 - sig))
+    dh.copy_(h)
+    e.copy_(dup)
+    g.copy_(dgate)
+    return dh, e, g
+
+
+def test_the_mlp_block_in_fp8_gives_autograd_s_output_and_gradients():
+    """Nf4Fp8Mlp (every base product FP8, forward and backward) vs plain autograd over the dequantized
+    weights: the same output, input gradient and LoRA gradients within FP8 rounding."""
+    from pipeline.train import nf4_mlp
+
+    torch.manual_seed(0)
+    hid, inter, r = 64, 128, 8
+    ws = {k: (torch.randn(o, i, dtype=torch.bfloat16) * 0.05) for k, (o, i) in
+          {"g": (inter, hid), "u": (inter, hid), "d": (hid, inter)}.items()}
+    packed = {k: bnbf.quantize_4bit(w, quant_type="nf4", compress_statistics=True) for k, w in ws.items()}
+    w16 = {k: bnbf.dequantize_4bit(*packed[k]).float() for k in ws}
+    lora = {k: (torch.randn(r, w.shape[1]) * 0.1, torch.randn(w.shape[0], r) * 0.1) for k, w in ws.items()}
+    s = {"g": 2.0, "u": 0.5, "d": 1.5}
+
+    def dequantize(W, state, use_global_buffer=True, dtype=None):
+        return bnbf.dequantize_4bit(W, state).to(dtype)
+
+    x = torch.randn(2, 6, hid, dtype=torch.bfloat16)
+    gy = torch.randn(2, 6, hid, dtype=torch.bfloat16)
+    params = {k: (a.clone().requires_grad_(True), b.clone().requires_grad_(True)) for k, (a, b) in lora.items()}
+    xr = x.clone().float().requires_grad_(True)
+
+    def proj(inp, k):
+        a, b = params[k]
+        return inp @ w16[k].t() + s[k] * (inp @ a.t()) @ b.t()
+
+    ref = proj(torch.nn.functional.silu(proj(xr, "g")) * proj(xr, "u"), "d")
+    ref.backward(gy.float())
+    ref_grads = {k: (a.grad.clone(), b.grad.clone()) for k, (a, b) in params.items()}
+
+    xf = x.clone().requires_grad_(True)
+    ours = {k: (a.clone().requires_grad_(True), b.clone().requires_grad_(True)) for k, (a, b) in lora.items()}
+    args = [xf]
+    for k in "gud":
+        args += [packed[k][0], packed[k][1], ours[k][0], ours[k][1], s[k]]
+    out = nf4_mlp.Nf4Fp8Mlp.apply(*args, _swiglu, _swiglu_backward, dequantize)
+    out.backward(gy)
+    assert out.shape == x.shape and out.dtype == torch.bfloat16
+    assert _rel(out, ref) < 0.08, _rel(out, ref)
+    assert _rel(xf.grad, xr.grad) < 0.08, _rel(xf.grad, xr.grad)
+    for k in "gud":
+        for mine, theirs in zip(ours[k], ref_grads[k]):
+            assert mine.grad.dtype == torch.float32
+            assert _rel(mine.grad, theirs) < 0.08, (k, _rel(mine.grad, theirs))
+    unsloth_args = tuple(args) + (_swiglu, _swiglu_backward, True, None, None, None, None)
+    assert nf4_mlp.plain_nf4_mlp(unsloth_args)
+    assert not nf4_mlp.plain_nf4_mlp(unsloth_args[:19] + ((0.1, 0.0, 0.0), None, None, None))   # dropout
+    assert not nf4_mlp.plain_nf4_mlp(unsloth_args[:20] + (torch.zeros(inter), None, None))      # a LoRA bias
