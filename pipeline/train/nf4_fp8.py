@@ -17,7 +17,7 @@ weights, Unsloth's own FP8) goes to the original.
 
     from pipeline.train import nf4_fp8
     nf4_fp8.patch_unsloth()      # after `import unsloth`; pipeline/train/unsloth_backend.py does it when the plan says
-    nf4_fp8.patch_unsloth(mlp=True)   # also the MLP blocks' backward (nf4_mlp.py; not the default until measured)
+    nf4_fp8.patch_unsloth(blocks=True)   # also the blocks' backward (nf4_blocks.py; not the default until measured)
 """
 from __future__ import annotations
 
@@ -112,12 +112,13 @@ def make_matmul_lora(original, dequantize):
     return matmul_lora
 
 
-MLP_BACKWARD = False   # nf4_mlp for Unsloth's MLP blocks too (their backward in FP8): on once measured on a GPU
+FP8_BLOCKS = False   # nf4_blocks for Unsloth's fused blocks (their backward in FP8 too): on once measured on a GPU
 
 
-def patch_unsloth(mlp: bool | None = None) -> bool:
-    """Route Unsloth's fused LoRA layers through the FP8 products (idempotent); with `mlp` (default
-    MLP_BACKWARD) its plain NF4 MLP blocks through nf4_mlp as well. False if Unsloth lacks the hooks."""
+def patch_unsloth(blocks: bool | None = None) -> bool:
+    """Route Unsloth's fused LoRA layers through the FP8 products (idempotent); with `blocks` (default
+    FP8_BLOCKS) its plain NF4 MLP / q,k,v / o blocks through nf4_blocks, backward included. False if Unsloth
+    lacks the hooks."""
     from unsloth.kernels import fast_lora, utils
 
     current = getattr(fast_lora, "matmul_lora", None)
@@ -125,11 +126,13 @@ def patch_unsloth(mlp: bool | None = None) -> bool:
         return False
     if getattr(current, "original", None) is None:
         fast_lora.matmul_lora = make_matmul_lora(current, utils.fast_dequantize)
-    if (MLP_BACKWARD if mlp is None else mlp) and hasattr(fast_lora, "LoRA_MLP") and hasattr(fast_lora, "_apply"):
-        from pipeline.train import nf4_mlp  # heavy: not at load time (nf4_mlp imports this module: a cycle)
+    if (FP8_BLOCKS if blocks is None else blocks) and hasattr(fast_lora, "_apply"):
+        from pipeline.train import nf4_blocks  # heavy: not at load time (nf4_blocks imports this module: a cycle)
 
         if getattr(fast_lora._apply, "original", None) is None:
-            fast_lora._apply = nf4_mlp.make_apply(fast_lora._apply, fast_lora.LoRA_MLP, utils.fast_dequantize)
+            functions = {k: getattr(fast_lora, n) for k, n in (("mlp", "LoRA_MLP"), ("qkv", "LoRA_QKV"),
+                                                                ("w", "LoRA_W")) if hasattr(fast_lora, n)}
+            fast_lora._apply = nf4_blocks.make_apply(fast_lora._apply, functions, utils.fast_dequantize)
     return True
 
 

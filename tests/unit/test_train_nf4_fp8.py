@@ -95,7 +95,7 @@ def _swiglu_backward(dh, e, g):
 def test_the_mlp_block_in_fp8_gives_autograd_s_output_and_gradients():
     """Nf4Fp8Mlp (every base product FP8, forward and backward) vs plain autograd over the dequantized
     weights: the same output, input gradient and LoRA gradients within FP8 rounding."""
-    from pipeline.train import nf4_mlp
+    from pipeline.train import nf4_blocks
 
     torch.manual_seed(0)
     hid, inter, r = 64, 128, 8
@@ -127,7 +127,7 @@ def test_the_mlp_block_in_fp8_gives_autograd_s_output_and_gradients():
     args = [xf]
     for k in "gud":
         args += [packed[k][0], packed[k][1], ours[k][0], ours[k][1], s[k]]
-    out = nf4_mlp.Nf4Fp8Mlp.apply(*args, _swiglu, _swiglu_backward, dequantize)
+    out = nf4_blocks.Nf4Fp8Mlp.apply(*args, _swiglu, _swiglu_backward, dequantize)
     out.backward(gy)
     assert out.shape == x.shape and out.dtype == torch.bfloat16
     assert _rel(out, ref) < 0.08, _rel(out, ref)
@@ -137,6 +137,55 @@ def test_the_mlp_block_in_fp8_gives_autograd_s_output_and_gradients():
             assert mine.grad.dtype == torch.float32
             assert _rel(mine.grad, theirs) < 0.08, (k, _rel(mine.grad, theirs))
     unsloth_args = tuple(args) + (_swiglu, _swiglu_backward, True, None, None, None, None)
-    assert nf4_mlp.plain_nf4_mlp(unsloth_args)
-    assert not nf4_mlp.plain_nf4_mlp(unsloth_args[:19] + ((0.1, 0.0, 0.0), None, None, None))   # dropout
-    assert not nf4_mlp.plain_nf4_mlp(unsloth_args[:20] + (torch.zeros(inter), None, None))      # a LoRA bias
+    assert nf4_blocks.plain_nf4_mlp(unsloth_args)
+    assert not nf4_blocks.plain_nf4_mlp(unsloth_args[:19] + ((0.1, 0.0, 0.0), None, None, None))   # dropout
+    assert not nf4_blocks.plain_nf4_mlp(unsloth_args[:20] + (torch.zeros(inter), None, None))      # a LoRA bias
+
+
+def test_q_k_v_projections_in_fp8_give_autograd_s_outputs_and_gradients():
+    """Nf4Fp8Projections for three projections reading one input (q/k/v) vs autograd over the dequantized
+    weights; a projection whose output gets no gradient is skipped; o_proj alone goes through `_apply` too."""
+    from pipeline.train import nf4_blocks
+
+    torch.manual_seed(1)
+    hid, r = 64, 8
+    shapes = {"q": 64, "k": 32, "v": 32}
+    packed = {k: bnbf.quantize_4bit(torch.randn(o, hid, dtype=torch.bfloat16) * 0.05, quant_type="nf4",
+                                    compress_statistics=True) for k, o in shapes.items()}
+    w16 = {k: bnbf.dequantize_4bit(*packed[k]).float() for k in shapes}
+    lora = {k: (torch.randn(r, hid) * 0.1, torch.randn(o, r) * 0.1) for k, o in shapes.items()}
+    s = {"q": 2.0, "k": 1.0, "v": 0.5}
+
+    def dequantize(W, state, use_global_buffer=True, dtype=None):
+        return bnbf.dequantize_4bit(W, state).to(dtype)
+
+    x = torch.randn(2, 5, hid, dtype=torch.bfloat16)
+    grads_out = {k: torch.randn(2, 5, o, dtype=torch.bfloat16) for k, o in shapes.items()}
+    ref_p = {k: (a.clone().requires_grad_(True), b.clone().requires_grad_(True)) for k, (a, b) in lora.items()}
+    xr = x.float().requires_grad_(True)
+    refs = {k: xr @ w16[k].t() + s[k] * (xr @ ref_p[k][0].t()) @ ref_p[k][1].t() for k in shapes}
+    torch.autograd.backward([refs[k] for k in "qk"], [grads_out[k].float() for k in "qk"])   # v unused
+
+    ours_p = {k: (a.clone().requires_grad_(True), b.clone().requires_grad_(True)) for k, (a, b) in lora.items()}
+    xf = x.clone().requires_grad_(True)
+    args = [xf]
+    for k in "qkv":
+        args += [packed[k][0], packed[k][1], ours_p[k][0], ours_p[k][1], s[k]]
+    calls = []
+    apply = nf4_blocks.make_apply(lambda f, *a: calls.append(f) or "theirs", {"qkv": "QKV", "w": "W"}, dequantize)
+    q, k, v = apply("QKV", *args, True, None, None, None, None)
+    torch.autograd.backward([q, k], [grads_out["q"], grads_out["k"]])
+    for name, y in zip("qkv", (q, k, v)):
+        assert y.shape == (2, 5, shapes[name]) and _rel(y, refs[name]) < 0.06, (name, _rel(y, refs[name]))
+    assert _rel(xf.grad, xr.grad) < 0.06, _rel(xf.grad, xr.grad)
+    for name in "qk":
+        for mine, theirs in zip(ours_p[name], ref_p[name]):
+            assert _rel(mine.grad, theirs.grad) < 0.06, (name, _rel(mine.grad, theirs.grad))
+    assert ours_p["v"][0].grad is None or ours_p["v"][0].grad.abs().sum() == 0
+    o = apply("W", xf.detach(), packed["q"][0], packed["q"][1], lora["q"][0], lora["q"][1], 2.0)
+    assert o.shape == (2, 5, 64) and _rel(o, refs["q"].detach()) < 0.06
+    # anything else is Unsloth's: another Function, dropout, a bias, a 16-bit weight
+    assert apply("MLP", *args) == "theirs"
+    assert apply("QKV", *args, True, (0.1, 0.1, 0.1), None, None, None) == "theirs"
+    assert apply("W", xf, torch.randn(64, 64), None, lora["q"][0], lora["q"][1], 2.0) == "theirs"
+    assert calls == ["MLP", "QKV", "W"]
