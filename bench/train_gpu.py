@@ -522,6 +522,19 @@ def nf4_check() -> None:
         print(f"NF4_CHECK {out_f}x{in_f}: weight rel err vs bnb dequant {rel(wq.float() * sw.t(), w16):.4f} (two-step "
               f"{rel(two_q.float() * two_s, w16):.4f}); product rel err {rel(y, x @ w16.t()):.4f}; kernel "
               f"{ms_k:.3f} ms vs dequantize + quantize {ms_2:.3f} ms = {ms_2 / ms_k:.2f}x", flush=True)
+        try:   # the transposing kernel (input gradients): W^T per input column
+            wt, st = nf4_kernel.nf4_to_fp8_t(packed, state)
+            gy = torch.randn(8192, out_f, device="cuda", dtype=torch.bfloat16)
+            gq, sg = fp8_base.quantize_rows(gy)
+            dx = torch._scaled_mm(gq, wt.t(), scale_a=sg, scale_b=st, out_dtype=torch.bfloat16)
+            ms_t = _per_call(lambda: nf4_kernel.nf4_to_fp8_t(packed, state)) * 1e3
+            ms_3 = _per_call(lambda: fp8_base._quantize(bnbf.dequantize_4bit(packed, state).t().contiguous())) * 1e3
+            print(f"NF4_CHECK {out_f}x{in_f} transposed: W^T rel err {rel((wt.float() * st.t()).t(), w16):.4f}; input "
+                  f"gradient rel err {rel(dx, gy @ w16):.4f}; kernel {ms_t:.3f} ms vs dequantize + transpose + quantize "
+                  f"{ms_3:.3f} ms = {ms_3 / ms_t:.2f}x", flush=True)
+        except Exception as e:  # noqa: BLE001
+            print(f"NF4_CHECK {out_f}x{in_f}: the transposing kernel failed: {type(e).__name__}: {str(e)[:400]}",
+                  flush=True)
 
 
 def _round2() -> None:

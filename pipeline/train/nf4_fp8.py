@@ -49,7 +49,25 @@ def block_absmax(state) -> torch.Tensor:
     return s2.code.float()[state.absmax.long()] * outer + float(state.offset)
 
 
+def column_absmax(packed: torch.Tensor, state, rows_per_chunk: int = 1024) -> torch.Tensor:
+    """The largest |w| of every input column of a bitsandbytes NF4 weight (out, in), decoded a chunk of rows at
+    a time (a few MiB at once: it runs in the middle of training under a memory budget)."""
+    rows, cols = state.shape
+    blocks = block_absmax(state)
+    code = state.code.float()
+    flat = packed.view(-1)
+    out = torch.zeros(cols, device=packed.device, dtype=torch.float32)
+    for r0 in range(0, rows, rows_per_chunk):
+        r1 = min(rows, r0 + rows_per_chunk)
+        b = flat[r0 * cols // 2: r1 * cols // 2]
+        nib = torch.stack([b >> 4, b & 15], dim=1).view(-1).long()
+        v = code[nib].view(-1, state.blocksize) * blocks[r0 * cols // state.blocksize: r1 * cols // state.blocksize, None]
+        out = torch.maximum(out, v.view(r1 - r0, cols).abs().amax(dim=0))
+    return out
+
+
 _direct = None   # nf4_kernel.nf4_to_fp8 (NF4 -> FP8 in one pass), False once it could not run here
+_direct_t = None  # nf4_kernel.nf4_to_fp8_t (the same, transposed for input gradients)
 
 
 def _weight_fp8(W, W_quant, dequantize, use_global_buffer, dtype):
@@ -78,14 +96,30 @@ def forward_product(x2: torch.Tensor, W, W_quant, dequantize, use_global_buffer:
     return torch._scaled_mm(xq, wq.t(), scale_a=sx, scale_b=sw, out_dtype=x2.dtype)
 
 
+def _weight_t_fp8(W, W_quant, dequantize, dtype):
+    """(W^T as e4m3 (in, out), scale (1, in)) of a forward NF4 weight: the one-pass transposing kernel on CUDA,
+    else dequantize, transpose and quantize the rows."""
+    global _direct_t
+    if W.is_cuda and _direct_t is not False:
+        try:
+            if _direct_t is None:
+                from pipeline.train import nf4_kernel  # heavy: triton
+                _direct_t = nf4_kernel.nf4_to_fp8_t
+            return _direct_t(W, W_quant)
+        except Exception as e:  # noqa: BLE001 - the three-step path is correct, only slower
+            print(f"[train] 4bit: the transposing NF4 -> FP8 kernel cannot run ({type(e).__name__}: "
+                  f"{str(e)[:200]}); dequantize + transpose + quantize instead", flush=True)
+            _direct_t = False
+    wq, sw = fp8_base._quantize(dequantize(W, W_quant, use_global_buffer=True, dtype=dtype).t().contiguous())
+    return wq, sw.t().contiguous()
+
+
 def input_grad_product(g2: torch.Tensor, W, W_quant, dequantize) -> torch.Tensor:
     """g2 W in FP8 for a forward NF4 weight W (out, in), i.e. an input gradient: the GEMM wants W^T row-major,
     scaled per row of W^T (per input column of W), and the gradient per token."""
-    wt = dequantize(W, W_quant, use_global_buffer=True, dtype=g2.dtype).t().contiguous()
-    wq, sw = fp8_base._quantize(wt)
-    del wt
+    wq, sw = _weight_t_fp8(W, W_quant, dequantize, g2.dtype)
     gq, sg = fp8_base._quantize(g2.contiguous())
-    return torch._scaled_mm(gq, wq.t(), scale_a=sg, scale_b=sw.t().contiguous(), out_dtype=g2.dtype)
+    return torch._scaled_mm(gq, wq.t(), scale_a=sg, scale_b=sw, out_dtype=g2.dtype)
 
 
 def make_matmul_lora(original, dequantize):

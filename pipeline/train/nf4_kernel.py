@@ -9,6 +9,7 @@ per weight and kept (4 bytes a row), since a frozen base never changes.
 
     from pipeline.train import nf4_kernel
     wq, scale = nf4_kernel.nf4_to_fp8(packed, quant_state)   # (out, in) e4m3, (1, out) fp32: w ~= wq * scale^T
+    wt, scale_t = nf4_kernel.nf4_to_fp8_t(packed, quant_state)   # (in, out) e4m3, (1, in): W^T for input gradients
 
 Checked on the device against bitsandbytes' own dequantization (`bench/train_gpu.py nf4-check`).
 """
@@ -21,13 +22,13 @@ import triton.language as tl
 from pipeline.train import nf4_fp8
 
 _row_scales: dict[tuple, tuple[torch.Tensor, float]] = {}   # (data_ptr, rows, cols) -> (row scales, offset)
+_col_scales: dict[tuple, tuple[torch.Tensor, float]] = {}   # the same with the column scales (W^T's rows)
 
 
 @triton.jit
-def _nf4_fp8_kernel(packed_ptr, absmax_ptr, absmax2_ptr, code2_ptr, lut_ptr, rscale_ptr, out_ptr, n, cols, offset,
-                    BLOCK: tl.constexpr, BS: tl.constexpr, BS2: tl.constexpr, NESTED: tl.constexpr):
-    i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = i < n
+def _decode(packed_ptr, absmax_ptr, absmax2_ptr, code2_ptr, lut_ptr, i, mask, offset,
+            BS: tl.constexpr, BS2: tl.constexpr, NESTED: tl.constexpr):
+    """The fp32 value of flat element i of the NF4 weight (high nibble first; block absmax double-quantized)."""
     byte = tl.load(packed_ptr + i // 2, mask=mask, other=0).to(tl.int32)
     nib = tl.where(i % 2 == 0, byte >> 4, byte & 15)
     blk = i // BS
@@ -37,27 +38,74 @@ def _nf4_fp8_kernel(packed_ptr, absmax_ptr, absmax2_ptr, code2_ptr, lut_ptr, rsc
         am = am + offset
     else:
         am = tl.load(absmax_ptr + blk, mask=mask, other=0.0)
-    v = tl.load(lut_ptr + nib, mask=mask, other=0.0) * am
+    return tl.load(lut_ptr + nib, mask=mask, other=0.0) * am
+
+
+@triton.jit
+def _nf4_fp8_kernel(packed_ptr, absmax_ptr, absmax2_ptr, code2_ptr, lut_ptr, rscale_ptr, out_ptr, n, cols, offset,
+                    BLOCK: tl.constexpr, BS: tl.constexpr, BS2: tl.constexpr, NESTED: tl.constexpr):
+    i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = i < n
+    v = _decode(packed_ptr, absmax_ptr, absmax2_ptr, code2_ptr, lut_ptr, i, mask, offset, BS, BS2, NESTED)
     rs = tl.load(rscale_ptr + i // cols, mask=mask, other=1.0)
     q = tl.clamp(tl.math.div_rn(v, rs), -448.0, 448.0)
     tl.store(out_ptr + i, q.to(tl.float8e4nv), mask=mask)
+
+
+@triton.jit
+def _nf4_fp8_t_kernel(packed_ptr, absmax_ptr, absmax2_ptr, code2_ptr, lut_ptr, cscale_ptr, out_ptr, rows, cols, offset,
+                      BR: tl.constexpr, BC: tl.constexpr, BS: tl.constexpr, BS2: tl.constexpr, NESTED: tl.constexpr):
+    """W^T (cols, rows) in e4m3, scaled per row of W^T (a column of W): a BR x BC tile decoded, turned, stored."""
+    r = tl.program_id(0) * BR + tl.arange(0, BR)
+    c = tl.program_id(1) * BC + tl.arange(0, BC)
+    mask = (r[:, None] < rows) & (c[None, :] < cols)
+    i = r[:, None].to(tl.int64) * cols + c[None, :]
+    v = _decode(packed_ptr, absmax_ptr, absmax2_ptr, code2_ptr, lut_ptr, i, mask, offset, BS, BS2, NESTED)
+    cs = tl.load(cscale_ptr + c, mask=c < cols, other=1.0)
+    q = tl.clamp(tl.math.div_rn(v, cs[None, :]), -448.0, 448.0).to(tl.float8e4nv)
+    out = c[:, None].to(tl.int64) * rows + r[None, :]
+    tl.store(out_ptr + out, tl.trans(q), mask=(c[:, None] < cols) & (r[None, :] < rows))
+
+
+def _args(state):
+    nested = bool(getattr(state, "nested", False))
+    absmax2 = state.state2.absmax if nested else state.absmax
+    code2 = state.state2.code if nested else state.code
+    return nested, absmax2, code2, (state.state2.blocksize if nested else 1)
 
 
 def nf4_to_fp8(packed: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
     """(w as e4m3 (out, in), fp32 scale (1, out)) for a bitsandbytes NF4 weight in forward orientation."""
     rows, cols = state.shape
     key = (packed.data_ptr(), rows, cols)   # frozen weights live as long as training: one entry each
-    nested = bool(getattr(state, "nested", False))
+    nested, absmax2, code2, bs2 = _args(state)
     if key not in _row_scales:
         scale = nf4_fp8.block_absmax(state).view(rows, -1).amax(dim=1).clamp(min=1e-12) / 448.0
         _row_scales[key] = (scale.float().contiguous(), float(state.offset) if nested else 0.0)
     scale, offset = _row_scales[key]
     out = torch.empty((rows, cols), device=packed.device, dtype=torch.float8_e4m3fn)
     n = rows * cols
-    absmax2 = state.state2.absmax if nested else state.absmax
-    code2 = state.state2.code if nested else state.code
     block = 2048
     _nf4_fp8_kernel[(triton.cdiv(n, block),)](
         packed, state.absmax, absmax2, code2, state.code, scale, out, n, cols, offset, BLOCK=block, BS=state.blocksize,
-        BS2=state.state2.blocksize if nested else 1, NESTED=nested, num_warps=8)
+        BS2=bs2, NESTED=nested, num_warps=8)
     return out, scale.view(1, rows)
+
+
+def nf4_to_fp8_t(packed: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W^T as e4m3 (in, out), fp32 scale (1, in)) of a forward NF4 weight W (out, in): what an input gradient's
+    GEMM (dY W) takes. The column scales (largest |w| per input column) are decoded once per weight."""
+    rows, cols = state.shape
+    key = (packed.data_ptr(), rows, cols)
+    nested, absmax2, code2, bs2 = _args(state)
+    if key not in _col_scales:
+        amax = nf4_fp8.column_absmax(packed, state)
+        _col_scales[key] = ((amax.clamp(min=1e-12) / 448.0).float().contiguous(),
+                            float(state.offset) if nested else 0.0)
+    scale, offset = _col_scales[key]
+    out = torch.empty((cols, rows), device=packed.device, dtype=torch.float8_e4m3fn)
+    br, bc = 64, 64
+    _nf4_fp8_t_kernel[(triton.cdiv(rows, br), triton.cdiv(cols, bc))](
+        packed, state.absmax, absmax2, code2, state.code, scale, out, rows, cols, offset, BR=br, BC=bc,
+        BS=state.blocksize, BS2=bs2, NESTED=nested, num_warps=4)
+    return out, scale.view(1, cols)

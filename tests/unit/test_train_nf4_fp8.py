@@ -189,3 +189,12 @@ def test_q_k_v_projections_in_fp8_give_autograd_s_outputs_and_gradients():
     assert apply("QKV", *args, True, (0.1, 0.1, 0.1), None, None, None) == "theirs"
     assert apply("W", xf, torch.randn(64, 64), None, lora["q"][0], lora["q"][1], 2.0) == "theirs"
     assert calls == ["MLP", "QKV", "W"]
+
+
+def test_column_absmax_reads_the_largest_value_of_each_input_column_chunk_by_chunk():
+    packed, state, w16, _, _ = _setup()
+    want = w16.float().abs().amax(dim=0)
+    for chunk in (1, 7, 64, 1024):
+        got = nf4_fp8.column_absmax(packed, state, rows_per_chunk=chunk)
+        assert got.shape == (128,) and torch.allclose(got, want, rtol=0.01), chunk
+    assert not torch.allclose(got, w16.float().abs().amax(dim=1)[:1].expand(128), rtol=0.01)
