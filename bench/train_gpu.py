@@ -621,7 +621,7 @@ def one(mode: str, model_dir: str, steps: int) -> dict:
     if mode.endswith("_blocks"):          # QLoRA: Unsloth's fused blocks' backward in FP8 too (nf4_blocks.py)
         from pipeline.train import nf4_fp8
 
-        nf4_fp8.FP8_BLOCKS = True
+        nf4_fp8.FP8_BLOCKS = nf4_fp8.TRANSPOSE_KERNEL = True
 
     torch.manual_seed(0)
     t_load = time.time()

@@ -14,7 +14,8 @@ Unsloth's own SwiGLU kernels (passed in as Unsloth passes them, in place over th
 product runs in FP8 through nf4_fp8.forward_product / input_grad_product; the LoRA products stay bf16.
 
     from pipeline.train import nf4_fp8
-    nf4_fp8.patch_unsloth(blocks=True)   # the bench's `ours_qlora13_blocks` mode; off by default until measured
+    nf4_fp8.patch_unsloth(blocks=True)   # the bench's `ours_qlora13_blocks` mode (with nf4_fp8.TRANSPOSE_KERNEL);
+                                         # off by default until measured on a GPU
 
 Checked against autograd through the dequantized weights on CPU (tests/unit/test_train_nf4_fp8.py).
 """

@@ -66,24 +66,33 @@ def column_absmax(packed: torch.Tensor, state, rows_per_chunk: int = 1024) -> to
     return out
 
 
-_direct = None   # nf4_kernel.nf4_to_fp8 (NF4 -> FP8 in one pass), False once it could not run here
-_direct_t = None  # nf4_kernel.nf4_to_fp8_t (the same, transposed for input gradients)
+_kernels: dict[str, object] = {}   # nf4_kernel function name -> the function, or False once it could not run
+TRANSPOSE_KERNEL = False   # nf4_kernel.nf4_to_fp8_t for input gradients: on once nf4-check has run it on a GPU
+
+
+def _kernel(name: str, W, W_quant, what: str):
+    """nf4_kernel.<name>(W, W_quant) on CUDA, or None where it cannot run (said once; the caller falls back)."""
+    fn = _kernels.get(name)
+    if not W.is_cuda or fn is False:
+        return None
+    try:
+        if fn is None:
+            from pipeline.train import nf4_kernel  # heavy: triton
+            fn = _kernels[name] = getattr(nf4_kernel, name)
+        return fn(W, W_quant)
+    except Exception as e:  # noqa: BLE001 - the step-by-step path is correct, only slower
+        print(f"[train] 4bit: the {what} kernel cannot run ({type(e).__name__}: {str(e)[:200]}); step by step "
+              "instead", flush=True)
+        _kernels[name] = False
+        return None
 
 
 def _weight_fp8(W, W_quant, dequantize, use_global_buffer, dtype):
     """(e4m3 (out, in), scale (1, out)) of a forward NF4 weight: the one-pass kernel on CUDA, else dequantize
     to 16 bits and quantize the rows."""
-    global _direct
-    if W.is_cuda and _direct is not False:
-        try:
-            if _direct is None:
-                from pipeline.train import nf4_kernel  # heavy: triton
-                _direct = nf4_kernel.nf4_to_fp8
-            return _direct(W, W_quant)
-        except Exception as e:  # noqa: BLE001 - the two-step path is correct, only slower
-            print(f"[train] 4bit: the NF4 -> FP8 kernel cannot run ({type(e).__name__}: {str(e)[:200]}); "
-                  "dequantize + quantize instead", flush=True)
-            _direct = False
+    got = _kernel("nf4_to_fp8", W, W_quant, "NF4 -> FP8")
+    if got is not None:
+        return got
     wq, sw = fp8_base._quantize(dequantize(W, W_quant, use_global_buffer=use_global_buffer, dtype=dtype))
     return wq, sw.t().contiguous()
 
@@ -97,19 +106,11 @@ def forward_product(x2: torch.Tensor, W, W_quant, dequantize, use_global_buffer:
 
 
 def _weight_t_fp8(W, W_quant, dequantize, dtype):
-    """(W^T as e4m3 (in, out), scale (1, in)) of a forward NF4 weight: the one-pass transposing kernel on CUDA,
-    else dequantize, transpose and quantize the rows."""
-    global _direct_t
-    if W.is_cuda and _direct_t is not False:
-        try:
-            if _direct_t is None:
-                from pipeline.train import nf4_kernel  # heavy: triton
-                _direct_t = nf4_kernel.nf4_to_fp8_t
-            return _direct_t(W, W_quant)
-        except Exception as e:  # noqa: BLE001 - the three-step path is correct, only slower
-            print(f"[train] 4bit: the transposing NF4 -> FP8 kernel cannot run ({type(e).__name__}: "
-                  f"{str(e)[:200]}); dequantize + transpose + quantize instead", flush=True)
-            _direct_t = False
+    """(W^T as e4m3 (in, out), scale (1, in)) of a forward NF4 weight: dequantize, transpose and quantize the
+    rows; or the one-pass transposing kernel with TRANSPOSE_KERNEL."""
+    got = _kernel("nf4_to_fp8_t", W, W_quant, "transposing NF4 -> FP8") if TRANSPOSE_KERNEL else None
+    if got is not None:
+        return got
     wq, sw = fp8_base._quantize(dequantize(W, W_quant, use_global_buffer=True, dtype=dtype).t().contiguous())
     return wq, sw.t().contiguous()
 
