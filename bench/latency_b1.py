@@ -20,6 +20,7 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            ngram_gpu4  launcher + vLLM's GPU n-gram proposer (keeps async scheduling)
            fp32-ngram3/6  float32 + n-gram speculation of 3 or 6 tokens;  replicas2  the launcher with 2 replicas
            cpu-bf16-r2    the CPU default before 2026-11-29 (bf16, no speculation) with 2 replicas
+           seqs8 / graph-decode  launcher + --max-num-seqs 8 / CUDA graphs for whole decode steps only (GPU)
 
 Prints a table last: p50 / mean / p90 seconds per answer, speed-up of the p50 over `launcher`, answers that
 differ from `launcher`'s (each listed in the JSON), and answers/s at 1 client and at each --concurrent level;
@@ -69,6 +70,8 @@ VARIANTS = {
     "fp32-ngram3": (["dtype=float32", "ngram_speculation=3"], []),
     "fp32-ngram6": (["dtype=float32", "ngram_speculation=6"], []),
     "replicas2": (["replicas=2"], []),
+    "seqs8": ([], ["--max-num-seqs", "8"]),
+    "graph-decode": ([], ["--compilation-config", '{"cudagraph_mode":"FULL_DECODE_ONLY"}']),
     "cpu-bf16-r2": (["dtype=bfloat16", "ngram_speculation=0", "replicas=2"], []),
 }
 

@@ -23,8 +23,8 @@ last.
 `ours_auto_r2` is `ours_auto` with session 9's change undone (torch.compile's two-pass quantizer instead of
 the one-pass Triton kernel; the LoRA term as separate nodes after the FP8 base instead of one node that sums
 in place), `ours_auto_r1` also session 7's (each projection quantizes its own input), for a same-run
-before/after; `ours_qlora13_blocks` is the 13 GiB QLoRA plan with its fused blocks' backward in FP8 as well
-(pipeline/train/nf4_blocks.py, not yet the default); `ours_auto_mlp8` keeps the attention projections in bf16
+before/after; `ours_qlora13_noblocks` is the 13 GiB QLoRA plan as session 9 left it (only Unsloth's
+matmul_lora in FP8; the fused blocks' backward in bf16, without pipeline/train/nf4_blocks.py); `ours_auto_mlp8` keeps the attention projections in bf16
 and only gate/up/down in FP8
 (the `layers` figures suggested it; the whole model says otherwise: docs/benchmarks.md).
 `layers`: one LoRA layer (r=128, PEFT, our fused forward) per 8B projection shape at 8192 tokens, forward and
@@ -57,7 +57,7 @@ MODES = ["hf_bf16_gc", "hf_qlora", "hf_qlora_liger", "unsloth_qlora", "unsloth_b
 OURS = {"ours_auto": ("auto", "auto", None), "ours_bf16": ("bf16", "trl", None), "ours_fp8": ("fp8", "auto", None),
         "ours_qlora": ("4bit", "auto", None), "ours_qlora13": ("auto", "auto", 13),
         "ours_auto_r1": ("auto", "auto", None), "ours_auto_r2": ("auto", "auto", None), "ours_qlora13_r2": ("auto", "auto", 13),
-        "ours_qlora13_blocks": ("auto", "auto", 13),
+        "ours_qlora13_noblocks": ("auto", "auto", 13),
         "ours_auto_mlp8": ("auto", "auto", None)}   # see _round1, _round2, _mlp_only
 MICRO, SEQ, R = 8, 1024, 128
 PEAK_BF16 = 790e12  # measured dense bf16 matmul rate of the H200 here (device notes)
@@ -618,10 +618,10 @@ def one(mode: str, model_dir: str, steps: int) -> dict:
         _round2()
     if mode.endswith("_mlp8"):
         _mlp_only()
-    if mode.endswith("_blocks"):          # QLoRA: Unsloth's fused blocks' backward in FP8 too (nf4_blocks.py)
+    if mode.endswith("_noblocks"):        # QLoRA as in session 9: only matmul_lora in FP8, Unsloth's fused backward
         from pipeline.train import nf4_fp8
 
-        nf4_fp8.FP8_BLOCKS = nf4_fp8.TRANSPOSE_KERNEL = True
+        nf4_fp8.FP8_BLOCKS = nf4_fp8.TRANSPOSE_KERNEL = False
 
     torch.manual_seed(0)
     t_load = time.time()

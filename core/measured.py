@@ -13,7 +13,7 @@ FIGURES = {
     "train_fp8_vs_anchor": "21.2k tok/s vs 15.8k for Unsloth bf16 without recompute: 1.34x, H200 8B",
     "train_fp8_quality": "eval loss +4.3% vs a bf16 base after 20 SmolLM2 steps (NF4: +9.7%)",
     "train_unsloth_qlora": "QLoRA 11.0k tok/s vs 3.4k for bitsandbytes + Liger, H200 8B",
-    "train_nf4_fp8": "12.4k tok/s vs 10.9k for Unsloth QLoRA inside 13 GiB: 1.13x, H200 8B; loss +2.3% after 6 random-8B steps",
+    "train_nf4_fp8": "13.2k tok/s vs 11.1k for Unsloth QLoRA inside 13 GiB: 1.19x, H200 8B; loss +2.3% after 6 random-8B steps",
     "train_packed_bf16": "packed Gretel-like rows in bf16: 15.0k real tok/s vs 8.0k for Unsloth's packed path, H200 8B",
     "train_packing": "2.66x real tokens/s with the FP8 base (1.95x in bf16) vs the best anchor padded on Gretel-like "
                      "lengths, H200",

@@ -97,8 +97,8 @@ class TrainConfig:
         "auto", "auto: 4-bit QLoRA when 16-bit weights would not fit the memory budget, else fp8 on GPUs with FP8 "
                 "tensor cores, else bf16 LoRA. fp8: frozen base GEMMs in FP8 (Ada/Hopper/Blackwell; TRL backend; "
                 f"{FIGURES['train_fp8_vs_anchor']}).")
-    qlora_fp8: bool = opt(True, "4-bit on GPUs with FP8 tensor cores: QLoRA's forward products (and their recompute) "
-                                "run in FP8 from the NF4 weights (" + FIGURES["train_nf4_fp8"] + "); false: "
+    qlora_fp8: bool = opt(True, "4-bit on GPUs with FP8 tensor cores: QLoRA's frozen products (forward, recompute, "
+                                "input gradients) run in FP8 from the NF4 weights (" + FIGURES["train_nf4_fp8"] + "); false: "
                                 "Unsloth's bf16 products throughout.")
     lora: LoraConfig = opt(LoraConfig(), "Adapter shape.")
     batch_size: int = opt(8, "Effective per-device batch before accumulation (rows per micro-step x micro-steps).",

@@ -51,7 +51,7 @@ class Plan:
     reasons: list[str] = field(default_factory=list)
     world_size: int = 1       # processes under torchrun / accelerate launch (DDP); 1 otherwise
     attention: str = "sdpa"   # transformers attn_implementation (packed: flash_attention_2 / sqlgenie_varlen; unsloth: its own)
-    nf4_fp8: bool = False     # 4bit on FP8 tensor cores: forward GEMMs in FP8 from the NF4 weights (nf4_fp8.py)
+    nf4_fp8: bool = False     # 4bit on FP8 tensor cores: frozen GEMMs in FP8 from the NF4 weights (nf4_fp8.py)
 
     def describe(self) -> str:
         d = self.device
@@ -279,9 +279,9 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
         nf4_fp8 = False
         c.reasons.append("train.qlora_fp8 false: Unsloth's bf16 products throughout")
     elif nf4_fp8:
-        c.reasons.append("4bit on FP8 tensor cores: the NF4 weights stay in memory, the forward GEMMs (and their "
-                         f"recompute) run in FP8 ({FIGURES['train_nf4_fp8']}; train.qlora_fp8=false for Unsloth's "
-                         "bf16 products)")
+        c.reasons.append("4bit on FP8 tensor cores: the NF4 weights stay in memory, decoded straight to FP8 for "
+                         "the frozen GEMMs of forward, recompute and the input gradients "
+                         f"({FIGURES['train_nf4_fp8']}; train.qlora_fp8=false for Unsloth's bf16 products)")
     if c.problems:
         raise ConfigError(c.problems, f"training plan for '{cfg.name}'")
     return Plan(backend, precision, micro, grad_accum, gc, liger, packing, device, params, lora_params, est, c.reasons,

@@ -139,7 +139,7 @@ def test_a_memory_budget_turns_an_h200_plan_into_qlora_with_recompute(llama_dir,
     assert (capped.precision, capped.gradient_checkpointing, capped.backend) == ("4bit", True, "unsloth")
     assert capped.micro_batch >= 8 and capped.estimate_bytes <= 13 * GiB
     assert "memory budget 13 GiB" in capped.describe()
-    assert capped.nf4_fp8 and "forward GEMMs (and their recompute) run in FP8" in capped.describe()
+    assert capped.nf4_fp8 and "frozen GEMMs of forward, recompute and the input gradients" in capped.describe()
     off = make_plan(_cfg("train.precision=auto", "train.max_memory_gib=13", "train.qlora_fp8=false"), llama_dir, H200)
     assert (off.precision, off.nf4_fp8) == ("4bit", False) and "qlora_fp8 false" in off.describe()
     assert not free.nf4_fp8                                   # the FP8 base path has its own FP8
