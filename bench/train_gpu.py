@@ -24,8 +24,8 @@ last.
 the one-pass Triton kernel; the LoRA term as separate nodes after the FP8 base instead of one node that sums
 in place), `ours_auto_r1` also session 7's (each projection quantizes its own input), for a same-run
 before/after; `ours_qlora13_noblocks` is the 13 GiB QLoRA plan as session 9 left it (only Unsloth's
-matmul_lora in FP8; the fused blocks' backward in bf16, without pipeline/train/nf4_blocks.py); `ours_auto_mlp8` keeps the attention projections in bf16
-and only gate/up/down in FP8
+matmul_lora in FP8; the fused blocks' backward in bf16, without pipeline/train/nf4_blocks.py);
+`ours_auto_mlp8` keeps the attention projections in bf16 and only gate/up/down in FP8
 (the `layers` figures suggested it; the whole model says otherwise: docs/benchmarks.md).
 `layers`: one LoRA layer (r=128, PEFT, our fused forward) per 8B projection shape at 8192 tokens, forward and
 backward under autocast, its frozen base as bf16 nn.Linear, our Fp8FrozenLinear, and torchao's float8

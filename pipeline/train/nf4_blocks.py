@@ -2,8 +2,8 @@
 
 nf4_fp8.make_matmul_lora moves the forward products (and down_proj's input gradient) of Unsloth's QLoRA to
 FP8; without this module the other input gradients (gate/up, the two largest GEMMs of backward at
-8192 x 14336 x 4096 each, and q/k/v/o) stay inside Unsloth's fused LoRA Functions in bf16. This module has those blocks as autograd Functions of our
-own, for the plain case (NF4 weights, no LoRA dropout, no LoRA bias):
+8192 x 14336 x 4096 each, and q/k/v/o) stay inside Unsloth's fused LoRA Functions in bf16. This module has
+those blocks as autograd Functions of our own, for the plain case (NF4 weights, no LoRA dropout, no LoRA bias):
 
     MLP:          e = X Wg^T + sg (X Ag^T) Bg^T   g = X Wu^T + su (X Au^T) Bu^T   h = silu(e) * g
                   out = h Wd^T + sd (h Ad^T) Bd^T
