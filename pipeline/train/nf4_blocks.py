@@ -127,19 +127,23 @@ class Nf4Fp8Projections(torch.autograd.Function):
         return (None if dx is None else dx.view(ctx.shape), None, *out)
 
 
-def plain_nf4_mlp(args: tuple) -> bool:
-    """Whether Unsloth's LoRA_MLP arguments are the case this module covers: three forward NF4 weights, no LoRA
-    dropout (None), no LoRA biases."""
-    if len(args) < 20 or args[19] is not None or any(b is not None for b in args[20:]):
+def _three_plain_nf4(args: tuple, dropout_at: int) -> bool:
+    """Three forward NF4 weights at args 1, 6 and 11 (W, quant, A, B, s each), no LoRA dropout (None at
+    `dropout_at`) and no LoRA biases after it."""
+    if len(args) <= dropout_at or any(a is not None for a in args[dropout_at:]):
         return False
     return all(nf4_fp8.forward_nf4(args[i], args[i + 1]) for i in (1, 6, 11))
+
+
+def plain_nf4_mlp(args: tuple) -> bool:
+    """Whether Unsloth's LoRA_MLP arguments are the case this module covers (X, gate: W, quant, A, B, s, up...,
+    down..., the two SwiGLU kernels, inplace, dropout, biases)."""
+    return _three_plain_nf4(args, 19)
 
 
 def plain_nf4_qkv(args: tuple) -> bool:
     """The same for LoRA_QKV's arguments (X, q: W, quant, A, B, s, k..., v..., inplace, dropout, biases)."""
-    if len(args) < 18 or args[17] is not None or any(b is not None for b in args[18:]):
-        return False
-    return all(nf4_fp8.forward_nf4(args[i], args[i + 1]) for i in (1, 6, 11))
+    return _three_plain_nf4(args, 17)
 
 
 def plain_nf4_w(args: tuple) -> bool:

@@ -1,4 +1,4 @@
-"""QLoRA on FP8 tensor cores: NF4 weights, forward GEMMs in FP8 (the Unsloth backend, `train.precision: 4bit`).
+"""QLoRA on FP8 tensor cores: NF4 weights, frozen GEMMs in FP8 (the Unsloth backend, `train.precision: 4bit`).
 
 QLoRA keeps the frozen base in NF4 (4 bits a weight) and, for every product, dequantizes a projection to
 bf16 and runs a bf16 GEMM; under a tight memory budget it also recomputes each layer's forward in backward.
@@ -7,7 +7,9 @@ So two of its three base GEMMs per projection are forward products. On a GPU wit
 to e4m3 with a scale per output row (nf4_kernel, one pass; dequantize + fp8_rows where it cannot run),
 the input per token (once for q/k/v and once for gate/up, as in fp8_base); then `torch._scaled_mm`. The
 weights stay NF4 in memory (the FP8 copy lives for one product), so the memory plan is unchanged. The
-other input-gradient GEMMs of backward stay bf16 (Unsloth's own), and so does everything LoRA.
+other input-gradient GEMMs of backward sit inside Unsloth's fused Functions; with FP8_BLOCKS (the default)
+nf4_blocks takes those blocks over and runs them in FP8 too (W^T decoded by nf4_kernel.nf4_to_fp8_t).
+Everything LoRA stays bf16.
 
 It replaces `matmul_lora` in Unsloth's fused LoRA layers (`unsloth.kernels.fast_lora`) for NF4 weights
 (bitsandbytes' packed uint8) without an `out` buffer: in forward orientation ((n, 1): X W^T, the weight

@@ -1,6 +1,6 @@
 """Unsloth backend (CUDA only): FastLanguageModel loads the base (4-bit NF4 or bf16) and adds its LoRA,
-then the same SFTTrainer config as the TRL backend trains it; on FP8 tensor cores its NF4 forward GEMMs run
-in FP8 (nf4_fp8.py, when the plan says nf4_fp8). `import unsloth` must come before
+then the same SFTTrainer config as the TRL backend trains it; on FP8 tensor cores its frozen NF4 GEMMs run
+in FP8 (nf4_fp8.py, nf4_blocks.py; when the plan says nf4_fp8). `import unsloth` must come before
 transformers / trl / peft in the process (it patches them): pipeline.train.run imports it first.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
     if plan.nf4_fp8:
         from pipeline.train import nf4_fp8  # heavy: torch, unsloth
 
-        print("[train] 4bit: forward GEMMs in FP8 from the NF4 weights" if nf4_fp8.patch_unsloth() else
+        print("[train] 4bit: frozen GEMMs (forward, recompute, input gradients) in FP8 from the NF4 weights" if nf4_fp8.patch_unsloth() else
               "[train] 4bit: Unsloth's own bf16 GEMMs (no FP8 hook)", flush=True)
     return model
 
