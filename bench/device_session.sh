@@ -15,7 +15,12 @@
 #                                   constrained + repair, constrained + vote 8 + repair); a set names its model with
 #                                   MODEL=gpu (the carried GPU fine-tune, the default), MODEL=cpu (.cpuft: the default
 #                                   CPU fine-tune) or MODEL=base, e.g. EVALS="MODEL=base --constrained --repair"
-#   PHASE=latency [.gpuft]          batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS
+#   PHASE=draft   [.gpuft]          EAGLE draft heads for the merged GPU fine-tune (pipeline/export/draft_head.py),
+#                                   one per learning rate in DRAFT_LRS; the best on held-out test rows -> /root/draft
+#                                   and $OUT/draft
+#   PHASE=latency [.gpuft (.gpudraft)]  batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS;
+#                                   with /root/draft (PHASE=draft; or a carried .gpudraft/draft) the merged model
+#                                   gets that draft head; CONCURRENT="" skips the 64-client pass
 # Results land in $OUT; each phase prints a table last.   run: PHASE=train bash bench/device_session.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -119,13 +124,26 @@ quality3)
   find "$SQLGENIE_HOME/evals" -name metrics.json -newer /root/gpuft/adapter -exec sh -c \
     'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[1], {k: d.get(k) for k in (\"rows\",\"valid_sql_rate\",\"runs_rate\",\"execution_accuracy\",\"latency_per_question_s\")})" {}' \;
   ;;
+draft)
+  [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
+  PYTHONPATH=$TRAIN_PATH python3 -c 'import sys; sys.path.insert(0, "bench"); from pathlib import Path; import latency_b1 as l
+print(l.merged_model("embedded:smollm2-135m-instruct", "/root/gpuft/adapter", Path("/root/merged")))' 2>&1 | tail -1
+  for lr in ${DRAFT_LRS:-1e-3 3e-3}; do
+    PYTHONPATH=$TRAIN_PATH python3 -m pipeline.export.draft_head /root/merged --rows ${DRAFT_ROWS:-20000} \
+      --held-out 200 --epochs ${DRAFT_EPOCHS:-3} --lr $lr --out /root/draft-$lr 2>&1 | grep "\[draft\] \(epoch\|held\)" | tail -8
+  done
+  best=$(python3 -c 'import json,glob; print(max(glob.glob("/root/draft-*/draft.json"), key=lambda f: json.load(open(f))["accepted_per_step"]).rsplit("/", 1)[0])')
+  rm -rf /root/draft && cp -r "$best" /root/draft && cp -r /root/draft "$OUT/draft" && echo "best: $best" && cat /root/draft/draft.json
+  ;;
 latency)
   [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
-  PYTHONPATH=$SERVE_PATH python3 bench/latency_b1.py --adapter /root/gpuft/adapter --limit ${LIMIT:-216} \
-    --variants ${VARIANTS:-launcher vllm-plain bf16 api1 ngram_gpu4 ngram4} --concurrent 64 \
+  [ -d /root/draft ] || { [ -d .gpudraft/draft ] && cp -r .gpudraft/draft /root/draft; }
+  draft=""; [ -d /root/draft ] && draft="--draft /root/draft"
+  PYTHONPATH=$SERVE_PATH python3 bench/latency_b1.py --adapter /root/gpuft/adapter --limit ${LIMIT:-216} $draft \
+    --variants ${VARIANTS:-launcher vllm-plain bf16 api1 ngram_gpu4 ngram4} --concurrent ${CONCURRENT-64} \
     --out "$OUT/latency-h200.json" 2>&1 | grep -v "it/s\]\|s/it\]" | tail -40
   ;;
 *)
-  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, latency" >&2; exit 2
+  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, draft, latency" >&2; exit 2
   ;;
 esac

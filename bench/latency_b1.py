@@ -21,6 +21,13 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            fp32-ngram3/6  float32 + n-gram speculation of 3 or 6 tokens;  replicas2  the launcher with 2 replicas
            cpu-bf16-r2    the CPU default before 2026-11-29 (bf16, no speculation) with 2 replicas
            seqs8 / graph-decode  launcher + --max-num-seqs 8 / CUDA graphs for whole decode steps only (GPU)
+           no-draft    launcher without the model's EAGLE draft head;  draft2/4  the head proposing 2 / 4 tokens
+           cpu-draft   CPU: the draft head (3 tokens) instead of n-gram speculation;  draft6  6 tokens
+           fp32-gpu / fp32-gpu-no-draft  float32 on a GPU with / without the draft head (are differing greedy
+                       answers the draft's doing, or bf16 rounding of a batch of positions?)
+
+--draft-rows N trains an EAGLE draft head for the merged model first (pipeline/export/draft_head.py: N bundled
+training rows, acceptance on held-out test rows), which the launcher then uses where it is on by default.
 
 Prints a table last: p50 / mean / p90 seconds per answer, speed-up of the p50 over `launcher`, answers that
 differ from `launcher`'s (each listed in the JSON), and answers/s at 1 client and at each --concurrent level;
@@ -59,7 +66,14 @@ VARIANTS = {
     "no-prefix": (["prefix_caching=false"], []),
     "no-spec": (["ngram_speculation=0"], []),
     "bf16": (["quantization=none", "kv_cache_dtype=auto"], []),
-    "fp8": (["quantization=fp8", "kv_cache_dtype=fp8"], []),
+    "fp8": (["quantization=fp8", "kv_cache_dtype=fp8", "draft_speculation=0"], []),
+    "no-draft": (["draft_speculation=0"], []),
+    "draft6": (["draft_speculation=6"], []),
+    "fp32-gpu": (["dtype=float32"], []),
+    "fp32-gpu-no-draft": (["dtype=float32", "draft_speculation=0"], []),
+    "draft2": (["draft_speculation=2"], []),
+    "draft4": (["draft_speculation=4"], []),
+    "cpu-draft": (["draft_speculation=3", "ngram_speculation=0"], []),
     "api1": (["gpu_api_servers=1"], []),
     "cpu-bf16": (["dtype=bfloat16", "ngram_speculation=0"], []),
     "fp32": (["dtype=float32", "ngram_speculation=0"], []),
@@ -103,8 +117,13 @@ SERVER_HISTOGRAMS = {   # vLLM's own per-request timings (Prometheus histograms 
     "decode": "vllm:request_decode_time_seconds", "inference": "vllm:request_inference_time_seconds"}
 
 
+SPEC_COUNTERS = ("vllm:spec_decode_num_drafts", "vllm:spec_decode_num_draft_tokens",
+                 "vllm:spec_decode_num_accepted_tokens")   # speculative decoding: verify steps, proposed, accepted
+
+
 def server_histograms(url: str) -> dict[str, tuple[float, float]]:
-    """{histogram: (sum, count)} from a vLLM replica's /metrics, summed over label sets; {} if unreachable."""
+    """{histogram: (sum, count)} from a vLLM replica's /metrics, summed over label sets, and {counter: (value,
+    0)} for the speculative-decoding counters; {} if unreachable."""
     import requests
 
     try:
@@ -119,6 +138,8 @@ def server_histograms(url: str) -> dict[str, tuple[float, float]]:
         for base in SERVER_HISTOGRAMS.values():
             if name in (base + "_sum", base + "_count"):
                 out.setdefault(base, [0.0, 0.0])[name.endswith("_count")] += float(value)
+        if name.endswith("_total") and name[: -len("_total")] in SPEC_COUNTERS:
+            out.setdefault(name[: -len("_total")], [0.0, 0.0])[0] += float(value)
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
@@ -134,6 +155,10 @@ def split_ms(before: dict, after: dict, answer_s: list[float], http_s: list[floa
             out[key] = 1e3 * (s1 - s0) / (c1 - c0)
     if "server_e2e" in out:
         out["outside_vllm"] = out["http"] - out["server_e2e"]
+    drafts, proposed, accepted = (after.get(c, (0, 0))[0] - before.get(c, (0, 0))[0] for c in SPEC_COUNTERS)
+    if drafts > 0:   # tokens per verify step = 1 + accepted draft tokens per step
+        out["spec_accepted_per_step"] = accepted / drafts
+        out["spec_acceptance_rate"] = accepted / max(proposed, 1)
     return out
 
 
@@ -228,6 +253,10 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=["vllm-plain", "launcher", "no-prefix", "ngram4"])
     ap.add_argument("--concurrent", type=int, nargs="*", default=[],
                     help="also answers/s with this many clients (one or more levels, e.g. 16 64)")
+    ap.add_argument("--draft-rows", type=int, default=0,
+                    help="train an EAGLE draft head on this many bundled training rows into the merged model first")
+    ap.add_argument("--draft-epochs", type=int, default=2)
+    ap.add_argument("--draft", help="a draft head folder trained earlier for this model (copied into the merged model)")
     ap.add_argument("--out")
     a = ap.parse_args()
     # a stop (SIGTERM, e.g. a device call's time limit) unwinds like Ctrl-C: each variant's servers are stopped
@@ -235,10 +264,22 @@ def main() -> None:
     unknown = [v for v in a.variants if v != "vllm-plain" and v not in VARIANTS]
     if unknown:
         sys.exit(f"unknown variant(s) {unknown}: choose from vllm-plain {' '.join(VARIANTS)}")
+    if (a.draft_rows or a.draft) and not a.adapter:
+        sys.exit("--draft-rows needs --adapter: the head is trained into the merged model's folder")
     rows = prompts(a.limit)
-    results = {}
+    results, draft_report = {}, None
     with tempfile.TemporaryDirectory() as d:
         model_dir = merged_model(a.base, a.adapter, Path(d) / "merged")
+        if a.draft:
+            import shutil
+
+            shutil.copytree(a.draft, model_dir / "draft")
+        elif a.draft_rows:
+            from pipeline.export import draft_head
+
+            draft_report = draft_head.train_draft_head(
+                model_dir, draft_head.bundled_rows("train", a.draft_rows), draft_head.bundled_rows("test", 200),
+                epochs=a.draft_epochs)
         for v in a.variants:
             t0 = time.time()
             try:
@@ -250,6 +291,8 @@ def main() -> None:
                   flush=True)
             if a.out:
                 Path(a.out).write_text(json.dumps(results, indent=1))
+    if draft_report:
+        print(f"draft head: {json.dumps(draft_report)}")
     ref = results.get("launcher", {})
     levels = [1, *a.concurrent]
     lines = ["| variant | p50 s | mean s | p90 s | p50 vs launcher | answers differing from launcher | "
@@ -264,15 +307,18 @@ def main() -> None:
                      f"{ref['p50_s'] / r['p50_s'] if ref.get('p50_s') else float('nan'):.2f}x | "
                      f"{len(diff)}/{r['n']} | "
                      + " | ".join(f"{r['at'][c]['answers_per_s']:.2f}" for c in levels) + " |")
-    parts = ["answer", "client_work", "outside_vllm", "server_e2e", "queue", "prefill", "decode", "ttft"]
+    parts = ["answer", "client_work", "outside_vllm", "server_e2e", "queue", "prefill", "decode", "ttft",
+             "spec_accepted_per_step"]
     lines += ["", "| variant | mean ms per answer | client's own work | router + HTTP + API server | vLLM request "
-              "(e2e) | queue | prefill | decode | time to first token |", "|---" * 9 + "|"]
+              "(e2e) | queue | prefill | decode | time to first token | draft tokens accepted per step |",
+              "|---" * 10 + "|"]
     for v, r in results.items():
         sp = r.get("split_ms") or {}
         if sp:
-            lines.append(f"| {v} | " + " | ".join(f"{sp[k]:.1f}" if k in sp else "-" for k in parts) + " |")
+            lines.append(f"| {v} | " + " | ".join(f"{sp[k]:.2f}" if k == "spec_accepted_per_step" and k in sp else
+                                                  f"{sp[k]:.1f}" if k in sp else "-" for k in parts) + " |")
     if a.out:
-        Path(a.out).write_text(json.dumps(results, indent=1))
+        Path(a.out).write_text(json.dumps({**results, "draft_head": draft_report}, indent=1))
     print("\n".join(lines))
 
 

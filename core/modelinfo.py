@@ -4,6 +4,7 @@
     mc = read_model_config(Path("model"))          # ConfigError if there is no config.json
     params, shapes = count_params(mc)              # total parameters, (in, out) of each LoRA-able projection
     card = read_card(adapter_dir)                  # sqlgenie.json beside an adapter / export ({} if none)
+    draft = draft_head(model_dir)                  # the model's EAGLE draft head: {path, report} or None
 """
 from __future__ import annotations
 
@@ -64,3 +65,21 @@ def write_card(folder: Path, card: dict) -> Path:
     path = Path(folder) / CARD_FILE
     write_atomic(path, json.dumps(card, indent=2, ensure_ascii=False))
     return path
+
+
+# ------------------------------------------------------------------------------------ draft head
+DRAFT_DIR = "draft"            # <model>/draft: an EAGLE draft head for this model (pipeline/export/draft_head.py)
+DRAFT_REPORT = "draft.json"
+
+
+def draft_head(model_dir: Path) -> dict | None:
+    """{path, report} of the draft head trained for this model folder, or None when it has none (or a broken
+    one: weights or config missing)."""
+    d = Path(model_dir) / DRAFT_DIR
+    if not ((d / "config.json").is_file() and (d / "model.safetensors").is_file()):
+        return None
+    try:
+        report = json.loads((d / DRAFT_REPORT).read_text())
+    except (OSError, json.JSONDecodeError):
+        report = {}
+    return {"path": d, "report": report}

@@ -21,7 +21,7 @@ from pathlib import Path
 from core import assets
 from core.cpu import bf16_native
 from core.measured import FIGURES
-from core.modelinfo import count_params, read_card, read_model_config, text_config
+from core.modelinfo import count_params, draft_head, read_card, read_model_config, text_config
 from serving.config import DeploymentError, ServeConfig
 from sql.prompt import PromptContract
 
@@ -79,13 +79,37 @@ def model_facts(model_dir: Path) -> dict:
             "quant_method": (cfg.get("quantization_config") or {}).get("format") or
                             (cfg.get("quantization_config") or {}).get("quant_method"),
             "weights_gib": weights / 2**30, "max_len": text.get("max_position_embeddings", 4096),
-            "kv_bytes_per_token": 2 * text["num_hidden_layers"] * text.get("num_key_value_heads", heads) * head_dim}
+            "kv_bytes_per_token": 2 * text["num_hidden_layers"] * text.get("num_key_value_heads", heads) * head_dim,
+            "draft": draft_head(model_dir)}
 
 
 def ngram_args(k: int) -> list[str]:
     """vLLM flags for n-gram speculation: k tokens proposed from a 2-4 token match in the prompt."""
     return ["--speculative-config", json.dumps({"method": "ngram", "num_speculative_tokens": k,
                                                 "prompt_lookup_min": 2, "prompt_lookup_max": 4})]
+
+
+def draft_args(draft: dict, k: int) -> list[str]:
+    """vLLM flags for EAGLE speculation with the model's own draft head, k tokens per step."""
+    return ["--speculative-config", json.dumps({"method": "eagle", "model": str(draft["path"]),
+                                                "num_speculative_tokens": k})]
+
+
+def draft_choice(cfg: ServeConfig, facts: dict, on_gpu: bool) -> tuple[int, str]:
+    """(tokens the draft head proposes per step, 0 for none; the reason) for this device."""
+    draft, want = facts.get("draft"), cfg.draft_speculation
+    if want == 0 or draft is None:
+        return 0, ""
+    rep = draft.get("report") or {}
+    k = want if want > 0 else int(rep.get("steps_ahead") or 3)
+    if want < 0 and not on_gpu:
+        return 0, ("the model's draft head is not used on CPU by default (vLLM CPU runs it on its slower V1 "
+                   "runner; n-gram speculation is the measured CPU default): draft_speculation=3 turns it on")
+    acc = f"{rep['accepted_per_step']:.2f} draft tokens accepted per step on held-out rows, " \
+        if isinstance(rep.get("accepted_per_step"), (int, float)) else ""
+    return k, (f"EAGLE draft head {draft['path']} ({acc}trained {rep.get('steps_ahead', '?')} ahead): {k} tokens "
+               f"proposed per step, checked in one step of the model, same greedy answers "
+               f"({FIGURES['serve_gpu_draft']})")
 
 
 def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: int = 1) -> tuple[list[str], list[str]]:
@@ -101,7 +125,15 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
                            f"({FIGURES['serve_cpu_fp32']})")
         args += ["--dtype", dtype]
         why.append(f"CPU: dtype {dtype}; KV cache in the model dtype (vLLM CPU has no fp8 KV cache)")
-        k = cfg.ngram_speculation if cfg.ngram_speculation >= 0 else 4
+        k_draft, draft_why = draft_choice(cfg, facts, on_gpu=False)
+        k = cfg.ngram_speculation if cfg.ngram_speculation >= 0 else (0 if k_draft else 4)
+        if k_draft and k:
+            raise DeploymentError("draft_speculation and ngram_speculation are both on: vLLM runs one speculation "
+                                  "method; set one of them to 0")
+        if draft_why:
+            why.append(draft_why)
+        if k_draft:
+            args += draft_args(facts["draft"], k_draft)
         if k:
             args += ngram_args(k)
             why.append(f"n-gram speculation, {k} tokens from the prompt (SQL copies the schema's names): "
@@ -151,7 +183,14 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
     # The API server (HTTP, detokenized SSE per stream) is one Python process: at 256 concurrent streams on
     # an H200 it, not the GPU, was the limit. More servers per engine and tokens streamed in groups of 4
     # took one replica from 10.8k to 17.6k tok/s (bench/serving_sweep.py, docs/benchmarks.md).
-    if cfg.ngram_speculation > 0:
+    k_draft, draft_why = draft_choice(cfg, facts, on_gpu=True)
+    if k_draft and cfg.ngram_speculation > 0:
+        raise DeploymentError("draft_speculation and ngram_speculation are both on: vLLM runs one speculation "
+                              "method; set one of them to 0")
+    if k_draft:
+        args += draft_args(facts["draft"], k_draft)
+        why.append(draft_why)
+    elif cfg.ngram_speculation > 0:
         args += ngram_args(cfg.ngram_speculation)
     elif cfg.ngram_speculation < 0:
         why.append(f"no n-gram speculation on a GPU ({FIGURES['serve_gpu_ngram']})")

@@ -10,11 +10,13 @@ quantized weights, a `sqlgenie.card` key inside GGUF files. Every output is buil
 folder and published atomically when complete and verified (core/files.py), so a failed or killed export
 never leaves a folder that looks finished, and a previous export of the same format is replaced only
 then. One export of a run at a time. Free disk space is checked first. Quantized formats start from the
-merged bf16 model.
+merged bf16 model. `export.draft_head` also trains an EAGLE draft head into merged/draft
+(pipeline/export/draft_head.py), which the launcher serves on GPUs.
 """
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import time
 from dataclasses import dataclass
@@ -23,11 +25,11 @@ from pathlib import Path
 from core import assets
 from core.errors import ConfigError, SqlgenieError
 from core.files import FileLock, publish, staging_dir, write_atomic
-from core.modelinfo import read_card
+from core.modelinfo import DRAFT_DIR, read_card
 from pipeline import runs
 from pipeline.config import RunConfig
 from pipeline.data.loaders import load
-from pipeline.export import gguf_file, merge, quantize
+from pipeline.export import draft_head, gguf_file, merge, quantize
 from pipeline.export.hub import push
 from pipeline.model import load_tokenizer
 from sql.prompt import ChatFormatter, PromptContract
@@ -103,6 +105,22 @@ def _card(adapter: Path, run_: runs.Run | None) -> dict:
     return card
 
 
+def _draft(cfg: RunConfig, merged_dir: Path, progress) -> dict:
+    """An EAGLE draft head for the merged model (merged/draft), from the run's own training rows; 100 of them
+    are held out to measure how many proposed tokens the model accepts."""
+    t = time.time()
+    rows = [r for s in cfg.data.sources for r in load(s.path) if not r["bad"] and r["kind"] == "sql"]
+    random.Random(cfg.data.seed).shuffle(rows)
+    held, train = rows[:100], rows[100: 100 + cfg.export.draft_rows]
+    tmp = staging_dir(merged_dir, DRAFT_DIR)
+    report = draft_head.train_draft_head(merged_dir, train, held, out_dir=tmp, progress=progress)
+    publish(tmp, merged_dir / DRAFT_DIR)
+    return {"format": "draft", "path": str(merged_dir / DRAFT_DIR), "write_s": time.time() - t,
+            "size_mb": folder_size(merged_dir / DRAFT_DIR) / 1e6,
+            "check": f"{report['accepted_per_step']:.2f} proposed tokens accepted per step on {report['held_out_rows']} "
+                     f"held-out rows", "report": report}
+
+
 def _export(cfg: RunConfig, adapter: Path, base: Path, tok, card: dict, contract: PromptContract, out: Path,
             progress) -> ExportResult:
     e = cfg.export
@@ -141,6 +159,8 @@ def _export(cfg: RunConfig, adapter: Path, base: Path, tok, card: dict, contract
         item["size_mb"] = folder_size(merged_dir) / 1e6
         items.append(item)
         progress(f"merged -> {merged_dir}")
+        if e.draft_head:
+            items.append(_draft(cfg, merged_dir, progress))
     try:
         for f in formats:
             if f == "merged":
