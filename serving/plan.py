@@ -89,6 +89,9 @@ def ngram_args(k: int) -> list[str]:
                                                 "prompt_lookup_min": 2, "prompt_lookup_max": 4})]
 
 
+GPU_DRAFT_TOKENS = 2     # draft-head tokens per step on GPUs (docs/benchmarks.md, batch-1 latency)
+
+
 def draft_args(draft: dict, k: int) -> list[str]:
     """vLLM flags for EAGLE speculation with the model's own draft head, k tokens per step."""
     return ["--speculative-config", json.dumps({"method": "eagle", "model": str(draft["path"]),
@@ -101,15 +104,16 @@ def draft_choice(cfg: ServeConfig, facts: dict, on_gpu: bool) -> tuple[int, str]
     if want == 0 or draft is None:
         return 0, ""
     rep = draft.get("report") or {}
-    k = want if want > 0 else int(rep.get("steps_ahead") or 3)
+    # 2 won on an H200 (3 and 6 proposed tokens cost more drafting than the model accepted on unseen schemas)
+    k = want if want > 0 else min(GPU_DRAFT_TOKENS, int(rep.get("steps_ahead") or GPU_DRAFT_TOKENS))
     if want < 0 and not on_gpu:
         return 0, ("the model's draft head is not used on CPU by default (vLLM CPU runs it on its slower V1 "
                    "runner; n-gram speculation is the measured CPU default): draft_speculation=3 turns it on")
     acc = f"{rep['accepted_per_step']:.2f} draft tokens accepted per step on held-out rows, " \
         if isinstance(rep.get("accepted_per_step"), (int, float)) else ""
     return k, (f"EAGLE draft head {draft['path']} ({acc}trained {rep.get('steps_ahead', '?')} ahead): {k} tokens "
-               f"proposed per step, checked in one step of the model, same greedy answers "
-               f"({FIGURES['serve_gpu_draft']})")
+               f"proposed per step, checked in one step of the model ({FIGURES['serve_gpu_draft']}); "
+               f"draft_speculation=0 for throughput at many concurrent clients ({FIGURES['serve_gpu_draft_load']})")
 
 
 def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: int = 1) -> tuple[list[str], list[str]]:

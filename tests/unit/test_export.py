@@ -197,3 +197,31 @@ def test_config_rejects_unknown_format():
 
     with pytest.raises(ConfigError, match="export.formats: 'gguf-q4' is not one of"):
         config.load(None, ["export.formats=[merged,gguf-q4]"])
+
+
+def test_export_trains_a_draft_head_into_the_merged_model(tiny_llama_dir, tmp_path, home):
+    from core.modelinfo import draft_head
+    from pipeline import config
+    from pipeline.export import stage as export
+    from tests.conftest import gretel_row, write_gretel
+
+    data = write_gretel(tmp_path / "rows.parquet", [gretel_row(i) for i in range(130)])
+    adapter = _adapter(tiny_llama_dir, tmp_path / "adapter")
+    out = tmp_path / "exports"
+    cfg = config.load(None, [f"model.name_or_path={tiny_llama_dir}", f"export.adapter={adapter}",
+                             f"export.output_dir={out}", "export.formats=[merged]", "export.verify=false",
+                             f"data.sources=[{{path: '{data}'}}]", "export.draft_head=true", "export.draft_rows=20"])
+    res = export.run(cfg, progress=lambda *_: None)
+    head = draft_head(out / "merged")
+    assert head is not None and head["report"]["train_rows"] == 20 and head["report"]["held_out_rows"] == 100
+    item = [i for i in res.items if i["format"] == "draft"][0]
+    assert "accepted per step on 100 held-out rows" in item["check"]
+    assert not list((out / "merged").glob(".draft.partial-*"))        # published, no staging left
+
+
+def test_a_draft_head_needs_the_merged_model():
+    from core.errors import ConfigError
+    from pipeline import config
+
+    with pytest.raises(ConfigError, match="export.draft_head.*add `merged`"):
+        config.load(None, ["export.formats=[gguf-q8_0]", "export.draft_head=true"])
