@@ -28,7 +28,9 @@ import time
 from pathlib import Path
 
 from core.errors import SqlgenieError
-from core.modelinfo import DRAFT_DIR, DRAFT_REPORT
+from core.modelinfo import DRAFT_DIR, DRAFT_REPORT, read_card
+from sql.prompt import ChatFormatter, PromptContract
+from sql.statements import split_context
 
 CE_WEIGHT = 0.1             # token loss beside the state regression (EAGLE: 0.1; the state keeps the scale sane)
 
@@ -281,8 +283,6 @@ def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[di
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.modelinfo import read_card
-    from sql.prompt import ChatFormatter, PromptContract
 
     model_dir = Path(model_dir)
     cfg = json.loads((model_dir / "config.json").read_text())
@@ -355,7 +355,6 @@ def bundled_rows(split: str, n: int, data_dir: Path | None = None, seed: int = 1
     """n shuffled rows of the bundled text-to-SQL data (data/sqlgenie-sql/<split>.parquet) as prompt rows."""
     import pyarrow.parquet as pq
 
-    from sql.statements import split_context
 
     data_dir = data_dir or Path(__file__).resolve().parents[2] / "data" / "sqlgenie-sql"
     t = pq.read_table(Path(data_dir) / f"{split}.parquet", columns=["sql_context", "sql_prompt", "sql"]).to_pylist()
