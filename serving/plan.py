@@ -107,8 +107,8 @@ def draft_choice(cfg: ServeConfig, facts: dict, on_gpu: bool) -> tuple[int, str]
     # 2 won on an H200 (3 and 6 proposed tokens cost more drafting than the model accepted on unseen schemas)
     k = want if want > 0 else min(GPU_DRAFT_TOKENS, int(rep.get("steps_ahead") or GPU_DRAFT_TOKENS))
     if want < 0 and not on_gpu:
-        return 0, ("the model's draft head is not used on CPU by default (vLLM CPU runs it on its slower V1 "
-                   "runner; n-gram speculation is the measured CPU default): draft_speculation=3 turns it on")
+        return 0, ("the model's draft head is not used on CPU by default: it lost to n-gram speculation there "
+                   f"({FIGURES['serve_cpu_draft']}); draft_speculation=3 turns it on")
     acc = f"{rep['accepted_per_step']:.2f} draft tokens accepted per step on held-out rows, " \
         if isinstance(rep.get("accepted_per_step"), (int, float)) else ""
     return k, (f"EAGLE draft head {draft['path']} ({acc}trained {rep.get('steps_ahead', '?')} ahead): {k} tokens "

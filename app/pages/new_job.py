@@ -118,6 +118,7 @@ def _run_form(kind: str, gpus: list[int]) -> tuple[str, list[str], list[int]] | 
         run = _run_picker(kind)
         fmts = st.multiselect("formats", list(C.EXPORT_FORMATS), default=["merged", "gguf-q8_0"])
         forms.put(t, "export.formats", fmts)
+        forms.field(t, kind, RunConfig, "export.draft_head", "also train a draft head (faster answers on GPUs)")
         if run is None:
             return None
         forms.put(t, "export.adapter", run.id)
@@ -147,7 +148,8 @@ def _run_form(kind: str, gpus: list[int]) -> tuple[str, list[str], list[int]] | 
         shown = {"name", "model.name_or_path", "data.sources", "data.max_seq_len", "data.eval_fraction",
                  "data.include_sample_rows", "train.lora.r", "train.lora.alpha", "train.learning_rate",
                  "train.lora.target_modules", "train.epochs", "train.max_steps", "train.batch_size",
-                 "train.max_memory_gib", "train.precision", "train.backend", "export.formats", "export.adapter"}
+                 "train.max_memory_gib", "train.precision", "train.backend", "export.formats", "export.adapter",
+                 "export.draft_head"}
         cols = st.columns(3)
         others = [f for f in forms._infos(RunConfig) if f not in shown and not f.startswith("data.eval_sources")]
         for i, name in enumerate(others):
