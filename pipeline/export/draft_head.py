@@ -278,7 +278,7 @@ def _batches(feats: list, tokens: int, rng=None) -> list[list]:
 
 
 def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[dict], out_dir: Path | None = None,
-                     epochs: int = 3, steps_ahead: int = 3, lr: float = 1e-3, max_len: int = 1024,
+                     epochs: int = 3, steps_ahead: int = 3, lr: float = 1e-3, max_len: int | None = None,
                      batch_tokens: int = 8192, progress=print) -> dict:
     """Train, evaluate on held_rows, save under out_dir (default model_dir/draft); returns the report."""
     torch = _torch()
@@ -299,7 +299,9 @@ def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[di
     for p in target.parameters():
         p.requires_grad_(False)
     tok = AutoTokenizer.from_pretrained(model_dir)
-    fmt = ChatFormatter.for_contract(tok, PromptContract.from_card(read_card(model_dir)))
+    contract = PromptContract.from_card(read_card(model_dir))
+    fmt = ChatFormatter.for_contract(tok, contract)
+    max_len = max_len or contract.max_seq_len          # the length the model was trained on
     train = served_features(target, _rows_to_ids(train_rows, fmt, max_len), device, batch=64 if device == "cuda" else 8,
                             progress=_tenths(lambda i, n: progress(f"[draft] served model on training rows {i}/{n}")))
     held = served_features(target, _rows_to_ids(held_rows, fmt, max_len), device)
@@ -335,6 +337,7 @@ def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[di
             a_, n_, s_ = chain_counts(hits, first)
             accepted, chains, step_hits = accepted + a_, chains + n_, [x + y for x, y in zip(step_hits, s_)]
     report = {"served_model": str(model_dir), "train_rows": len(train), "held_out_rows": len(held),
+              "rows_skipped": len(train_rows) + len(held_rows) - len(train) - len(held),   # too long, or no SQL
               "steps_ahead": steps_ahead, "epochs": epochs, "features_s": round(feats_s, 1),
               "train_s": round(time.time() - t1, 1), "device": device,
               "accepted_per_step": accepted / max(chains, 1),
