@@ -87,6 +87,9 @@ class ServeConfig:
         for w in self.workers:
             if not w.startswith(("http://", "https://")):
                 out.append(f"workers: {w!r} is not a URL like http://host:8100")
+        if self.draft_speculation > 0 and self.ngram_speculation > 0:
+            out.append("draft_speculation and ngram_speculation are both on: vLLM runs one speculation method; set "
+                       "one of them to 0")
         if "/" in self.name or not self.name.strip():
             out.append(f"name: {self.name!r} must be non-empty and without '/'")
         return out

@@ -73,11 +73,15 @@ def _estimate(fmt: str, base_bytes_bf16: int) -> int:
     return int(base_bytes_bf16 * per.get(fmt, 1.0)) + 50 * 2**20
 
 
+def _sql_rows(cfg: RunConfig) -> list[dict]:
+    """The run's good text-to-SQL training rows (calibration and the draft head learn from them)."""
+    return [r for s in cfg.data.sources for r in load(s.path) if not r["bad"] and r["kind"] == "sql"]
+
+
 def _calibration(cfg: RunConfig, tok, contract: PromptContract) -> list[str]:
     """Training prompts + their SQL, rendered under the model's own contract."""
     fmt = ChatFormatter.for_contract(tok, contract)
-    rows = [r for s in cfg.data.sources for r in load(s.path) if not r["bad"] and r["kind"] == "sql"]
-    return quantize.calibration_texts(rows, lambda r: "".join(fmt.render(r)), cfg.export.calibration_samples,
+    return quantize.calibration_texts(_sql_rows(cfg), lambda r: "".join(fmt.render(r)), cfg.export.calibration_samples,
                                       cfg.data.seed)
 
 
@@ -109,7 +113,7 @@ def _draft(cfg: RunConfig, merged_dir: Path, progress) -> dict:
     """An EAGLE draft head for the merged model (merged/draft), from the run's own training rows; 100 of them
     are held out to measure how many proposed tokens the model accepts."""
     t = time.time()
-    rows = [r for s in cfg.data.sources for r in load(s.path) if not r["bad"] and r["kind"] == "sql"]
+    rows = _sql_rows(cfg)
     random.Random(cfg.data.seed).shuffle(rows)
     held, train = rows[:100], rows[100: 100 + cfg.export.draft_rows]
     tmp = staging_dir(merged_dir, DRAFT_DIR)

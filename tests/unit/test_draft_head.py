@@ -96,8 +96,9 @@ def test_only_llama_models_get_a_draft_head():
 
 
 def test_the_plan_serves_the_draft_head_on_gpus_and_says_why(tmp_path):
+    from core.errors import ConfigError
     from core.modelinfo import draft_head
-    from serving.config import DeploymentError, ServeConfig
+    from serving.config import ServeConfig, load_serve_config
     from serving.plan import device_defaults
 
     (tmp_path / "draft").mkdir()
@@ -122,7 +123,10 @@ def test_the_plan_serves_the_draft_head_on_gpus_and_says_why(tmp_path):
     args, _ = device_defaults(None, facts, ServeConfig(draft_speculation=2))
     assert json.loads(args[args.index("--speculative-config") + 1])["num_speculative_tokens"] == 2
     assert args.count("--speculative-config") == 1
-    with pytest.raises(DeploymentError, match="one speculation method"):
-        device_defaults(h200, facts, ServeConfig(ngram_speculation=4))
+    args, why = device_defaults(h200, facts, ServeConfig(ngram_speculation=4))   # n-gram asked for by name
+    assert json.loads(args[args.index("--speculative-config") + 1])["method"] == "ngram"
+    assert args.count("--speculative-config") == 1 and any("draft head is not used" in w for w in why)
+    with pytest.raises(ConfigError, match="both on: vLLM runs one speculation method"):
+        load_serve_config(overrides=["draft_speculation=2", "ngram_speculation=4"])
     args, _ = device_defaults(h200, dict(facts, draft=None), ServeConfig())
     assert "--speculative-config" not in args
