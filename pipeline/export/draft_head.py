@@ -282,9 +282,7 @@ def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[di
                      batch_tokens: int = 8192, progress=print) -> dict:
     """Train, evaluate on held_rows, save under out_dir (default model_dir/draft); returns the report."""
     torch = _torch()
-    from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
 
     model_dir = Path(model_dir)
     cfg = json.loads((model_dir / "config.json").read_text())
@@ -307,15 +305,32 @@ def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[di
     held = served_features(target, _rows_to_ids(held_rows, fmt, max_len), device)
     feats_s = time.time() - t0
     head = build_head(cfg, target).to(device)
+    t1 = time.time()
+    _fit(head, target, train, epochs, steps_ahead, lr, batch_tokens, device, progress)
+    report = {"served_model": str(model_dir), "train_rows": len(train), "held_out_rows": len(held),
+              "rows_skipped": len(train_rows) + len(held_rows) - len(train) - len(held),   # too long, or no SQL
+              "steps_ahead": steps_ahead, "epochs": epochs, "features_s": round(feats_s, 1),
+              "train_s": round(time.time() - t1, 1), "device": device,
+              **_measure(head, target, held, steps_ahead, batch_tokens, device)}
+    out_dir = Path(out_dir) if out_dir else model_dir / DRAFT_DIR
+    _save(head, cfg, report, out_dir)
+    progress(f"[draft] held-out rows: {report['accepted_per_step']:.2f} draft tokens accepted per step "
+             f"(step hit rates {', '.join(f'{r:.2f}' for r in report['step_hit_rate'])}); saved {out_dir}")
+    return report
+
+
+def _fit(head, target, train: list, epochs: int, steps_ahead: int, lr: float, batch_tokens: int, device,
+         progress) -> None:
+    """AdamW with a 5% warm-up and a cosine decay over `epochs` passes of length-grouped batches."""
+    torch = _torch()
     params = [p for n, p in head.named_parameters() if not n.startswith("rope")]
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
     rng = random.Random(0)
-    per_epoch = len(_batches(train, batch_tokens))
-    total = max(epochs * per_epoch, 1)
+    total = max(epochs * len(_batches(train, batch_tokens)), 1)
     warm = max(total // 20, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(i / total, 1.0))))
-    t1, done, recent = time.time(), 0, []
+    done, recent = 0, []
     head.train()
     for ep in range(epochs):
         for batch in _batches(train, batch_tokens, rng):
@@ -330,30 +345,34 @@ def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[di
             if done % 50 == 0 or done == total:
                 progress(f"[draft] epoch {ep + 1}/{epochs} batch {done}/{total} loss {sum(recent) / len(recent):.3f}")
     head.eval()
+
+
+def _measure(head, target, held: list, steps_ahead: int, batch_tokens: int, device) -> dict:
+    """Draft tokens the served model would accept per verify step on the held-out rows, and each step's hit rate."""
+    torch = _torch()
     accepted, chains, step_hits = 0, 0, [0] * steps_ahead
     with torch.no_grad():
         for batch in _batches(held, batch_tokens):
             _, hits, first = _losses(head, target, batch, steps_ahead, device)
             a_, n_, s_ = chain_counts(hits, first)
             accepted, chains, step_hits = accepted + a_, chains + n_, [x + y for x, y in zip(step_hits, s_)]
-    report = {"served_model": str(model_dir), "train_rows": len(train), "held_out_rows": len(held),
-              "rows_skipped": len(train_rows) + len(held_rows) - len(train) - len(held),   # too long, or no SQL
-              "steps_ahead": steps_ahead, "epochs": epochs, "features_s": round(feats_s, 1),
-              "train_s": round(time.time() - t1, 1), "device": device,
-              "accepted_per_step": accepted / max(chains, 1),
-              "step_hit_rate": [h / max(chains, 1) for h in step_hits]}
-    report["expected_tokens_per_verify"] = 1 + report["accepted_per_step"]
-    out_dir = Path(out_dir) if out_dir else model_dir / DRAFT_DIR
+    return {"accepted_per_step": accepted / max(chains, 1), "step_hit_rate": [h / max(chains, 1) for h in step_hits],
+            "expected_tokens_per_verify": 1 + accepted / max(chains, 1)}
+
+
+def _save(head, cfg: dict, report: dict, out_dir: Path) -> None:
+    """The folder vLLM loads as an EAGLE draft: bf16 fc + layer weights, the served model's config with one
+    layer, and the report."""
+    torch = _torch()
+    from safetensors.torch import save_file  # heavy: safetensors' torch bindings
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to(target.dtype if device == "cuda" else torch.bfloat16).contiguous()
-             for k, v in head.state_dict().items() if not k.startswith("rope")}
+    state = {k: v.detach().to(torch.bfloat16).contiguous() for k, v in head.state_dict().items()
+             if not k.startswith("rope")}
     save_file(state, str(out_dir / "model.safetensors"))
-    dcfg = dict(cfg, num_hidden_layers=1, architectures=["LlamaForCausalLM"])
-    (out_dir / "config.json").write_text(json.dumps(dcfg, indent=1))
+    (out_dir / "config.json").write_text(json.dumps(dict(cfg, num_hidden_layers=1, architectures=["LlamaForCausalLM"]),
+                                                    indent=1))
     (out_dir / DRAFT_REPORT).write_text(json.dumps(report, indent=1))
-    progress(f"[draft] held-out rows: {report['accepted_per_step']:.2f} draft tokens accepted per step "
-             f"(step hit rates {', '.join(f'{r:.2f}' for r in report['step_hit_rate'])}); saved {out_dir}")
-    return report
 
 
 def bundled_rows(split: str, n: int, data_dir: Path | None = None, seed: int = 1) -> list[dict]:
