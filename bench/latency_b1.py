@@ -26,8 +26,8 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            fp32-gpu / fp32-gpu-no-draft  float32 on a GPU with / without the draft head (are differing greedy
                        answers the draft's doing, or bf16 rounding of a batch of positions?)
 
---draft-rows N trains an EAGLE draft head for the merged model first (pipeline/export/draft_head.py: N bundled
-training rows, acceptance on held-out test rows), which the launcher then uses where it is on by default.
+--draft DIR copies a draft head trained for this model (`python -m pipeline.export.draft_head MERGED`, or
+bench/device_session.sh PHASE=draft) into the merged model, which the launcher then uses where it is on.
 
 Prints a table last: p50 / mean / p90 seconds per answer, speed-up of the p50 over `launcher`, answers that
 differ from `launcher`'s (each listed in the JSON), and answers/s at 1 client and at each --concurrent level;
@@ -253,9 +253,6 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=["vllm-plain", "launcher", "no-prefix", "ngram4"])
     ap.add_argument("--concurrent", type=int, nargs="*", default=[],
                     help="also answers/s with this many clients (one or more levels, e.g. 16 64)")
-    ap.add_argument("--draft-rows", type=int, default=0,
-                    help="train an EAGLE draft head on this many bundled training rows into the merged model first")
-    ap.add_argument("--draft-epochs", type=int, default=2)
     ap.add_argument("--draft", help="a draft head folder trained earlier for this model (copied into the merged model)")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -264,22 +261,16 @@ def main() -> None:
     unknown = [v for v in a.variants if v != "vllm-plain" and v not in VARIANTS]
     if unknown:
         sys.exit(f"unknown variant(s) {unknown}: choose from vllm-plain {' '.join(VARIANTS)}")
-    if (a.draft_rows or a.draft) and not a.adapter:
-        sys.exit("--draft-rows needs --adapter: the head is trained into the merged model's folder")
+    if a.draft and not a.adapter:
+        sys.exit("--draft needs --adapter: the head is copied into the merged model's folder")
     rows = prompts(a.limit)
-    results, draft_report = {}, None
+    results = {}
     with tempfile.TemporaryDirectory() as d:
         model_dir = merged_model(a.base, a.adapter, Path(d) / "merged")
         if a.draft:
             import shutil
 
             shutil.copytree(a.draft, model_dir / "draft")
-        elif a.draft_rows:
-            from pipeline.export import draft_head
-
-            draft_report = draft_head.train_draft_head(
-                model_dir, draft_head.bundled_rows("train", a.draft_rows), draft_head.bundled_rows("test", 200),
-                epochs=a.draft_epochs)
         for v in a.variants:
             t0 = time.time()
             try:
@@ -291,8 +282,6 @@ def main() -> None:
                   flush=True)
             if a.out:
                 Path(a.out).write_text(json.dumps(results, indent=1))
-    if draft_report:
-        print(f"draft head: {json.dumps(draft_report)}")
     ref = results.get("launcher", {})
     levels = [1, *a.concurrent]
     lines = ["| variant | p50 s | mean s | p90 s | p50 vs launcher | answers differing from launcher | "
@@ -318,7 +307,7 @@ def main() -> None:
             lines.append(f"| {v} | " + " | ".join(f"{sp[k]:.2f}" if k == "spec_accepted_per_step" and k in sp else
                                                   f"{sp[k]:.1f}" if k in sp else "-" for k in parts) + " |")
     if a.out:
-        Path(a.out).write_text(json.dumps({**results, "draft_head": draft_report}, indent=1))
+        Path(a.out).write_text(json.dumps(results, indent=1))
     print("\n".join(lines))
 
 

@@ -59,22 +59,12 @@ def build_head(cfg: dict, target=None):
     torch = _torch()
     nn = torch.nn
     from transformers import LlamaConfig
-    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm, LlamaRotaryEmbedding
 
     hidden, heads = cfg["hidden_size"], cfg["num_attention_heads"]
     kv_heads = cfg.get("num_key_value_heads", heads)
     head_dim = cfg.get("head_dim") or hidden // heads
     inter = cfg["intermediate_size"]
-
-    class RMSNorm(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.weight = nn.Parameter(torch.ones(hidden))
-            self.eps = cfg.get("rms_norm_eps", 1e-5)
-
-        def forward(self, x):
-            xf = x.float()
-            return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype) * self.weight
 
     class Layer(nn.Module):
         def __init__(self):
@@ -83,7 +73,7 @@ def build_head(cfg: dict, target=None):
             for name, o, i in (("q_proj", heads * head_dim, hidden), ("k_proj", kv_heads * head_dim, hidden),
                                ("v_proj", kv_heads * head_dim, hidden), ("o_proj", hidden, heads * head_dim)):
                 setattr(self.self_attn, name, nn.Linear(i, o, bias=False))
-            self.post_attention_layernorm = RMSNorm()
+            self.post_attention_layernorm = LlamaRMSNorm(hidden, cfg.get("rms_norm_eps", 1e-5))
             self.mlp = nn.Module()
             for name, o, i in (("gate_proj", inter, hidden), ("up_proj", inter, hidden), ("down_proj", hidden, inter)):
                 setattr(self.mlp, name, nn.Linear(i, o, bias=False))
@@ -116,9 +106,10 @@ def build_head(cfg: dict, target=None):
 
 
 def _rotate(x, cos, sin):
-    torch = _torch()
-    a, b = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
-    return x * cos + torch.cat((-b, a), -1) * sin
+    """RoPE on [..., heads, head_dim] (Llama's rotate-half layout, as vLLM's neox-style rotary applies it)."""
+    from transformers.models.llama.modeling_llama import rotate_half
+
+    return x * cos + rotate_half(x) * sin
 
 
 def unroll(head, embeds, hidden, steps: int):
