@@ -15,9 +15,10 @@
 #                                   constrained + repair, constrained + vote 8 + repair); a set names its model with
 #                                   MODEL=gpu (the carried GPU fine-tune, the default), MODEL=cpu (.cpuft: the default
 #                                   CPU fine-tune) or MODEL=base, e.g. EVALS="MODEL=base --constrained --repair"
-#   PHASE=draft   [.gpuft]          EAGLE draft heads for the merged GPU fine-tune (pipeline/export/draft_head.py),
-#                                   one per learning rate in DRAFT_LRS; the best on held-out test rows -> /root/draft
-#                                   and $OUT/draft
+#   PHASE=draft   [.gpuft (.gpudraft)]  EAGLE draft heads for the merged GPU fine-tune (pipeline/export/draft_head.py),
+#                                   one per DRAFT_RENAMES x DRAFT_LRS (and a carried .gpudraft/draft); the best on
+#                                   held-out test rows -> /root/draft and $OUT/draft; bench/draft_acceptance.py
+#                                   reports each on the model's own answers (test split and OOD)
 #   PHASE=latency [.gpuft (.gpudraft)]  batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS;
 #                                   with /root/draft (PHASE=draft; or a carried .gpudraft/draft) the merged model
 #                                   gets that draft head; CONCURRENT="" skips the 64-client pass
@@ -128,12 +129,17 @@ draft)
   [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
   PYTHONPATH=$TRAIN_PATH python3 -c 'import sys; sys.path.insert(0, "bench"); from pathlib import Path; import latency_b1 as l
 print(l.merged_model("embedded:smollm2-135m-instruct", "/root/gpuft/adapter", Path("/root/merged")))' 2>&1 | tail -1
-  for lr in ${DRAFT_LRS:-1e-3 3e-3}; do
+  for rn in ${DRAFT_RENAMES:-0.5}; do for lr in ${DRAFT_LRS:-1e-3}; do
     PYTHONPATH=$TRAIN_PATH python3 -m pipeline.export.draft_head /root/merged --rows ${DRAFT_ROWS:-20000} \
-      --held-out 200 --epochs ${DRAFT_EPOCHS:-3} --lr $lr --out /root/draft-$lr 2>&1 | grep "\[draft\] \(epoch\|held\)" | tail -8
-  done
+      --held-out 200 --epochs ${DRAFT_EPOCHS:-3} --lr $lr --rename $rn --out /root/draft-$lr-r$rn 2>&1 \
+      | grep "\[draft\] \(epoch\|held\)" | tail -8
+  done; done
+  [ -d .gpudraft/draft ] && rm -rf /root/draft-carried && cp -r .gpudraft/draft /root/draft-carried  # competes too
   best=$(python3 -c 'import json,glob; print(max(glob.glob("/root/draft-*/draft.json"), key=lambda f: json.load(open(f))["accepted_per_step"]).rsplit("/", 1)[0])')
   rm -rf /root/draft && cp -r "$best" /root/draft && cp -r /root/draft "$OUT/draft" && echo "best: $best" && cat /root/draft/draft.json
+  for d in /root/draft-*/; do cp "$d/draft.json" "$OUT/$(basename "$d").json"; done
+  PYTHONPATH=$TRAIN_PATH python3 bench/draft_acceptance.py /root/merged /root/draft-*/ --rows ${ACCEPT_ROWS:-100} \
+    --out "$OUT/draft-acceptance.json" 2>&1 | grep "^|"
   ;;
 latency)
   [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }

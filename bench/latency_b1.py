@@ -21,7 +21,7 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            fp32-ngram3/6  float32 + n-gram speculation of 3 or 6 tokens;  replicas2  the launcher with 2 replicas
            cpu-bf16-r2    the CPU default before 2026-11-29 (bf16, no speculation) with 2 replicas
            seqs8 / graph-decode  launcher + --max-num-seqs 8 / CUDA graphs for whole decode steps only (GPU)
-           no-draft    launcher without the model's EAGLE draft head;  draft2/4  the head proposing 2 / 4 tokens
+           no-draft    launcher without the model's EAGLE draft head;  draft1/2/3/4  the head proposing 1-4 tokens
            cpu-draft   CPU: the draft head (3 tokens) instead of n-gram speculation;  draft6  6 tokens
            fp32-gpu / fp32-gpu-no-draft  float32 on a GPU with / without the draft head (are differing greedy
                        answers the draft's doing, or bf16 rounding of a batch of positions?)
@@ -71,7 +71,9 @@ VARIANTS = {
     "draft6": (["draft_speculation=6"], []),
     "fp32-gpu": (["dtype=float32"], []),
     "fp32-gpu-no-draft": (["dtype=float32", "draft_speculation=0"], []),
+    "draft1": (["draft_speculation=1"], []),
     "draft2": (["draft_speculation=2"], []),
+    "draft3": (["draft_speculation=3"], []),
     "draft4": (["draft_speculation=4"], []),
     "cpu-draft": (["draft_speculation=3", "ngram_speculation=0"], []),
     "api1": (["gpu_api_servers=1"], []),

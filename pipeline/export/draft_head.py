@@ -1,6 +1,6 @@
 """Train an EAGLE-style draft head for a merged model, so vLLM proposes several SQL tokens per decode step.
 
-    python -m pipeline.export.draft_head MERGED_DIR [--rows 20000] [--epochs 3] [--steps-ahead 3]
+    python -m pipeline.export.draft_head MERGED_DIR [--rows 20000] [--epochs 3] [--steps-ahead 3] [--rename 0.5]
     from pipeline.export.draft_head import train_draft_head
     report = train_draft_head(merged_dir, rows, out_dir=merged_dir / "draft")
 
@@ -31,10 +31,11 @@ from pathlib import Path
 
 from core.errors import SqlgenieError
 from core.modelinfo import DRAFT_DIR, DRAFT_REPORT, read_card
+from pipeline.export.draft_rows import bundled_rows, with_renamed, word_pool
 from sql.prompt import ChatFormatter, PromptContract
-from sql.statements import split_context
 
 CE_WEIGHT = 0.1             # token loss beside the state regression (EAGLE: 0.1; the state keeps the scale sane)
+RENAME_FRACTION = 0.5       # training rows whose tables and columns get random names (draft_rows.py says why)
 
 
 class DraftHeadError(SqlgenieError):
@@ -270,8 +271,9 @@ def _batches(feats: list, tokens: int, rng=None) -> list[list]:
 
 def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[dict], out_dir: Path | None = None,
                      epochs: int = 3, steps_ahead: int = 3, lr: float = 1e-3, max_len: int | None = None,
-                     batch_tokens: int = 8192, progress=print) -> dict:
-    """Train, evaluate on held_rows, save under out_dir (default model_dir/draft); returns the report."""
+                     batch_tokens: int = 8192, rename: float = RENAME_FRACTION, progress=print) -> dict:
+    """Train (`rename` of the training rows with random table and column names), evaluate on held_rows as
+    they are, save under out_dir (default model_dir/draft); returns the report."""
     torch = _torch()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -291,6 +293,7 @@ def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[di
     contract = PromptContract.from_card(read_card(model_dir))
     fmt = ChatFormatter.for_contract(tok, contract)
     max_len = max_len or contract.max_seq_len          # the length the model was trained on
+    train_rows, renamed = with_renamed(train_rows, rename, word_pool(tok)) if rename > 0 else (train_rows, 0)
     train = served_features(target, _rows_to_ids(train_rows, fmt, max_len), device, batch=64 if device == "cuda" else 8,
                             progress=_tenths(lambda i, n: progress(f"[draft] served model on training rows {i}/{n}")))
     held = served_features(target, _rows_to_ids(held_rows, fmt, max_len), device)
@@ -300,6 +303,7 @@ def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[di
     _fit(head, target, train, epochs, steps_ahead, lr, batch_tokens, device, progress)
     report = {"served_model": str(model_dir), "train_rows": len(train), "held_out_rows": len(held),
               "rows_skipped": len(train_rows) + len(held_rows) - len(train) - len(held),   # too long, or no SQL
+              "renamed_rows": renamed,
               "steps_ahead": steps_ahead, "epochs": epochs, "features_s": round(feats_s, 1),
               "train_s": round(time.time() - t1, 1), "device": device,
               **_measure(head, target, held, steps_ahead, batch_tokens, device)}
@@ -366,21 +370,6 @@ def _save(head, cfg: dict, report: dict, out_dir: Path) -> None:
     (out_dir / DRAFT_REPORT).write_text(json.dumps(report, indent=1))
 
 
-def bundled_rows(split: str, n: int, data_dir: Path | None = None, seed: int = 1) -> list[dict]:
-    """n shuffled rows of the bundled text-to-SQL data (data/sqlgenie-sql/<split>.parquet) as prompt rows."""
-    import pyarrow.parquet as pq
-
-
-    data_dir = data_dir or Path(__file__).resolve().parents[2] / "data" / "sqlgenie-sql"
-    t = pq.read_table(Path(data_dir) / f"{split}.parquet", columns=["sql_context", "sql_prompt", "sql"]).to_pylist()
-    random.Random(seed).shuffle(t)
-    out = []
-    for r in t[:n]:
-        schema, sample = split_context(r["sql_context"])
-        out.append({"schema": schema, "sample_data": sample, "question": r["sql_prompt"], "sql": r["sql"]})
-    return out
-
-
 def main() -> None:
     import argparse
 
@@ -392,11 +381,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--steps-ahead", type=int, default=3, help="draft tokens per step the head is trained for")
     ap.add_argument("--lr", type=float, default=1e-3, help="1e-3 beat 3e-3 on an H200 (1.60 vs 0.86 accepted)")
+    ap.add_argument("--rename", type=float, default=RENAME_FRACTION,
+                    help="fraction of training rows whose tables and columns get random names (0: none)")
     ap.add_argument("--out", help="default: MODEL/draft")
     a = ap.parse_args()
     data = Path(a.data) if a.data else None
     rep = train_draft_head(Path(a.model), bundled_rows("train", a.rows, data), bundled_rows("test", a.held_out, data),
-                           a.out, epochs=a.epochs, steps_ahead=a.steps_ahead, lr=a.lr)
+                           a.out, epochs=a.epochs, steps_ahead=a.steps_ahead, lr=a.lr, rename=a.rename)
     print(json.dumps(rep, indent=1))
 
 

@@ -18,7 +18,7 @@ QUESTIONS = [("CREATE TABLE orders (id INTEGER, customer TEXT, total REAL);", "T
 @pytest.fixture(scope="module")
 def model_with_draft(tmp_path_factory):
     from core import assets
-    from pipeline.export import draft_head
+    from pipeline.export import draft_head, draft_rows
     from serving import launch
     from tests.conftest import share_models
 
@@ -31,7 +31,7 @@ def model_with_draft(tmp_path_factory):
     for f in assets.resolve("embedded:smollm2-135m-instruct").iterdir():
         if f.is_file():
             shutil.copy(f, model / f.name)
-    report = draft_head.train_draft_head(model, draft_head.bundled_rows("train", 24), draft_head.bundled_rows("test", 8),
+    report = draft_head.train_draft_head(model, draft_rows.bundled_rows("train", 24), draft_rows.bundled_rows("test", 8),
                                          epochs=1, progress=lambda *_: None)
     yield model, report
     if old is None:
