@@ -25,12 +25,13 @@ FIGURES = {
     "serve_cpu_fp32": "SmolLM2 on a 2-core AVX2 CPU: mean 3.3 vs 5.3 s per answer, 5.5 vs 23.6 s for a new wide schema",
     "serve_cpu_ngram": "SmolLM2 on a 2-core AVX2 CPU with float32: p50 2.18 vs 3.07 s per answer, answers identical",
     "serve_gpu_ngram": "vLLM 0.24's ngram_gpu, 4 tokens, on an H200: p50 413 vs 118 ms per answer; the host-side ngram proposer lost as well (190 vs 71 ms): either one moves Llama models off vLLM's faster V2 model runner",
-    "serve_gpu_draft": "SmolLM2 fine-tune on an H200, 60 unseen-schema questions at batch 1: p50 77 vs 93 ms per "
-                       "answer (1.21x) with 2 proposed tokens, 88 ms with 3, 102 ms with 6; the verify step changes "
-                       "12 of 60 greedy answers vs plain decoding (bf16 rounding of a batch of positions: 2, 3, 4 and "
-                       "6 proposed tokens give the same answers)",
+    "serve_gpu_draft": "SmolLM2 fine-tune on an H200, 100 unseen-schema questions at batch 1 (one run): p50 85 vs "
+                       "93 ms per answer (1.09x) with 1 proposed token, 88 ms with 2; the verify step changes 18 of "
+                       "100 greedy answers vs plain decoding (bf16 rounding of a batch of positions: 1, 2, 3, 4 and 6 "
+                       "proposed tokens give the same answers)",
     "serve_cpu_draft": "p50 4.42 vs 2.87 s per answer on a 2-core CPU: the head also runs over the whole prompt",
-    "serve_gpu_draft_load": "3 proposed tokens: 97.5 vs 107.8 answers/s at 64 concurrent clients, H200",
+    "serve_gpu_draft_load": "1 proposed token: 111 vs 102 answers/s at 64 concurrent clients without the head (2 "
+                            "tokens: 95; 3: 0.90x in another run), H200, one run; such runs vary by ~15%",
     "serve_cpu_worker_inline": "2 replicas on 2 cores: 0.77x -> 1.55x of one with the worker inside the engine process",
     "serve_cpu_lora": "vLLM CPU's LoRA path generates ~15x slower than the merged model (0.78 vs 11.6 rows/s, SmolLM2)",
 }

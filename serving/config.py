@@ -45,8 +45,8 @@ class ServeConfig:
                                   "CPU, where it wins, off on GPUs, where it lost; 0 off.", ge=-1, le=16)
     draft_speculation: int = opt(-1, "draft-head speculation: tokens the model's EAGLE draft head (<model>/draft, "
                                      "`export.draft_head`) proposes per step, checked in one step of the model "
-                                     "(the model's own greedy choices); -1 auto: 2 on GPUs when the model has a head "
-                                     "(it won there at batch 1), off on CPU; 0 off.", ge=-1, le=8)
+                                     "(the model's own greedy choices); -1 auto: 1 on GPUs when the model has a head "
+                                     "(it won there at batch 1 and at 64 clients), off on CPU; 0 off.", ge=-1, le=8)
     prefix_caching: bool = opt(True, "--enable-prefix-caching (the schema prompt repeats across questions).")
     lora_adapters: list[str] = opt([], "name=path adapters served with --enable-lora beside the base model (no "
                                        "merge needed; each has its own prompt contract from its model card).")

@@ -89,7 +89,7 @@ def ngram_args(k: int) -> list[str]:
                                                 "prompt_lookup_min": 2, "prompt_lookup_max": 4})]
 
 
-GPU_DRAFT_TOKENS = 2     # draft-head tokens per step on GPUs (docs/benchmarks.md, batch-1 latency)
+GPU_DRAFT_TOKENS = 1     # draft-head tokens per step on GPUs (docs/benchmarks.md: 1 beat 2 at batch 1 and at 64 clients)
 
 
 def draft_args(draft: dict, k: int) -> list[str]:
@@ -106,16 +106,16 @@ def draft_choice(cfg: ServeConfig, facts: dict, on_gpu: bool) -> tuple[int, str]
     if cfg.ngram_speculation > 0:          # asked for by name (both asked for: ServeConfig.problems refuses it)
         return 0, "ngram_speculation asked for: the model's draft head is not used (vLLM runs one speculation method)"
     rep = draft.get("report") or {}
-    # 2 won on an H200 (3 and 6 proposed tokens cost more drafting than the model accepted on unseen schemas)
+    # 1 won on an H200 (each further token costs a drafting pass; on unseen schemas too few are accepted to pay)
     k = want if want > 0 else min(GPU_DRAFT_TOKENS, int(rep.get("steps_ahead") or GPU_DRAFT_TOKENS))
     if want < 0 and not on_gpu:
         return 0, ("the model's draft head is not used on CPU by default: it lost to n-gram speculation there "
                    f"({FIGURES['serve_cpu_draft']}); draft_speculation=3 turns it on")
     acc = f"{rep['accepted_per_step']:.2f} draft tokens accepted per step on held-out rows, " \
         if isinstance(rep.get("accepted_per_step"), (int, float)) else ""
-    return k, (f"EAGLE draft head {draft['path']} ({acc}trained {rep.get('steps_ahead', '?')} ahead): {k} tokens "
-               f"proposed per step, checked in one step of the model ({FIGURES['serve_gpu_draft']}); "
-               f"draft_speculation=0 for throughput at many concurrent clients ({FIGURES['serve_gpu_draft_load']})")
+    return k, (f"EAGLE draft head {draft['path']} ({acc}trained {rep.get('steps_ahead', '?')} ahead): {k} "
+               f"token{'s' if k > 1 else ''} proposed per step, checked in one step of the model ({FIGURES['serve_gpu_draft']}); "
+               f"at many concurrent clients: {FIGURES['serve_gpu_draft_load']}; draft_speculation=0 turns it off")
 
 
 def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: int = 1) -> tuple[list[str], list[str]]:

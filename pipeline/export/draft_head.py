@@ -10,7 +10,7 @@ served model's last hidden state and the next token's embedding (vLLM's `EagleLl
 fc(cat(embed, hidden)) -> one Llama layer without its input norm -> + residual, scored by the served
 model's own lm_head) and guesses the next few tokens; vLLM checks them in one step of the big model and
 keeps a guess only where it is the model's own greedy choice (in bf16 that batched step rounds differently
-from one-token steps and can flip near-ties: 12 of 60 answers on the H200, the same for any number of
+from one-token steps and can flip near-ties: 18 of 100 answers on the H200, the same for any number of
 guesses; none in float32 on CPU).
 
 Training is self-distillation on the served model's own training rows: one forward of the served model

@@ -111,7 +111,7 @@ def test_the_plan_serves_the_draft_head_on_gpus_and_says_why(tmp_path):
     h200 = {"name": "NVIDIA H200", "capability": "9.0", "total_gib": 139.8}
     args, why = device_defaults(h200, facts, ServeConfig())
     spec = json.loads(args[args.index("--speculative-config") + 1])
-    assert spec == {"method": "eagle", "model": str(tmp_path / "draft"), "num_speculative_tokens": 2}  # won on an H200
+    assert spec == {"method": "eagle", "model": str(tmp_path / "draft"), "num_speculative_tokens": 1}  # won on an H200
     assert any("1.40 draft tokens accepted" in w for w in why)
     args, _ = device_defaults(h200, facts, ServeConfig(draft_speculation=4))
     assert json.loads(args[args.index("--speculative-config") + 1])["num_speculative_tokens"] == 4
