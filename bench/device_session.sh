@@ -19,6 +19,8 @@
 #                                   one per DRAFT_RENAMES x DRAFT_LRS (and a carried .gpudraft/draft); the best on
 #                                   held-out test rows -> /root/draft and $OUT/draft; bench/draft_acceptance.py
 #                                   reports each on the model's own answers (test split and OOD)
+#   PHASE=probe   [.gpuft]          batch-1 decode of the merged GPU fine-tune outside vLLM (bench/b1_decode_probe.py):
+#                                   transformers' generate vs a static-cache CUDA-graph loop, LIMIT OOD prompts
 #   PHASE=latency [.gpuft (.gpudraft)]  batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS;
 #                                   with /root/draft (PHASE=draft; or a carried .gpudraft/draft) the merged model
 #                                   gets that draft head; CONCURRENT="" skips the 64-client pass
@@ -141,6 +143,13 @@ print(l.merged_model("embedded:smollm2-135m-instruct", "/root/gpuft/adapter", Pa
   PYTHONPATH=$TRAIN_PATH python3 bench/draft_acceptance.py /root/merged /root/draft-*/ --rows ${ACCEPT_ROWS:-100} \
     --out "$OUT/draft-acceptance.json" 2>&1 | grep "^|"
   ;;
+probe)
+  [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
+  [ -d /root/merged ] || PYTHONPATH=$TRAIN_PATH python3 -c 'import sys; sys.path.insert(0, "bench"); from pathlib import Path; import latency_b1 as l
+print(l.merged_model("embedded:smollm2-135m-instruct", "/root/gpuft/adapter", Path("/root/merged")))' 2>&1 | tail -1
+  PYTHONPATH=$TRAIN_PATH python3 bench/b1_decode_probe.py /root/merged --limit ${LIMIT:-40} --out "$OUT/b1-probe.json" \
+    2>&1 | grep -v "it/s\]\|s/it\]\|Warning" | tail -12
+  ;;
 latency)
   [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
   [ -d /root/draft ] || { [ -d .gpudraft/draft ] && cp -r .gpudraft/draft /root/draft; }
@@ -150,6 +159,6 @@ latency)
     --out "$OUT/latency-h200.json" 2>&1 | grep -v "it/s\]\|s/it\]" | tail -40
   ;;
 *)
-  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, draft, latency" >&2; exit 2
+  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, draft, probe, latency" >&2; exit 2
   ;;
 esac
