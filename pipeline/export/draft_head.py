@@ -293,6 +293,9 @@ def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[di
     contract = PromptContract.from_card(read_card(model_dir))
     fmt = ChatFormatter.for_contract(tok, contract)
     max_len = max_len or contract.max_seq_len          # the length the model was trained on
+    if rename > 0:
+        progress(f"[draft] renaming tables and columns in {rename:.0%} of {len(train_rows)} training rows "
+                 "(each checked on SQLite)")
     train_rows, renamed = with_renamed(train_rows, rename, word_pool(tok)) if rename > 0 else (train_rows, 0)
     train = served_features(target, _rows_to_ids(train_rows, fmt, max_len), device, batch=64 if device == "cuda" else 8,
                             progress=_tenths(lambda i, n: progress(f"[draft] served model on training rows {i}/{n}")))
