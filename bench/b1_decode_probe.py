@@ -26,18 +26,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.modelinfo import read_card  # noqa: E402
-from pipeline.data import ood  # noqa: E402
 from sql.prompt import ChatFormatter, PromptContract  # noqa: E402
 
 MAX_NEW = 256
 CACHE_LEN = 2048
 
 
-def prompts(fmt, limit: int) -> list[list[int]]:
-    sch, out = ood.schemas(), []
-    for q in ood.questions()[:limit]:       # as bench/latency_b1.py asks them: the schema file is the schema
-        out.append(fmt.encode(fmt.prompt({"schema": sch[q["db_id"]], "sample_data": "", "question": q["question"]})))
-    return out
+def prompt_ids(fmt, limit: int) -> list[list[int]]:
+    """The prompts bench/latency_b1.py sends, as token ids."""
+    from latency_b1 import prompts  # bench/ is on sys.path when this file runs
+
+    return [fmt.encode(fmt.prompt({"schema": schema, "sample_data": "", "question": q})) for schema, q in prompts(limit)]
 
 
 def hf_generate(model, tok, ids: list[int], device) -> list[int]:
@@ -115,7 +114,7 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(a.model, dtype=dtype).to(device).eval()
     tok = AutoTokenizer.from_pretrained(a.model)
     fmt = ChatFormatter.for_contract(tok, PromptContract.from_card(read_card(Path(a.model))))
-    rows = prompts(fmt, a.limit)
+    rows = prompt_ids(fmt, a.limit)
     loop = GraphLoop(model, tok.eos_token_id, device)
     report = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "prompts": len(rows)}
     for name, fn in (("graph-loop", loop), ("hf-generate", lambda ids: hf_generate(model, tok, ids, device))):

@@ -4,7 +4,9 @@
 
 For each head: accepted draft tokens per verify step (3 proposed) and step-1 hit rates by token kind
 (pieces of identifiers, SQL keywords, punctuation and numbers) on the first --rows rows of the bundled test
-split (held-out domains and template families) and of the OOD yardstick (hand-written schemas). The answers
+split (held-out domains and template families) and of the OOD yardstick (hand-written schemas; as training
+rows are: CREATE TABLE statements as the schema, INSERT rows as sample rows, which the prompt carries only
+where the model's contract says so; bench/latency_b1.py pastes the whole file as the schema). The answers
 are the served model's own greedy ones, so the positions are those vLLM drafts at. A report, not a knob:
 heads are chosen on the test split by pipeline/export/draft_head.py; the OOD figures only describe them.
 """
