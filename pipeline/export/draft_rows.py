@@ -114,6 +114,8 @@ def renamed(row: dict, rng: random.Random, pool: list[str]) -> dict | None:
         return None
     original = {m.group(0).lower(): m.group(0) for m in SIMPLE_NAME.finditer(row["schema"])}
     mapping = _new_names([original.get(n, n) for n in names], rng, pool, set(original))
+    if not mapping:                     # every new name collided (a tiny pool): nothing to rename
+        return None
     pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in names if n in mapping) + r")\b", re.IGNORECASE)
     new = dict(row, **{k: _replace(row.get(k) or "", pattern, mapping) for k in ("schema", "sample_data", "sql")})
     before = _outcome(row)

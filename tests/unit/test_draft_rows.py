@@ -43,6 +43,13 @@ def test_a_rename_that_changes_what_the_sql_does_is_refused():
     assert n == 1 and rows[0] is row and rows[1] is not ROW
 
 
+def test_no_free_name_means_no_rename():
+    """Every name the pool can make is already taken: the row stays as it was."""
+    row = {"schema": "CREATE TABLE item (item INT);", "question": "Items?", "sql": "SELECT item FROM item;"}
+    assert dr.renamed(row, random.Random(0), ["item"]) is None
+    assert dr.renamed(row, random.Random(0), ["lantern"])["sql"] == "SELECT lantern FROM lantern;"
+
+
 def test_new_names_keep_the_original_style():
     assert dr.styled("customer_id", ["alpha", "beta"]) == "alpha_beta"
     assert dr.styled("CustomerId", ["alpha", "beta"]) == "AlphaBeta"
@@ -54,6 +61,7 @@ def test_new_names_keep_the_original_style():
 
 def test_word_pool_takes_whole_lowercase_words_and_no_sql_keywords():
     from transformers import AutoTokenizer
+
     from core import assets
 
     tok = AutoTokenizer.from_pretrained(assets.resolve("embedded:smollm2-135m-instruct"))
