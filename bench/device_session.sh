@@ -39,6 +39,14 @@ nvml() {  # record the GPUs page's samples (per GPU, per process -> job) for $1 
   NVML_PID=$!
 }
 NVML_PID=
+gpuft() {  # the carried GPU fine-tune's adapter -> /root/gpuft/adapter (kept for later calls on this machine)
+  [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
+}
+merged_gpuft() {  # ... merged into the embedded SmolLM2 -> /root/merged (once per machine)
+  gpuft
+  [ -d /root/merged ] || PYTHONPATH=$TRAIN_PATH python3 -c 'import sys; sys.path.insert(0, "bench"); from pathlib import Path; import latency_b1 as l
+print(l.merged_model("embedded:smollm2-135m-instruct", "/root/gpuft/adapter", Path("/root/merged")))' 2>&1 | tail -1
+}
 trap '[ -n "$NVML_PID" ] && kill $NVML_PID 2>/dev/null' EXIT
 case "${PHASE:-}" in
 setup)
@@ -109,7 +117,7 @@ quality2)
     'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[1], {k: d.get(k) for k in (\"rows\",\"valid_sql_rate\",\"runs_rate\",\"execution_accuracy\",\"latency_per_question_s\")})" {}' \;
   ;;
 quality3)
-  [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
+  gpuft
   [ -d .cpuft/adapter ] && [ ! -d /root/cpuft/adapter ] && { mkdir -p /root/cpuft && cp -r .cpuft/adapter /root/cpuft/; }
   IFS=';' read -ra sets <<< "${EVALS:---constrained --repair;--constrained --vote 8 --repair}"
   for args in "${sets[@]}"; do
@@ -128,9 +136,7 @@ quality3)
     'python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[1], {k: d.get(k) for k in (\"rows\",\"valid_sql_rate\",\"runs_rate\",\"execution_accuracy\",\"latency_per_question_s\")})" {}' \;
   ;;
 draft)
-  [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
-  PYTHONPATH=$TRAIN_PATH python3 -c 'import sys; sys.path.insert(0, "bench"); from pathlib import Path; import latency_b1 as l
-print(l.merged_model("embedded:smollm2-135m-instruct", "/root/gpuft/adapter", Path("/root/merged")))' 2>&1 | tail -1
+  merged_gpuft
   for rn in ${DRAFT_RENAMES:-0.5}; do for lr in ${DRAFT_LRS:-1e-3}; do
     PYTHONPATH=$TRAIN_PATH python3 -m pipeline.export.draft_head /root/merged --rows ${DRAFT_ROWS:-20000} \
       --held-out 200 --epochs ${DRAFT_EPOCHS:-3} --lr $lr --rename $rn --out /root/draft-$lr-r$rn 2>&1 \
@@ -144,14 +150,12 @@ print(l.merged_model("embedded:smollm2-135m-instruct", "/root/gpuft/adapter", Pa
     --out "$OUT/draft-acceptance.json" 2>&1 | grep "^|"
   ;;
 probe)
-  [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
-  [ -d /root/merged ] || PYTHONPATH=$TRAIN_PATH python3 -c 'import sys; sys.path.insert(0, "bench"); from pathlib import Path; import latency_b1 as l
-print(l.merged_model("embedded:smollm2-135m-instruct", "/root/gpuft/adapter", Path("/root/merged")))' 2>&1 | tail -1
+  merged_gpuft
   PYTHONPATH=$TRAIN_PATH python3 bench/b1_decode_probe.py /root/merged --limit ${LIMIT:-40} --out "$OUT/b1-probe.json" \
     2>&1 | grep -v "it/s\]\|s/it\]\|Warning" | tail -12
   ;;
 latency)
-  [ -d /root/gpuft/adapter ] || { mkdir -p /root/gpuft && cp -r .gpuft/adapter /root/gpuft/; }
+  gpuft
   [ -d /root/draft ] || { [ -d .gpudraft/draft ] && cp -r .gpudraft/draft /root/draft; }
   draft=""; [ -d /root/draft ] && draft="--draft /root/draft"
   PYTHONPATH=$SERVE_PATH python3 bench/latency_b1.py --adapter /root/gpuft/adapter --limit ${LIMIT:-216} $draft \

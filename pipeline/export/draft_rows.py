@@ -8,9 +8,11 @@ A draft head guesses the served model's next tokens, and most SQL tokens are cop
 prompt. Trained on the generator's 28 domains only, a head can learn their vocabulary ("cust" -> "omer")
 rather than copying: on the OOD yardstick's hand-written schemas it hit identifier pieces 47% of the time
 against 78-87% for keywords and punctuation. Renaming half the rows helped a little on an H200 (1.27 -> 1.31
-draft tokens accepted per step on OOD answers, 1.60 -> 1.62 on held-out rows; docs/benchmarks.md). `renamed` gives every simple table and column name of a row a new name made of
-random words from the tokenizer's vocabulary, in the same style (snake_case, camelCase, PascalCase, UPPER,
-tbl_ prefixes), consistently across the schema, the sample rows and the SQL, never inside string literals.
+draft tokens accepted per step on OOD answers, 1.60 -> 1.62 on held-out rows; docs/benchmarks.md).
+
+`renamed` gives every simple table and column name of a row a new name made of random words from the
+tokenizer's vocabulary, in the same style (snake_case, camelCase, PascalCase, UPPER, tbl_ prefixes),
+consistently across the schema, the sample rows and the SQL, never inside string literals.
 A renamed row is kept only when its SQL returns on SQLite exactly what the original returned (or changes the
 same number of rows); otherwise the original row stays. The question is not renamed, so the served model
 still has to find the right names in the schema, and the head learns to follow it there.
@@ -58,10 +60,15 @@ def word_pool(tokenizer, limit: int = 20000) -> list[str]:
     return sorted(words)[:limit]
 
 
+def _prefix(name: str) -> tuple[str, str]:
+    """(a tbl_ prefix as written, or "", the rest of the name)."""
+    prefix = name[:4] if name.lower().startswith("tbl_") and len(name) > 4 else ""
+    return prefix, name[len(prefix):]
+
+
 def styled(original: str, words: list[str]) -> str:
     """`words` joined in `original`'s naming style: separator, letter case and a tbl_ prefix."""
-    prefix = original[:4] if original.lower().startswith("tbl_") and len(original) > 4 else ""
-    body = original[len(prefix):]
+    prefix, body = _prefix(original)
     if body.isupper():
         parts = [w.upper() for w in words]
     elif body[:1].isupper():
@@ -78,7 +85,7 @@ def _new_names(names: list[str], rng: random.Random, pool: list[str], taken: set
     """lower-case old name -> a new name in its style, unique, made of as many random words as it had."""
     mapping = {}
     for name in names:
-        n = min(max(len(WORD.findall(name[4:] if name.lower().startswith("tbl_") else name)), 1), 3)
+        n = min(max(len(WORD.findall(_prefix(name)[1])), 1), 3)
         for _ in range(20):
             new = styled(name, [rng.choice(pool) for _ in range(n)])
             if new.lower() not in taken:
@@ -110,7 +117,8 @@ def renamed(row: dict, rng: random.Random, pool: list[str]) -> dict | None:
     tables, problems = schema_columns(row["schema"])
     names = sorted({n for t, cols in tables.items() for n in (t, *cols) if SIMPLE_NAME.fullmatch(n)}, key=len,
                    reverse=True)
-    if problems or not names:
+    before = _outcome(row) if names and not problems else None
+    if before is None:
         return None
     original = {m.group(0).lower(): m.group(0) for m in SIMPLE_NAME.finditer(row["schema"])}
     mapping = _new_names([original.get(n, n) for n in names], rng, pool, set(original))
@@ -118,8 +126,7 @@ def renamed(row: dict, rng: random.Random, pool: list[str]) -> dict | None:
         return None
     pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in names if n in mapping) + r")\b", re.IGNORECASE)
     new = dict(row, **{k: _replace(row.get(k) or "", pattern, mapping) for k in ("schema", "sample_data", "sql")})
-    before = _outcome(row)
-    return new if before is not None and _outcome(new) == before else None
+    return new if _outcome(new) == before else None
 
 
 def with_renamed(rows: list[dict], fraction: float, pool: list[str], seed: int = 0) -> tuple[list[dict], int]:
