@@ -21,6 +21,9 @@
 #                                   reports each on the model's own answers (test split and OOD)
 #   PHASE=probe   [.gpuft]          batch-1 decode of the merged GPU fine-tune outside vLLM (bench/b1_decode_probe.py):
 #                                   transformers' generate vs a static-cache CUDA-graph loop, LIMIT OOD prompts
+#   PHASE=steps   [.gpuprof]        where a batch-1 decode step goes in vLLM (bench/b1_step_profile.py): SmolLM2's
+#                                   config + tokenizer (.gpuprof/smollm2, random weights), the step time per
+#                                   VARIANTS and vLLM's torch profiler trace of the first variant
 #   PHASE=latency [.gpuft (.gpudraft)]  batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS;
 #                                   with /root/draft (PHASE=draft; or a carried .gpudraft/draft) the merged model
 #                                   gets that draft head; CONCURRENT="" skips the 64-client pass
@@ -52,7 +55,7 @@ case "${PHASE:-}" in
 setup)
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     2>&1 | tail -2
-  tar xJf .gpucarry/llama-tok.tar.xz -C "$SQLGENIE_HOME/models"
+  [ -f .gpucarry/llama-tok.tar.xz ] && tar xJf .gpucarry/llama-tok.tar.xz -C "$SQLGENIE_HOME/models"
   if [ -d .whl2 ]; then
     rm -rf /tmp/vsite/xgrammar /tmp/vsite/xgrammar-*.dist-info /tmp/vsite/tvm_ffi /tmp/vsite/apache_tvm_ffi-*.dist-info
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/vsite \
@@ -154,6 +157,11 @@ probe)
   PYTHONPATH=$TRAIN_PATH python3 bench/b1_decode_probe.py /root/merged --limit ${LIMIT:-40} --out "$OUT/b1-probe.json" \
     2>&1 | grep -v "it/s\]\|s/it\]\|Warning" | tail -12
   ;;
+steps)
+  PYTHONPATH=$SERVE_PATH python3 bench/b1_step_profile.py .gpuprof/smollm2 --dummy \
+    --variants ${VARIANTS:-launcher no-stats no-async api1 fp8} --out "$OUT/step-profile.json" 2>&1 \
+    | grep -v "it/s\]\|s/it\]" | tail -60
+  ;;
 latency)
   gpuft
   [ -d /root/draft ] || { [ -d .gpudraft/draft ] && cp -r .gpudraft/draft /root/draft; }
@@ -163,6 +171,6 @@ latency)
     --out "$OUT/latency-h200.json" 2>&1 | grep -v "it/s\]\|s/it\]" | tail -40
   ;;
 *)
-  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, draft, probe, latency" >&2; exit 2
+  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, draft, probe, steps, latency" >&2; exit 2
   ;;
 esac

@@ -21,6 +21,7 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            fp32-ngram3/6  float32 + n-gram speculation of 3 or 6 tokens;  replicas2  the launcher with 2 replicas
            cpu-bf16-r2    the CPU default before 2026-11-29 (bf16, no speculation) with 2 replicas
            seqs8 / graph-decode  launcher + --max-num-seqs 8 / CUDA graphs for whole decode steps only (GPU)
+           no-stats / no-async   launcher + --disable-log-stats / --no-async-scheduling (bench/b1_step_profile.py)
            no-draft    launcher without the model's EAGLE draft head;  draft1/2/3/4  the head proposing 1-4 tokens
            cpu-draft   CPU: the draft head (3 tokens) instead of n-gram speculation;  draft6  6 tokens
            fp32-gpu / fp32-gpu-no-draft  float32 on a GPU with / without the draft head (are differing greedy
@@ -88,6 +89,8 @@ VARIANTS = {
     "replicas2": (["replicas=2"], []),
     "seqs8": ([], ["--max-num-seqs", "8"]),
     "graph-decode": ([], ["--compilation-config", '{"cudagraph_mode":"FULL_DECODE_ONLY"}']),
+    "no-stats": ([], ["--disable-log-stats"]),
+    "no-async": ([], ["--no-async-scheduling"]),
     "cpu-bf16-r2": (["dtype=bfloat16", "ngram_speculation=0", "replicas=2"], []),
 }
 
