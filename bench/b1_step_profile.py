@@ -44,12 +44,13 @@ from serving.plan import served_models  # noqa: E402
 from serving.text_to_sql import TextToSql  # noqa: E402
 from sql.prompt import PromptContract  # noqa: E402
 
-KERNEL_FAMILIES = (("gemm", ("gemm", "gemv", "cutlass", "sm90_xmma", "nvjet", "cublas")),
-                   ("attention", ("flash", "fwd_kernel", "attn")), ("kv write", ("reshape_and_cache", "cache")),
-                   ("norm", ("rms", "norm")), ("rotary", ("rotary",)), ("activation", ("silu", "act_and_mul")),
-                   ("sampling", ("argmax", "sort", "topk", "softmax", "sample", "gumbel", "exponential")),
-                   ("copy / fill", ("copy", "fill", "memcpy", "memset", "cat")),
-                   ("elementwise", ("elementwise", "vectorized", "triton_")))
+KERNEL_FAMILIES = (   # first match wins: FA3's kernels are cutlass device kernels, and its KV write says "flash"
+    ("attention", ("flashattn", "flash::", "fwd_kernel", "attn")), ("kv write", ("reshape_and_cache",)),
+    ("norm (inductor fuses the next GEMV in)", ("rms", "norm")),
+    ("gemm", ("gemm", "gemv", "nvjet", "cublas", "sm90_xmma", "cutlass", "_mm")),
+    ("rotary", ("rotary",)), ("activation", ("silu", "act_and_mul")),
+    ("sampling", ("argmax", "sort", "topk", "softmax", "sample", "gumbel", "exponential")),
+    ("copy / fill", ("copy", "fill", "memcpy", "memset", "cat")), ("elementwise", ("elementwise", "vectorized", "triton_")))
 
 
 def family(name: str) -> str:
@@ -116,8 +117,11 @@ def step_breakdown(events: list[dict], steps: int) -> dict:
             end = e
     wall = end - kernels[0]["ts"]
     fams: dict[str, float] = defaultdict(float)
+    names: dict[str, list[float]] = defaultdict(list)
     for k in kernels:
         fams[family(k["name"])] += k.get("dur", 0)
+        names[k["name"]].append(k.get("dur", 0))
+    top = sorted(names.items(), key=lambda x: -sum(x[1]))[:12]
     notes: dict[str, list[float]] = defaultdict(list)
     for e in events:
         if e.get("cat") in ("user_annotation", "gpu_user_annotation") and e.get("ph") == "X" and ":" in e["name"]:
@@ -128,6 +132,8 @@ def step_breakdown(events: list[dict], steps: int) -> dict:
             "kernel_sum_us_per_step": sum(k.get("dur", 0) for k in kernels) / steps,
             "gpu_idle_us_per_step": (wall - busy) / steps,
             "families_us_per_step": {f: v / steps for f, v in sorted(fams.items(), key=lambda x: -x[1])},
+            "top_kernels": [{"name": n[:160], "per_step": len(v) / steps, "mean_us": statistics.fmean(v),
+                             "us_per_step": sum(v) / steps} for n, v in top],
             "annotations_us_per_call": {n: {"calls": len(v), "mean_us": statistics.fmean(v)}
                                         for n, v in sorted(notes.items(), key=lambda x: -sum(x[1]))[:12]}}
 
@@ -212,6 +218,9 @@ def main() -> None:
                   f"{prof['kernel_sum_us_per_step']:.0f} | {prof['gpu_idle_us_per_step']:.0f} |", "",
                   "| kernel family | us per step |", "|---|---|"]
         lines += [f"| {f} | {us:.1f} |" for f, us in prof["families_us_per_step"].items()]
+        lines += ["", "| kernel | per step | mean us | us per step |", "|---|---|---|---|"]
+        lines += [f"| {k['name'][:90]} | {k['per_step']:.1f} | {k['mean_us']:.2f} | {k['us_per_step']:.1f} |"
+                  for k in prof["top_kernels"]]
         lines += ["", "| engine annotation | calls | mean us |", "|---|---|---|"]
         lines += [f"| {n} | {x['calls']} | {x['mean_us']:.0f} |" for n, x in prof["annotations_us_per_call"].items()]
     elif prof:

@@ -22,6 +22,7 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            cpu-bf16-r2    the CPU default before 2026-11-29 (bf16, no speculation) with 2 replicas
            seqs8 / graph-decode  launcher + --max-num-seqs 8 / CUDA graphs for whole decode steps only (GPU)
            no-stats / no-async   launcher + --disable-log-stats / --no-async-scheduling (bench/b1_step_profile.py)
+           autotune    launcher + inductor graphs of their own for 1 and 2 tokens, GEMM kernels autotuned (GPU)
            no-draft    launcher without the model's EAGLE draft head;  draft1/2/3/4  the head proposing 1-4 tokens
            cpu-draft   CPU: the draft head (3 tokens) instead of n-gram speculation;  draft6  6 tokens
            fp32-gpu / fp32-gpu-no-draft  float32 on a GPU with / without the draft head (are differing greedy
@@ -61,6 +62,9 @@ from serving.plan import free_ports, gpu_inventory, served_models  # noqa: E402
 from serving.text_to_sql import TextToSql, tokenizer_for  # noqa: E402
 from sql.prompt import PromptContract  # noqa: E402
 
+# inductor compiles the graphs for 1 and 2 tokens (batch 1, batch 1 + 1 draft token) on their own and times the
+# GEMM kernels it could use there (cuBLAS and its own Triton templates) instead of taking cuBLAS's pick for M = 1
+AUTOTUNE = '{"compile_sizes":[1,2],"inductor_compile_config":{"max_autotune":true}}'
 NGRAM = '{{"method":"{m}","num_speculative_tokens":{k},"prompt_lookup_min":2,"prompt_lookup_max":4}}'
 VARIANTS = {
     "launcher": ([], []),
@@ -91,6 +95,7 @@ VARIANTS = {
     "graph-decode": ([], ["--compilation-config", '{"cudagraph_mode":"FULL_DECODE_ONLY"}']),
     "no-stats": ([], ["--disable-log-stats"]),
     "no-async": ([], ["--no-async-scheduling"]),
+    "autotune": ([], ["--compilation-config", AUTOTUNE]),
     "cpu-bf16-r2": (["dtype=bfloat16", "ngram_speculation=0", "replicas=2"], []),
 }
 

@@ -125,9 +125,7 @@ class TextToSql:
     # ----------------------------------------------------------------------------------- prompt
     def prompt(self, schema: str, question: str, sample_rows: str = "") -> tuple[str, list[int]]:
         """(text, token ids) exactly as training renders this row under the model's contract."""
-        row = {"schema": schema, "sample_data": sample_rows, "question": question}
-        text = self.formatter.prompt(row)
-        return text, self.formatter.encode(text)
+        return self.formatter.prompt_with_ids({"schema": schema, "sample_data": sample_rows, "question": question})
 
     # ----------------------------------------------------------------------------------- ask
     def ask(self, schema: str, question: str, dialect: str | None = None, target: str | None = None,

@@ -117,3 +117,22 @@ def test_a_model_looping_on_an_operator_is_invalid_not_a_crash(looped):
     assert not s.valid
     pick = choose([looped, "SELECT a FROM t"], ddl + "\nINSERT INTO t VALUES (1);")
     assert pick.sql == "SELECT a FROM t"
+
+
+def test_the_name_check_does_not_rewrite_the_formatted_query():
+    """The check qualifies the parsed query in place (no copy): formatting must come from the query as written."""
+    r = check("select name, count(*) as n from users u join orders on u.id = orders.user_id group by name",
+              "CREATE TABLE users (id INT, name TEXT); CREATE TABLE orders (id INT, user_id INT);")
+    assert r.ok and r.names_exist
+    assert "name" in r.formatted and "u.name" not in r.formatted and "users.name" not in r.formatted
+    assert r.formatted == check("select name, count(*) as n from users u join orders on u.id = orders.user_id "
+                                "group by name").formatted
+
+
+def test_one_table_name_in_two_schemas_is_checked_against_each():
+    """The schema sqlglot resolves names in is built once per schema: a second schema with the same table name
+    but other columns must not reuse the first one's."""
+    first = check("SELECT email FROM users", "CREATE TABLE users (id INT, email TEXT);")
+    second = check("SELECT email FROM users", "CREATE TABLE users (id INT, mail TEXT);")
+    assert first.ok and not second.ok and "unknown column email" in second.errors[0] and "mail" in second.errors[0]
+    assert check("SELECT email FROM users", "CREATE TABLE users (id INT, email TEXT);").ok
