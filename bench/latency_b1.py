@@ -23,6 +23,8 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            seqs8 / graph-decode  launcher + --max-num-seqs 8 / CUDA graphs for whole decode steps only (GPU)
            no-stats / no-async   launcher + --disable-log-stats / --no-async-scheduling (bench/b1_step_profile.py)
            autotune    launcher + inductor graphs of their own for 1 and 2 tokens, GEMM kernels autotuned (GPU)
+           split1/4    launcher with FA3 decode attention in CUDA graphs split over at most 1 / 4 KV blocks
+                       (vLLM's default: 32, plus a kernel that combines the splits)
            no-draft    launcher without the model's EAGLE draft head;  draft1/2/3/4  the head proposing 1-4 tokens
            cpu-draft   CPU: the draft head (3 tokens) instead of n-gram speculation;  draft6  6 tokens
            fp32-gpu / fp32-gpu-no-draft  float32 on a GPU with / without the draft head (are differing greedy
@@ -96,6 +98,8 @@ VARIANTS = {
     "no-stats": ([], ["--disable-log-stats"]),
     "no-async": ([], ["--no-async-scheduling"]),
     "autotune": ([], ["--compilation-config", AUTOTUNE]),
+    "split1": ([], ["--attention-config", '{"flash_attn_max_num_splits_for_cuda_graph":1}']),
+    "split4": ([], ["--attention-config", '{"flash_attn_max_num_splits_for_cuda_graph":4}']),
     "cpu-bf16-r2": (["dtype=bfloat16", "ngram_speculation=0", "replicas=2"], []),
 }
 
