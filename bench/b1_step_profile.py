@@ -38,11 +38,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import latency_b1  # noqa: E402
-from serving import launch  # noqa: E402
-from serving.config import load_serve_config  # noqa: E402
-from serving.plan import served_models  # noqa: E402
-from serving.text_to_sql import TextToSql  # noqa: E402
-from sql.prompt import PromptContract  # noqa: E402
 
 KERNEL_FAMILIES = (   # first match wins: FA3's kernels are cutlass device kernels, and its KV write says "flash"
     ("attention", ("flashattn", "flash::", "fwd_kernel", "attn")), ("kv write", ("reshape_and_cache",)),
@@ -140,18 +135,11 @@ def step_breakdown(events: list[dict], steps: int) -> dict:
 
 def run_variant(name: str, model_dir: Path, dummy: bool, tokens: int, repeats: int, profile_answers: int,
                 trace_dir: Path | None) -> dict:
-    sets, extra = latency_b1.VARIANTS[name]
-    extra = list(extra) + (["--load-format", "dummy"] if dummy else [])
+    extra = ["--load-format", "dummy"] if dummy else []
     if trace_dir is not None:
         extra += ["--profiler-config", json.dumps({"profiler": "torch", "torch_profiler_dir": str(trace_dir),
                                                    "torch_profiler_with_stack": False, "ignore_frontend": True})]
-    tree = {"model": str(model_dir), "name": "steps", "replicas": 1, "base_port": 8470, "router_port": 8490,
-            "metrics_port": 8491, "warmup_requests": 2, "extra_args": extra}
-    cfg = load_serve_config(tree=tree, overrides=sets, source="b1_step_profile")
-    state = launch.up(cfg, progress=lambda s: None)
-    try:
-        m = served_models(cfg)["steps"]
-        t2s = TextToSql(state["router"]["url"], m["tokenizer"], PromptContract(**m["contract"]), model="steps")
+    with latency_b1.served_variant(name, model_dir, extra, deployment="steps") as (state, t2s):
         schema, question = latency_b1.prompts(1)[0]
         ids = t2s.prompt(schema, question)[1]
         url = state["replicas"][0]["url"]
@@ -165,12 +153,6 @@ def run_variant(name: str, model_dir: Path, dummy: bool, tokens: int, repeats: i
             post(url, "/stop_profile", timeout=600)
             res["profile"] = step_breakdown(trace_events(trace_dir, since), profile_answers * (tokens + 1))
         return res
-    finally:
-        launch.down("steps")
-
-
-def _interrupt(*_) -> None:
-    raise KeyboardInterrupt
 
 
 def main() -> None:
@@ -183,7 +165,7 @@ def main() -> None:
     ap.add_argument("--profile-answers", type=int, default=4, help="answers recorded by the profiler (first variant)")
     ap.add_argument("--out")
     a = ap.parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, latency_b1._interrupt)   # a stop unwinds like Ctrl-C: the replica is stopped
     unknown = [v for v in a.variants if v not in latency_b1.VARIANTS]
     if unknown:
         sys.exit(f"unknown variant(s) {unknown}: choose from {' '.join(latency_b1.VARIANTS)}")

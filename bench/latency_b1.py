@@ -42,6 +42,7 @@ replica's /metrics histograms, read before and after the one-at-a-time pass).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import statistics
@@ -239,20 +240,27 @@ def run_variant(name: str, model_dir: Path, rows, concurrent: list[int]) -> dict
             return {"flags": "vLLM defaults", **measure(t2s, rows, concurrent, f"http://127.0.0.1:{port}")}
         finally:
             stop(rec, 10)
-    sets, extra = VARIANTS[name]
-    tree = {"model": str(model_dir), "name": "latency", "replicas": 1, "base_port": 8470, "router_port": 8490,
-            "metrics_port": 8491, "warmup_requests": 2, "extra_args": extra}
-    cfg = load_serve_config(tree=tree, overrides=sets, source="latency_b1")
-    state = launch.up(cfg, progress=lambda s: None)
-    try:
-        m = served_models(cfg)["latency"]
-        t2s = TextToSql(state["router"]["url"], m["tokenizer"], PromptContract(**m["contract"]), model="latency",
-                        timeout_s=900)
+    with served_variant(name, model_dir) as (state, t2s):
         flags = " ".join(state["replicas"][0].get("args", [])[8:]) if state["replicas"][0].get("args") else ""
         return {"flags": flags, "reasons": state["replicas"][0].get("reasons"),
                 **measure(t2s, rows, concurrent, state["replicas"][0]["url"] if len(state["replicas"]) == 1 else "")}
+
+
+@contextlib.contextmanager
+def served_variant(name: str, model_dir: Path, extra_args: list[str] | None = None, deployment: str = "latency"):
+    """`model_dir` served through the launcher with VARIANTS[name]'s settings (+ extra_args), one replica behind
+    the router; yields (deployment state, the product's client on the router). Stopped on the way out."""
+    sets, extra = VARIANTS[name]
+    tree = {"model": str(model_dir), "name": deployment, "replicas": 1, "base_port": 8470, "router_port": 8490,
+            "metrics_port": 8491, "warmup_requests": 2, "extra_args": list(extra) + list(extra_args or [])}
+    cfg = load_serve_config(tree=tree, overrides=sets, source=Path(sys.argv[0]).stem)
+    state = launch.up(cfg, progress=lambda s: None)
+    try:
+        m = served_models(cfg)[deployment]
+        yield state, TextToSql(state["router"]["url"], m["tokenizer"], PromptContract(**m["contract"]),
+                               model=deployment, timeout_s=900)
     finally:
-        launch.down("latency")
+        launch.down(deployment)
 
 
 def _interrupt(*_) -> None:

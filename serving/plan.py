@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import assets
-from core.cpu import bf16_native
+from core.cpu import bf16_native, fp8_gemm_ms
 from core.measured import FIGURES
 from core.modelinfo import count_params, draft_head, read_card, read_model_config, text_config
 from serving.config import DeploymentError, ServeConfig
@@ -118,6 +118,26 @@ def draft_choice(cfg: ServeConfig, facts: dict, on_gpu: bool) -> tuple[int, str]
                f"at many concurrent clients: {FIGURES['serve_gpu_draft_load']}; draft_speculation=0 turns it off")
 
 
+FP8_FORMATS = ("float-quantized", "fp8")      # compressed-tensors FP8 (our fp8 export), vLLM's own fp8 checkpoints
+FP8_CPU_MAX_MS = 100.0                        # one 16 x 576 x 1536 FP8 product; fp32 takes ~1.4 ms on one core
+
+
+def cpu_fp8_check(facts: dict) -> str:
+    """An FP8 checkpoint on a CPU: refused where torch's FP8 product is far too slow to serve (measured here, in
+    the serving interpreter), else the reason it is served as it is."""
+    from serving.launch import vllm_python  # launch imports this module: the interpreter is looked up when used
+
+    ms = fp8_gemm_ms(vllm_python())
+    if ms is not None and ms > FP8_CPU_MAX_MS:
+        raise DeploymentError(
+            f"this model is an FP8 export, and on this CPU vLLM's FP8 layers are far too slow to serve: one "
+            f"16x576x1536 FP8 product took {ms:.0f} ms in the serving environment (float32 takes ~1.4 ms), about a "
+            "token a minute for SmolLM2. FP8 exports are for GPUs with FP8 units (Ada, Hopper, Blackwell); on a CPU "
+            "serve the merged export (`export.formats=[merged]`) or the run's adapter instead")
+    probe = f"{ms:.1f} ms" if ms is not None else "not measurable here"
+    return f"FP8 export on a CPU: its products are emulated by torch (one 16x576x1536 product: {probe})"
+
+
 def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: int = 1) -> tuple[list[str], list[str]]:
     """The per-architecture flags of the reference design, computed, with the reason for each."""
     args, why = [], []
@@ -131,6 +151,8 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
                            f"({FIGURES['serve_cpu_fp32']})")
         args += ["--dtype", dtype]
         why.append(f"CPU: dtype {dtype}; KV cache in the model dtype (vLLM CPU has no fp8 KV cache)")
+        if facts["quant_method"] in FP8_FORMATS:
+            why.append(cpu_fp8_check(facts))
         k_draft, draft_why = draft_choice(cfg, facts, on_gpu=False)
         k = cfg.ngram_speculation if cfg.ngram_speculation >= 0 else (0 if k_draft else 4)
         if draft_why:

@@ -13,15 +13,16 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
+from core.modelinfo import read_card
 from pipeline import config, runs
 from pipeline.data import prepare
 from pipeline.export import stage as export
 from pipeline.train import stage as train
 from serving import launch
-from serving.config import load_serve_config
+from serving.config import DeploymentError, load_serve_config
 from serving.plan import free_ports
-from serving.text_to_sql import TextToSql
-from sql.prompt import PROMPT_DEFAULT
+from serving.text_to_sql import TextToSql, tokenizer_for
+from sql.prompt import PROMPT_DEFAULT, ChatFormatter, PromptContract
 from tests.conftest import gretel_row, share_models, write_gretel
 
 pytestmark = pytest.mark.integration
@@ -115,7 +116,18 @@ def test_exports_carry_the_contract_to_serving(trained, fmt):
                              f"export.formats=[{fmt}]", f"export.adapter={res.run_id}", "export.verify=false"])
     out = export.run(cfg, progress=lambda *_: None)
     folder = next(i["path"] for i in out.items if i["format"] == fmt)
-    _served(f"x{fmt}", model=folder)
+    try:
+        _served(f"x{fmt}", model=folder)
+    except DeploymentError as e:
+        # a CPU whose FP8 products take ~1 s each (measured by the launcher) cannot serve an FP8 export: the refusal
+        # must say so and name the fix; the export must still carry the contract that renders training's ids
+        assert fmt == "fp8" and "FP8 export" in str(e) and "merged export" in str(e), e
+        gretel = gretel_row(int(row["id"]))
+        schema, sample = gretel["sql_context"].split("; INSERT", 1)
+        fmt_ = ChatFormatter.for_contract(tokenizer_for(folder), PromptContract.from_card(read_card(folder)))
+        ids = fmt_.prompt_ids({"schema": schema + ";", "sample_data": "INSERT" + sample, "question": row["question"]})
+        assert ids == row["input_ids"][: row["prompt_length"]]
+        return
     try:
         _check(f"x{fmt}", f"x{fmt}", row)
     finally:

@@ -162,3 +162,32 @@ def test_bf16_native_reads_the_cpu_flags(tmp_path):
     amx = tmp_path / "amx"
     amx.write_text("processor : 0\nflags : fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
     assert not bf16_native.__wrapped__(str(avx2)) and bf16_native.__wrapped__(str(amx))
+
+
+def test_an_fp8_export_is_refused_on_a_cpu_whose_fp8_products_are_far_too_slow(monkeypatch):
+    """Whether a CPU can serve an FP8 export is measured (core.cpu.fp8_gemm_ms, in the serving interpreter); here the
+    measurement is replaced by the two cases seen: 847 ms on an AVX512/AMX CPU with torch 2.13, a few ms elsewhere."""
+    facts = {"quantized": True, "quant_method": "float-quantized", "weights_gib": 0.2, "max_len": 8192,
+             "kv_bytes_per_token": 2 * 30 * 3 * 64}
+    monkeypatch.setattr(P, "fp8_gemm_ms", lambda py: 847.0)
+    with pytest.raises(DeploymentError, match=r"FP8 export.* 847 ms.*serve the merged export"):
+        device_defaults(None, facts, ServeConfig())
+    monkeypatch.setattr(P, "fp8_gemm_ms", lambda py: 3.0)
+    _, why = device_defaults(None, facts, ServeConfig())
+    assert any("FP8 export on a CPU" in w and "3.0 ms" in w for w in why)
+
+    def probed(py):
+        raise AssertionError("measured FP8 where no FP8 checkpoint is served on a CPU")
+    monkeypatch.setattr(P, "fp8_gemm_ms", probed)
+    device_defaults(None, dict(facts, quantized=False, quant_method=None), ServeConfig())
+    device_defaults({"name": "H200", "capability": "9.0", "total_gib": 139.8}, facts, ServeConfig())
+
+
+def test_the_fp8_probe_measures_in_the_interpreter_it_is_given(tmp_path):
+    import sys
+
+    from core.cpu import fp8_gemm_ms
+
+    ms = fp8_gemm_ms.__wrapped__(sys.executable)
+    assert ms is not None and ms > 0
+    assert fp8_gemm_ms.__wrapped__(str(tmp_path / "no-python")) is None
