@@ -29,20 +29,11 @@ from typing import Callable
 import requests
 
 from core.procs import ProcRecord, alive, group_alive, log_tail, spawn, start_ticks, stop, stop_all
-from core.settings import REPO_ROOT
 from serving import deployments as D
 from serving.config import DeploymentError, ServeConfig
-from serving.plan import Replica, free_ports, plan, port_free, served_models
+from serving.plan import SERVE_VENV, Replica, free_ports, plan, port_free, served_models, vllm_python
 
-SERVE_VENV = REPO_ROOT / ".venv-serve" / "bin"
 RESTART_BACKOFF_S = (2, 4, 8, 16, 32, 60)
-
-
-def vllm_python() -> str:
-    """The interpreter that has vLLM: SQLGENIE_VLLM_PYTHON, else the serving venv, else this one."""
-    if os.environ.get("SQLGENIE_VLLM_PYTHON"):
-        return os.environ["SQLGENIE_VLLM_PYTHON"]
-    return str(SERVE_VENV / "python") if (SERVE_VENV / "python").exists() else sys.executable
 
 
 def vllm_available() -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from core import assets
 from core.cpu import bf16_native, fp8_gemm_ms
 from core.measured import FIGURES
 from core.modelinfo import count_params, draft_head, read_card, read_model_config, text_config
+from core.settings import REPO_ROOT
 from serving.config import DeploymentError, ServeConfig
 from sql.prompt import PromptContract
 
@@ -118,6 +120,16 @@ def draft_choice(cfg: ServeConfig, facts: dict, on_gpu: bool) -> tuple[int, str]
                f"at many concurrent clients: {FIGURES['serve_gpu_draft_load']}; draft_speculation=0 turns it off")
 
 
+SERVE_VENV = REPO_ROOT / ".venv-serve" / "bin"
+
+
+def vllm_python() -> str:
+    """The interpreter that has vLLM: SQLGENIE_VLLM_PYTHON, else the serving venv, else this one."""
+    if os.environ.get("SQLGENIE_VLLM_PYTHON"):
+        return os.environ["SQLGENIE_VLLM_PYTHON"]
+    return str(SERVE_VENV / "python") if (SERVE_VENV / "python").exists() else sys.executable
+
+
 FP8_FORMATS = ("float-quantized", "fp8")      # compressed-tensors FP8 (our fp8 export), vLLM's own fp8 checkpoints
 FP8_CPU_MAX_MS = 100.0                        # one 16 x 576 x 1536 FP8 product; fp32 takes ~1.4 ms on one core
 
@@ -125,8 +137,6 @@ FP8_CPU_MAX_MS = 100.0                        # one 16 x 576 x 1536 FP8 product;
 def cpu_fp8_check(facts: dict) -> str:
     """An FP8 checkpoint on a CPU: refused where torch's FP8 product is far too slow to serve (measured here, in
     the serving interpreter), else the reason it is served as it is."""
-    from serving.launch import vllm_python  # launch imports this module: the interpreter is looked up when used
-
     ms = fp8_gemm_ms(vllm_python())
     if ms is not None and ms > FP8_CPU_MAX_MS:
         raise DeploymentError(
