@@ -143,7 +143,7 @@ def cpu_fp8_check(facts: dict) -> str:
             f"this model is an FP8 export, and on this CPU vLLM's FP8 layers are far too slow to serve: one "
             f"16x576x1536 FP8 product took {ms:.0f} ms in the serving environment (float32 takes ~1.4 ms), about a "
             "token a minute for SmolLM2. FP8 exports are for GPUs with FP8 units (Ada, Hopper, Blackwell); on a CPU "
-            "serve the merged export (`export.formats=[merged]`) or the run's adapter instead")
+            "use the merged export (`export.formats=[merged]`) or the run's adapter instead")
     probe = f"{ms:.1f} ms" if ms is not None else "not measurable here"
     return f"FP8 export on a CPU: its products are emulated by torch (one 16x576x1536 product: {probe})"
 

@@ -22,7 +22,9 @@ from core.errors import SqlgenieError
 from core.procs import log_tail, run_owned
 from core.settings import home
 from serving.client import CompletionsClient
+from serving.config import DeploymentError
 from serving.launch import vllm_available, vllm_python
+from serving.plan import FP8_FORMATS, cpu_fp8_check, gpu_inventory, model_facts
 
 SAMPLING = {"temperature": 0.7, "top_p": 0.95}
 
@@ -46,6 +48,11 @@ def generate_vllm(model_path: Path, adapter: Path | None, reqs: list[Request], s
     if not vllm_available():
         raise GenerationError("the vLLM backend needs the serving environment (.venv-serve is missing): run "
                               "`make setup-serve`, set SQLGENIE_VLLM_PYTHON, or use --backend transformers")
+    if model_facts(model_path)["quant_method"] in FP8_FORMATS and not gpu_inventory():
+        try:                      # the launcher's check: an FP8 export on a CPU whose FP8 products take ~1 s each
+            cpu_fp8_check(model_facts(model_path))
+        except DeploymentError as e:
+            raise GenerationError(str(e)) from None
     with tempfile.TemporaryDirectory() as d:
         req, out = Path(d) / "req.json", Path(d) / "out.json"
         req.write_text(json.dumps({"model": str(model_path), "adapter": str(adapter) if adapter else None,

@@ -104,3 +104,22 @@ def test_evaluate_refuses_bad_arguments_before_loading_anything(home, tmp_path):
         evaluate.run(cfg, backend="openai")
     with pytest.raises(ConfigError, match="--vote -1: must be >= 0"):
         evaluate.run(cfg, vote=-1)
+
+
+def test_evaluating_an_fp8_export_on_a_cpu_too_slow_for_fp8_is_refused_before_vllm_starts(tmp_path, monkeypatch):
+    """The same measured check as the launcher's (serving/plan.py cpu_fp8_check); the measurement is replaced by
+    the one seen on an AVX512/AMX CPU (847 ms a product), and no GPU."""
+    import json
+
+    from pipeline.evaluate import generate as G
+    from serving import plan as P
+
+    cfg = {"num_attention_heads": 2, "hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128,
+           "vocab_size": 400, "quantization_config": {"quant_method": "compressed-tensors", "format": "float-quantized"}}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.setattr(G, "vllm_available", lambda: True)
+    monkeypatch.setattr(G, "gpu_inventory", lambda: [])
+    monkeypatch.setattr(P, "fp8_gemm_ms", lambda py: 847.0)
+    monkeypatch.setattr(G, "run_owned", lambda *a, **k: pytest.fail("vLLM was started"))
+    with pytest.raises(G.GenerationError, match="FP8 export.*use the merged export"):
+        G.generate_vllm(tmp_path, None, [G.Request([1, 2, 3], None)], [0])

@@ -170,7 +170,7 @@ def test_an_fp8_export_is_refused_on_a_cpu_whose_fp8_products_are_far_too_slow(m
     facts = {"quantized": True, "quant_method": "float-quantized", "weights_gib": 0.2, "max_len": 8192,
              "kv_bytes_per_token": 2 * 30 * 3 * 64}
     monkeypatch.setattr(P, "fp8_gemm_ms", lambda py: 847.0)
-    with pytest.raises(DeploymentError, match=r"FP8 export.* 847 ms.*serve the merged export"):
+    with pytest.raises(DeploymentError, match=r"FP8 export.* 847 ms.*use the merged export"):
         device_defaults(None, facts, ServeConfig())
     monkeypatch.setattr(P, "fp8_gemm_ms", lambda py: 3.0)
     _, why = device_defaults(None, facts, ServeConfig())
