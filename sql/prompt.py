@@ -20,8 +20,8 @@ A user asks many questions about one schema, so `prompt_with_ids` keeps the toke
 (everything up to the special token that closes the system turn) per schema, and encodes only the rest: a
 fast tokenizer splits text at special tokens before anything else, so the two halves' ids are the whole
 prompt's. That is checked, not assumed: the first time a head is seen the whole prompt is encoded too and
-compared; a tokenizer where the halves differ (one that puts a prefix space before each text it encodes) never uses the
-cache again. It saves the encoding of the schema (~2 ms of a 1,400-token prompt) on every later question.
+compared; a tokenizer where the halves differ (one that puts a prefix space before each text it encodes)
+never uses the cache again. It saves encoding the schema (~2 ms of a 1,400-token prompt) on later questions.
 
     from sql.prompt import PromptContract, ChatFormatter
     contract = PromptContract.from_card(card)          # or PromptContract() for an untrained base model
