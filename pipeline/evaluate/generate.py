@@ -48,9 +48,10 @@ def generate_vllm(model_path: Path, adapter: Path | None, reqs: list[Request], s
     if not vllm_available():
         raise GenerationError("the vLLM backend needs the serving environment (.venv-serve is missing): run "
                               "`make setup-serve`, set SQLGENIE_VLLM_PYTHON, or use --backend transformers")
-    if model_facts(model_path)["quant_method"] in FP8_FORMATS and not gpu_inventory():
+    facts = model_facts(model_path)
+    if facts["quant_method"] in FP8_FORMATS and not gpu_inventory():
         try:                      # the launcher's check: an FP8 export on a CPU whose FP8 products take ~1 s each
-            cpu_fp8_check(model_facts(model_path))
+            cpu_fp8_check(facts)
         except DeploymentError as e:
             raise GenerationError(str(e)) from None
     with tempfile.TemporaryDirectory() as d:
