@@ -111,16 +111,16 @@ def _table_errors(tree, tables: dict[str, set[str]]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _column_errors(tree, tables: dict[str, set[str]], dialect: str) -> list[str]:
+def _column_errors(tree, tables: dict[str, set[str]], dialect: str, used: list[str]) -> list[str]:
     """Scope-aware: sqlglot's qualify resolves every column in its own SELECT's sources (tables, CTEs,
-    derived tables); the first column it cannot resolve is reported with the closest real names."""
+    derived tables); the first column it cannot resolve is reported with the closest real names. `used`: the
+    names of the tables the query reads (the caller's walk of the tree, before qualify changes it)."""
     from sqlglot import exp
     from sqlglot.errors import OptimizeError
     from sqlglot.optimizer.qualify import qualify
 
     if not isinstance(tree, exp.Query):
         return _dml_column_errors(tree, tables)
-    in_query = {t.name.lower() for t in tree.find_all(exp.Table)} & set(tables)
     try:   # qualifies `tree` in place (the caller has formatted it already): no copy of the tree
         qualify(tree, schema=_mapping_schema(_tables_key(tables), dialect), dialect=dialect or None,
                 validate_qualify_columns=True, quote_identifiers=False, identify=False)
@@ -129,6 +129,7 @@ def _column_errors(tree, tables: dict[str, set[str]], dialect: str) -> list[str]
         msg = str(e)
     except Exception as e:  # noqa: BLE001 - an odd shape sqlglot's optimizer cannot walk: do not guess
         return [f"the names could not be checked ({type(e).__name__})"]
+    in_query = {n.lower() for n in used} & set(tables)
     nearby = set().union(*(tables[t] for t in in_query)) if in_query else set().union(*tables.values())
     m = _UNRESOLVED.search(msg) or _UNKNOWN_COL.search(msg)
     if not m:
@@ -213,14 +214,14 @@ def _check(sql: str, schema_ddl: str, dialect: str, target: str | None,
     tables: list[str] = []
     formatted = ";\n".join(t.sql(dialect=dialect or None, pretty=True) for t in trees) + ";"  # before the name
     if known_tables is not None or schema_ddl.strip():                                         # check qualifies
-        for tree in trees:
-            tables += [t.name for t in tree.find_all(exp.Table)]
         known, problems = (known_tables, []) if known_tables is not None else schema_columns(schema_ddl, dialect)
         errors += problems
         name_errors: list[str] = []
         for tree in trees:
+            used = [t.name for t in tree.find_all(exp.Table)]     # read before the column check qualifies the tree
+            tables += used
             bad_tables = _table_errors(tree, known)
-            name_errors += bad_tables or _column_errors(tree, known, dialect)
+            name_errors += bad_tables or _column_errors(tree, known, dialect, used)
         names_exist = not name_errors
         errors += name_errors
     transpiled = ""
