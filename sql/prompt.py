@@ -181,10 +181,11 @@ class ChatFormatter:
 
     def prompt_with_ids(self, row: dict) -> tuple[str, list[int]]:
         """(prompt text, its token ids) exactly as `encode(prompt(row))`, with the head's ids reused per schema."""
-        text = self.prompt(row)
         if not (self.fast and self.head_cache_ok) or row.get("kind") == "chat":
+            text = self.prompt(row)
             return text, self.encode(text)
-        system = sql_messages(row, self.system_prompt, self.include_sample_rows)[0]["content"]
+        system, user = (m["content"] for m in sql_messages(row, self.system_prompt, self.include_sample_rows))
+        text = self._fast(system, user, "")[0]           # what render() makes of it, messages built once
         head = self._pieces[0] + (system.strip() if self._pieces[5][0] else system) + self._closer
         if not text.startswith(head):
             return text, self.encode(text)
