@@ -24,6 +24,8 @@
 #   PHASE=steps   [.gpuprof]        where a batch-1 decode step goes in vLLM (bench/b1_step_profile.py): SmolLM2's
 #                                   config + tokenizer (.gpuprof/smollm2, random weights), the step time per
 #                                   VARIANTS and vLLM's torch profiler trace of the first variant
+#   PHASE=first   [.gpuprof]        where the first token of a batch-1 answer goes (bench/b1_first_token.py): request
+#                                   overhead, cached schema, new question, product body, router, per VARIANTS
 #   PHASE=latency [.gpuft (.gpudraft)]  batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS;
 #                                   with /root/draft (PHASE=draft; or a carried .gpudraft/draft) the merged model
 #                                   gets that draft head; CONCURRENT="" skips the 64-client pass
@@ -162,6 +164,11 @@ steps)
     --variants ${VARIANTS:-launcher no-stats no-async api1 fp8} --out "$OUT/step-profile.json" 2>&1 \
     | grep -v "it/s\]\|s/it\]" | tail -60
   ;;
+first)
+  PYTHONPATH=$SERVE_PATH python3 bench/b1_first_token.py .gpuprof/smollm2 --dummy \
+    --variants ${VARIANTS:-launcher full-graph} --out "$OUT/first-token.json" 2>&1 \
+    | grep -v "it/s\]\|s/it\]" | tail -70
+  ;;
 latency)
   gpuft
   [ -d /root/draft ] || { [ -d .gpudraft/draft ] && cp -r .gpudraft/draft /root/draft; }
@@ -171,6 +178,6 @@ latency)
     --out "$OUT/latency-h200.json" 2>&1 | grep -v "it/s\]\|s/it\]" | tail -40
   ;;
 *)
-  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, draft, probe, steps, latency" >&2; exit 2
+  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, draft, probe, steps, first, latency" >&2; exit 2
   ;;
 esac

@@ -25,6 +25,8 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            autotune    launcher + inductor graphs of their own for 1 and 2 tokens, GEMM kernels autotuned (GPU)
            split1/4    launcher with FA3 decode attention in CUDA graphs split over at most 1 / 4 KV blocks
                        (vLLM's default: 32, plus a kernel that combines the splits)
+           full-graph  launcher + full CUDA graphs for every batch, prefills too (`cudagraph_mode FULL`; vLLM's
+                       default graphs a prefill piecewise, attention outside the graph)
            no-draft    launcher without the model's EAGLE draft head;  draft1/2/3/4  the head proposing 1-4 tokens
            cpu-draft   CPU: the draft head (3 tokens) instead of n-gram speculation;  draft6  6 tokens
            fp32-gpu / fp32-gpu-no-draft  float32 on a GPU with / without the draft head (are differing greedy
@@ -101,6 +103,7 @@ VARIANTS = {
     "autotune": ([], ["--compilation-config", AUTOTUNE]),
     "split1": ([], ["--attention-config", '{"flash_attn_max_num_splits_for_cuda_graph":1}']),
     "split4": ([], ["--attention-config", '{"flash_attn_max_num_splits_for_cuda_graph":4}']),
+    "full-graph": ([], ["--compilation-config", '{"cudagraph_mode":"FULL"}']),
     "cpu-bf16-r2": (["dtype=bfloat16", "ngram_speculation=0", "replicas=2"], []),
 }
 
