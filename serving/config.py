@@ -56,6 +56,10 @@ class ServeConfig:
                                       "fewer events for the API server on a core it shares with the model.", ge=1)
     gpu_api_servers: int = opt(0, "GPU replicas: API server processes in front of each engine (--api-server-count); "
                                   f"0: up to 4, two CPU cores each ({FIGURES['serve_api_servers']}).", ge=0)
+    gpu_full_graphs: str = opt("auto", "GPU replicas: run every batch, a new question's prefill too, as one CUDA graph "
+                                        "(vLLM's cudagraph_mode FULL; its default graphs a prefill piecewise, attention "
+                                        "outside the graph); auto: on for Hopper GPUs (FA3 attention can be graphed "
+                                        "whole) without speculation or served adapters; on | off.")
     gpu_stream_interval: int = opt(4, "GPU replicas: stream tokens this many at a time (--stream-interval); the "
                                       "first token is sent at once.", ge=1)
     warmup_requests: int = opt(3, "Requests sent to each replica before it counts as ready.", ge=0)
@@ -90,6 +94,8 @@ class ServeConfig:
         if self.draft_speculation > 0 and self.ngram_speculation > 0:
             out.append("draft_speculation and ngram_speculation are both on: vLLM runs one speculation method; set "
                        "one of them to 0")
+        if self.gpu_full_graphs not in ("auto", "on", "off"):
+            out.append(f"gpu_full_graphs: {self.gpu_full_graphs!r} is not one of auto, on, off")
         if "/" in self.name or not self.name.strip():
             out.append(f"name: {self.name!r} must be non-empty and without '/'")
         return out

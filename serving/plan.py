@@ -227,11 +227,39 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
         args += ngram_args(cfg.ngram_speculation)
     elif cfg.ngram_speculation < 0:
         why.append(f"no n-gram speculation on a GPU ({FIGURES['serve_gpu_ngram']})")
+    full, full_why = full_graphs_choice(cfg, major, bool(k_draft) or cfg.ngram_speculation > 0)
+    if full:
+        args += ["--compilation-config", json.dumps({"cudagraph_mode": "FULL"})]
+    if full_why:
+        why.append(full_why)
     servers = cfg.gpu_api_servers or max(1, min(4, (os.cpu_count() or 2) // (2 * max(1, gpus_used))))
     args += ["--api-server-count", str(servers), "--stream-interval", str(cfg.gpu_stream_interval)]
     why.append(f"--api-server-count {servers}, --stream-interval {cfg.gpu_stream_interval}: the HTTP side keeps up "
                f"with the GPU at high concurrency")
     return args, why
+
+
+COMPILATION_FLAGS = ("--compilation-config", "-cc", "-O")   # vLLM's own compilation flags (also dotted: -cc.key=v)
+
+
+def full_graphs_choice(cfg: ServeConfig, major: int, speculating: bool) -> tuple[bool, str]:
+    """Whether every batch (a prefill too) runs as one CUDA graph, and why. A batch-1 answer's first token is a
+    prefill of the new question over the cached schema; piecewise, its 30 layers' attention runs between ~30
+    graph launches and the step is bound by the host. FA3 (Hopper) attention can be captured for any batch."""
+    if cfg.gpu_full_graphs == "off":
+        return False, ""
+    own = [a for a in cfg.extra_args if a.startswith(COMPILATION_FLAGS)]
+    if own:
+        return False, f"extra_args set the compilation ({own[0]}): no full-graph default added"
+    if cfg.gpu_full_graphs == "on":
+        return True, "gpu_full_graphs=on: every batch as one CUDA graph (--compilation-config cudagraph_mode FULL)"
+    if major != 9:
+        return False, ""     # measured on Hopper only; elsewhere vLLM's own graphs
+    if speculating or cfg.lora_adapters:
+        return False, ("speculation or served adapters: vLLM's own CUDA-graph mode (full graphs with them are "
+                       "unmeasured)")
+    return True, (f"Hopper: every batch as one CUDA graph, a new question's prefill too (cudagraph_mode FULL; "
+                  f"{FIGURES['serve_full_graphs']})")
 
 
 def plan(cfg: ServeConfig) -> list[Replica]:
