@@ -26,6 +26,7 @@
 #                                   VARIANTS and vLLM's torch profiler trace of the first variant
 #   PHASE=first   [.gpuprof]        where the first token of a batch-1 answer goes (bench/b1_first_token.py): request
 #                                   overhead, cached schema, new question, product body, router, per VARIANTS
+#   PHASE=numerics [.gpuprof]       first-token log-probabilities per variant vs eager vLLM (bench/graph_numerics.py)
 #   PHASE=latency [.gpuft (.gpudraft)]  batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS;
 #                                   with /root/draft (PHASE=draft; or a carried .gpudraft/draft) the merged model
 #                                   gets that draft head; CONCURRENT="" skips the 64-client pass
@@ -169,6 +170,11 @@ first)
     --variants ${VARIANTS:-launcher full-graph} --out "$OUT/first-token.json" 2>&1 \
     | grep -v "it/s\]\|s/it\]" | tail -70
   ;;
+numerics)
+  PYTHONPATH=$SERVE_PATH python3 bench/graph_numerics.py .gpuprof/smollm2 --dummy \
+    --variants ${VARIANTS:-eager piecewise full-graph} --out "$OUT/graph-numerics.json" 2>&1 \
+    | grep -v "it/s\]\|s/it\]" | tail -20
+  ;;
 latency)
   gpuft
   [ -d /root/draft ] || { [ -d .gpudraft/draft ] && cp -r .gpudraft/draft /root/draft; }
@@ -178,6 +184,6 @@ latency)
     --out "$OUT/latency-h200.json" 2>&1 | grep -v "it/s\]\|s/it\]" | tail -40
   ;;
 *)
-  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, draft, probe, steps, first, latency" >&2; exit 2
+  echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, draft, probe, steps, first, numerics, latency" >&2; exit 2
   ;;
 esac

@@ -27,6 +27,7 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            split1/4    launcher with FA3 decode attention in CUDA graphs split over at most 1 / 4 KV blocks
                        (vLLM's default: 32, plus a kernel that combines the splits)
            piecewise   launcher without its full CUDA graphs on Hopper (vLLM's default graph mode)
+           eager       launcher without CUDA graphs or compilation (--enforce-eager: bench/graph_numerics.py's reference)
            full-graph  launcher + full CUDA graphs for every batch, prefills too (`cudagraph_mode FULL`; vLLM's
                        default graphs a prefill piecewise, attention outside the graph)
            no-draft    launcher without the model's EAGLE draft head;  draft1/2/3/4  the head proposing 1-4 tokens
@@ -80,6 +81,7 @@ VARIANTS = {
     "bf16": (["quantization=none", "kv_cache_dtype=auto"], []),
     "fp8": (["quantization=fp8", "kv_cache_dtype=fp8", "draft_speculation=0", "gpu_full_graphs=off"], []),
     "piecewise": (["gpu_full_graphs=off"], []),
+    "eager": (["gpu_full_graphs=off"], ["--enforce-eager"]),
     "no-draft": (["draft_speculation=0"], []),
     "draft6": (["draft_speculation=6"], []),
     "fp32-gpu": (["dtype=float32"], []),

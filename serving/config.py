@@ -68,6 +68,10 @@ class ServeConfig:
                                "before giving up on it (backoff 2, 4, 8 ... 60 s).", ge=0)
     extra_args: list[str] = opt([], "More vLLM flags, verbatim (e.g. --max-num-seqs 64).")
 
+    def __post_init__(self):   # YAML reads on/off as booleans: gpu_full_graphs=off arrives as False
+        word = str(self.gpu_full_graphs).strip().lower()
+        self.gpu_full_graphs = {"true": "on", "yes": "on", "false": "off", "no": "off"}.get(word, word)
+
     def adapters(self) -> dict[str, str]:
         """{served name: adapter folder} from lora_adapters."""
         out = {}
