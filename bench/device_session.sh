@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # One device session on nvidia-h200-x2, after the vLLM chunk calls of .vllm/README.txt (vLLM in /tmp/vsite).
 # Calls back to back (the machine goes back 30 s after a call); carry in brackets:
-#   PHASE=setup   [.whl .gpucarry .whl2]  training wheels + vllm-router -> /tmp/site, Llama-3 tokenizer ->
+#   PHASE=setup   [.whl .gpucarry .whl2]  training wheels + vllm-router + gguf (gguf2 converts with it: `pip download
+#                                   --no-deps -d .whl gguf==0.19.0`) -> /tmp/site, Llama-3 tokenizer ->
 #                 $SQLGENIE_HOME; .whl2 (orjson for vllm-router, xgrammar 0.2.8 + apache-tvm-ffi: vLLM 0.24's
 #                 xgrammar 0.2.3 misreads transformers-5 tokenizers) replaces those in /tmp/vsite
-#   PHASE=gguf1   [.gguf1]          first half of SmolLM2's GGUF
-#   PHASE=gguf2   [.gguf2]          second half, checked, converted to the embedded model
+#   PHASE=gguf1   [.gguf1]          parts of SmolLM2's GGUF (smolpart0, smolpart1, ...; call again with the next
+#                                   parts: the repo + carry must stay under 64 MiB per call, ~38 MB of GGUF each)
+#   PHASE=gguf2   [.gguf2]          the last part + SHA256: joined, checked, converted to the embedded model
 #   PHASE=train   []                SmolLM2 full-data job on GPU 1 + 8B 1-GPU job then 2-GPU DDP job (job store)
 #   PHASE=serve   []                8B-shaped serve job, 2 replicas: 256/512 streams vs 1 replica, kill one under load
 #   PHASE=quality []                OOD yardstick for the GPU fine-tune (plain, constrained, vote 8) and the base
@@ -26,7 +28,8 @@
 #                                   VARIANTS and vLLM's torch profiler trace of the first variant
 #   PHASE=first   [.gpuprof]        where the first token of a batch-1 answer goes (bench/b1_first_token.py): request
 #                                   overhead, cached schema, new question, product body, router, per VARIANTS
-#   PHASE=numerics [.gpuprof]       first-token log-probabilities per variant vs eager vLLM (bench/graph_numerics.py)
+#   PHASE=numerics [.gpuft]         first-token log-probabilities per variant vs eager vLLM (bench/graph_numerics.py),
+#                                   the carried fine-tune merged into the embedded model (after gguf1/gguf2)
 #   PHASE=latency [.gpuft (.gpudraft)]  batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS;
 #                                   with /root/draft (PHASE=draft; or a carried .gpudraft/draft) the merged model
 #                                   gets that draft head; CONCURRENT="" skips the 64-client pass
@@ -72,7 +75,7 @@ gguf1)
   mkdir -p /root/gguf && cp .gguf1/* /root/gguf/ && ls -la /root/gguf
   ;;
 gguf2)
-  cp .gguf2/* /root/gguf/ && cat /root/gguf/smolpart0 /root/gguf/smolpart1 > /root/gguf/smol.gguf \
+  cp .gguf2/* /root/gguf/ && cat /root/gguf/smolpart? > /root/gguf/smol.gguf \
     && echo "$(cat /root/gguf/SHA256)  /root/gguf/smol.gguf" | sha256sum -c - \
     && SMOLLM_GGUF=/root/gguf/smol.gguf PYTHONPATH=$TRAIN_PATH python3 -c \
        'from core import assets; print(assets.build_smollm())' 2>&1 | tail -2
@@ -171,7 +174,8 @@ first)
     | grep -v "it/s\]\|s/it\]" | tail -70
   ;;
 numerics)
-  PYTHONPATH=$SERVE_PATH python3 bench/graph_numerics.py .gpuprof/smollm2 --dummy \
+  merged_gpuft
+  PYTHONPATH=$SERVE_PATH python3 bench/graph_numerics.py /root/merged \
     --variants ${VARIANTS:-eager piecewise full-graph} --out "$OUT/graph-numerics.json" 2>&1 \
     | grep -v "it/s\]\|s/it\]" | tail -20
   ;;

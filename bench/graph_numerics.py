@@ -1,14 +1,17 @@
 """Does a serving variant compute what vLLM computes eagerly? First-token log-probabilities and short greedy answers
 of new questions on a cached schema, per variant, against the first variant (the reference).
 
-    PYTHONPATH=/tmp/vsite:/tmp/site:$PWD python3 bench/graph_numerics.py .gpuprof/smollm2 --dummy \
+    PYTHONPATH=/tmp/vsite:/tmp/site:$PWD python3 bench/graph_numerics.py /root/merged \
         --variants eager piecewise full-graph --out /tmp/out/graph-numerics.json               # the H200
+    bench/device_session.sh PHASE=numerics [.gpuft]      # the carried fine-tune, merged into the embedded model
 
 Why: full CUDA graphs (cudagraph_mode FULL) run a new question's prefill over the cached schema inside one
 captured graph. With a weakly trained model, 80 of 100 greedy answers differed from vLLM's default graph mode,
 and fp8 changed 86: near-ties flip under any change of kernels. This says whether the graphed prefill is only
 rounded differently (log-probabilities within bf16 noise of the eager reference, like the default mode's) or
-computes something else (errors of order 1). --dummy serves random weights: the same seed in every variant.
+computes something else (errors of order 1). Use a trained model: random weights (--dummy, the same seed in every
+variant) give a flat distribution whatever the prompt (log-probability -10.8 for every token on an H200), which
+every variant reproduces exactly; the table then says so instead of passing.
 
 Per variant, --questions new questions (bench/b1_first_token.Questions: never in the prefix cache) one at a
 time, greedy, --tokens tokens, top-5 log-probabilities of each token. Reported against the reference: answers
@@ -31,6 +34,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import b1_first_token as first  # noqa: E402
 import latency_b1  # noqa: E402
+
+UNIFORM_LOGPROB = -5.0   # a top token below ~0.7% probability: the model ignores its input (random weights)
 
 
 def answers(name: str, model_dir: Path, dummy: bool, n: int, tokens: int) -> list[dict]:
@@ -86,6 +91,11 @@ def main() -> None:
         if a.out:
             Path(a.out).write_text(json.dumps(got, indent=1))
     ref_name = a.variants[0]
+    ref = got[ref_name]
+    if isinstance(ref, list) and ref and statistics.median(max(x["first_top"].values()) for x in ref) < UNIFORM_LOGPROB:
+        print(f"the reference's first-token distribution is nearly flat (median top log-probability below "
+              f"{UNIFORM_LOGPROB}): random weights answer the same whatever the prompt, so this comparison says "
+              f"nothing; run it on a trained model")
     lines = [f"| variant vs {ref_name} | answers identical | first token identical | |first-token logprob diff| "
              "median / max |", "|---|---|---|---|"]
     for v in a.variants[1:]:
