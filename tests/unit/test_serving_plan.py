@@ -68,8 +68,11 @@ def test_full_cuda_graphs_only_where_measured_and_never_over_the_users_own(monke
     for own in (["--compilation-config", '{"mode": 0}'], ["-cc.cudagraph_mode=PIECEWISE"], ["-O0"]):
         got, why = mode(h200, ServeConfig(extra_args=own))
         assert got is None and any("extra_args set the compilation" in w for w in why)
-    with pytest.raises(ConfigError, match="gpu_full_graphs"):
-        load_serve_config(tree={"model": "x", "gpu_full_graphs": "yes"})
+    with pytest.raises(ConfigError, match="gpu_full_graphs: 'sometimes' is not one of auto, on, off"):
+        load_serve_config(tree={"model": "x", "gpu_full_graphs": "sometimes"})
+    # YAML reads on/off as booleans: a command-line override still means what it says
+    assert load_serve_config(tree={"model": "x"}, overrides=["gpu_full_graphs=off"]).gpu_full_graphs == "off"
+    assert load_serve_config(tree={"model": "x"}, overrides=["gpu_full_graphs=on"]).gpu_full_graphs == "on"
 
 
 def test_launcher_refuses_bad_input_before_starting_anything(tmp_path, monkeypatch, home):
