@@ -87,6 +87,8 @@ def _coerce(value: Any, tp: Any, where: str, problems: list[str], meta: dict | N
         return [_coerce(v, item, f"{where}[{i}]", problems) for i, v in enumerate(value)]
     if origin is Literal:
         allowed = get_args(tp)
+        if isinstance(value, bool) and {"on", "off"} <= set(allowed):   # YAML reads on/off as true/false
+            value = "on" if value else "off"
         if value not in allowed:
             problems.append(f"{where}: {value!r} is not one of {', '.join(map(str, allowed))}")
         return value

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 from core.errors import ConfigError, SqlgenieError
 from core.measured import FIGURES
@@ -56,7 +56,7 @@ class ServeConfig:
                                       "fewer events for the API server on a core it shares with the model.", ge=1)
     gpu_api_servers: int = opt(0, "GPU replicas: API server processes in front of each engine (--api-server-count); "
                                   f"0: up to 4, two CPU cores each ({FIGURES['serve_api_servers']}).", ge=0)
-    gpu_full_graphs: str = opt("auto", "GPU replicas: run every batch, a new question's prefill too, as one CUDA graph "
+    gpu_full_graphs: Literal["auto", "on", "off"] = opt("auto", "GPU replicas: run every batch, a new question's prefill too, as one CUDA graph "
                                         "(vLLM's cudagraph_mode FULL; its default graphs a prefill piecewise, attention "
                                         "outside the graph); auto: on for Hopper GPUs (FA3 attention can be graphed "
                                         "whole) without speculation or served adapters; on | off.")
@@ -67,10 +67,6 @@ class ServeConfig:
     max_restarts: int = opt(5, "Supervised deployments (`serve run`, serve jobs): restarts of a dead replica "
                                "before giving up on it (backoff 2, 4, 8 ... 60 s).", ge=0)
     extra_args: list[str] = opt([], "More vLLM flags, verbatim (e.g. --max-num-seqs 64).")
-
-    def __post_init__(self):   # YAML reads on/off as booleans: gpu_full_graphs=off arrives as False
-        word = str(self.gpu_full_graphs).strip().lower()
-        self.gpu_full_graphs = {"true": "on", "yes": "on", "false": "off", "no": "off"}.get(word, word)
 
     def adapters(self) -> dict[str, str]:
         """{served name: adapter folder} from lora_adapters."""
@@ -98,8 +94,6 @@ class ServeConfig:
         if self.draft_speculation > 0 and self.ngram_speculation > 0:
             out.append("draft_speculation and ngram_speculation are both on: vLLM runs one speculation method; set "
                        "one of them to 0")
-        if self.gpu_full_graphs not in ("auto", "on", "off"):
-            out.append(f"gpu_full_graphs: {self.gpu_full_graphs!r} is not one of auto, on, off")
         if "/" in self.name or not self.name.strip():
             out.append(f"name: {self.name!r} must be non-empty and without '/'")
         return out

@@ -31,6 +31,14 @@ def test_dotted_overrides_are_typed():
     assert cfg.data.max_seq_len == 512 and cfg.train.lora.r == 8 and cfg.train.liger is False and cfg.name == "x"
 
 
+def test_on_off_choices_take_yaml_booleans():
+    # YAML reads `off` as false: train.gradient_checkpointing=off was refused as "False is not one of auto, on, off"
+    assert config.load(None, ["train.gradient_checkpointing=off"]).train.gradient_checkpointing == "off"
+    assert config.load(None, ["train.gradient_checkpointing=on"]).train.gradient_checkpointing == "on"
+    with pytest.raises(ConfigError, match="train.precision: False is not one of"):   # no on/off there: still refused
+        config.load(None, ["train.precision=off"])
+
+
 def test_override_of_a_list_of_sources(tmp_path):
     a, b = tmp_path / "a.parquet", tmp_path / "b.jsonl"
     a.touch(), b.touch()
