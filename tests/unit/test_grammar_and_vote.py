@@ -141,3 +141,36 @@ def test_evaluation_resamples_exactly_the_rows_where_no_candidate_ran():
             ["SELECT customers.country FROM orders;"]]     # runs only once repair joins customers in
     assert none_ran(rows, outs, repair=False) == [1, 2]
     assert none_ran(rows, outs, repair=True) == [1]
+
+
+class _Echo(_Scripted):
+    """The server's echo of the prompt ids, possibly altered: a real vLLM returns what it was sent, so a server
+    that re-tokenizes or adds a BOS cannot be caused on purpose; this one returns `echo(ids)`."""
+
+    def __init__(self, echo):
+        super().__init__([["SELECT name FROM customers;"]] * 3)
+        self.echo = echo
+
+    def complete(self, ids, **kw):
+        out = super().complete(ids, **kw)
+        out.prompt_token_ids = self.echo(list(ids)) if kw.get("return_token_ids") else None
+        return out
+
+
+def test_the_first_answer_checks_the_servers_prompt_ids_and_later_ones_do_not_ask_for_them(tiny_tokenizer_dir):
+    from serving.text_to_sql import AskError, TextToSql
+
+    t2s = TextToSql("http://127.0.0.1:9", tiny_tokenizer_dir, model="scripted")
+    t2s.client = _Echo(lambda ids: ids)
+    first = t2s.ask(SHOP, "names of the customers", repair=False)
+    second = t2s.ask(SHOP, "names of the customers again", repair=False)
+    assert [a.get("return_token_ids") for a in t2s.client.asked] == [True, False]
+    assert first.server_prompt_ids == first.prompt_ids and second.server_prompt_ids is None
+
+    bad = TextToSql("http://127.0.0.1:9", tiny_tokenizer_dir, model="scripted")
+    bad.client = _Echo(lambda ids: [ids[0] + 1] + ids[1:])  # a server that saw another first token
+    with pytest.raises(AskError, match="other token ids than this client sent .* first difference at position 0"):
+        bad.ask(SHOP, "names of the customers", repair=False)
+    bad.client = _Echo(lambda ids: ids + [7])              # one token added at the end
+    with pytest.raises(AskError, match=r"\d+ vs \d+ ids"):  # not marked checked: the next answer checks again
+        bad.ask(SHOP, "names of the customers", repair=False)
