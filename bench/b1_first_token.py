@@ -28,12 +28,9 @@ its last kernel. Prints a table last.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -195,33 +192,10 @@ def table(results: dict) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("model", help="model folder (with --dummy: config and tokenizer are enough)")
-    ap.add_argument("--dummy", action="store_true", help="random weights (--load-format dummy)")
-    ap.add_argument("--variants", nargs="+", default=["launcher", "full-graph"])
-    ap.add_argument("--tokens", type=int, default=40, help="decode steps in the `answer` case")
-    ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--profile-answers", type=int, default=6, help="answers recorded by the profiler (first variant)")
-    ap.add_argument("--out")
-    a = ap.parse_args()
-    signal.signal(signal.SIGTERM, latency_b1._interrupt)   # a stop unwinds like Ctrl-C: the replica is stopped
-    unknown = [v for v in a.variants if v not in latency_b1.VARIANTS]
-    if unknown:
-        sys.exit(f"unknown variant(s) {unknown}: choose from {' '.join(latency_b1.VARIANTS)}")
-    results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as d:
-        for i, v in enumerate(a.variants):
-            t0 = time.time()
-            try:
-                results[v] = run_variant(v, Path(a.model), a.dummy, a.tokens, a.repeats, a.profile_answers,
-                                         Path(d) / "trace" if i == 0 and a.profile_answers else None)
-            except Exception as e:  # noqa: BLE001 - one variant failing must not lose the others' figures
-                results[v] = {"error": f"{type(e).__name__}: {e}"[:600]}
-            results[v]["wall_s"] = time.time() - t0
-            brief = {c: round(x["median_ms"], 2) for c, x in results[v].get("cases", {}).items()}
-            print(f"{v}: {brief or results[v].get('error')}", flush=True)
-            if a.out:
-                Path(a.out).write_text(json.dumps(results, indent=1))
+    a = steps.variant_args(["launcher", "full-graph"], "decode steps in the `answer` case", 20, 6)
+    results = steps.each_variant(
+        a, lambda v, trace: run_variant(v, Path(a.model), a.dummy, a.tokens, a.repeats, a.profile_answers, trace),
+        lambda r: {c: round(x["median_ms"], 2) for c, x in r.get("cases", {}).items()} or r.get("error"))
     print(table(results))
 
 

@@ -155,33 +155,49 @@ def run_variant(name: str, model_dir: Path, dummy: bool, tokens: int, repeats: i
         return res
 
 
-def main() -> None:
+def variant_args(variants: list[str], tokens_help: str, repeats: int, profile_answers: int) -> argparse.Namespace:
+    """The command line the batch-1 variant benches share (model, --dummy, --variants, --tokens, --repeats,
+    --profile-answers, --out), checked; SIGTERM then unwinds like Ctrl-C, so the replica is stopped."""
     ap = argparse.ArgumentParser()
     ap.add_argument("model", help="model folder (with --dummy: config and tokenizer are enough)")
     ap.add_argument("--dummy", action="store_true", help="random weights (--load-format dummy)")
-    ap.add_argument("--variants", nargs="+", default=["launcher", "no-stats", "no-async"])
-    ap.add_argument("--tokens", type=int, default=40, help="decode steps per answer")
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--profile-answers", type=int, default=4, help="answers recorded by the profiler (first variant)")
+    ap.add_argument("--variants", nargs="+", default=variants)
+    ap.add_argument("--tokens", type=int, default=40, help=tokens_help)
+    ap.add_argument("--repeats", type=int, default=repeats)
+    ap.add_argument("--profile-answers", type=int, default=profile_answers,
+                    help="answers recorded by the profiler (first variant)")
     ap.add_argument("--out")
     a = ap.parse_args()
-    signal.signal(signal.SIGTERM, latency_b1._interrupt)   # a stop unwinds like Ctrl-C: the replica is stopped
+    signal.signal(signal.SIGTERM, latency_b1._interrupt)
     unknown = [v for v in a.variants if v not in latency_b1.VARIANTS]
     if unknown:
         sys.exit(f"unknown variant(s) {unknown}: choose from {' '.join(latency_b1.VARIANTS)}")
+    return a
+
+
+def each_variant(a: argparse.Namespace, run, brief) -> dict[str, dict]:
+    """{variant: run(variant, trace_dir)} in order, the profiler's trace folder for the first only; a variant that
+    fails keeps its error and the others their figures; `brief(result)` is printed and the JSON written after each."""
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as d:
         for i, v in enumerate(a.variants):
             t0 = time.time()
             try:
-                results[v] = run_variant(v, Path(a.model), a.dummy, a.tokens, a.repeats, a.profile_answers,
-                                         Path(d) / "trace" if i == 0 and a.profile_answers else None)
+                results[v] = run(v, Path(d) / "trace" if i == 0 and a.profile_answers else None)
             except Exception as e:  # noqa: BLE001 - one variant failing must not lose the others' figures
                 results[v] = {"error": f"{type(e).__name__}: {e}"[:600]}
             results[v]["wall_s"] = time.time() - t0
-            print(f"{v}: {json.dumps({k: x for k, x in results[v].items() if k != 'profile'})[:400]}", flush=True)
+            print(f"{v}: {brief(results[v])}", flush=True)
             if a.out:
                 Path(a.out).write_text(json.dumps(results, indent=1))
+    return results
+
+
+def main() -> None:
+    a = variant_args(["launcher", "no-stats", "no-async"], "decode steps per answer", 15, 4)
+    results = each_variant(
+        a, lambda v, trace: run_variant(v, Path(a.model), a.dummy, a.tokens, a.repeats, a.profile_answers, trace),
+        lambda r: json.dumps({k: x for k, x in r.items() if k != "profile"})[:400])
     first = next(iter(results.values()), {})
     lines = ["| variant | first token ms | answer ms (1 + T tokens) | decode step ms | step vs first variant |",
              "|---|---|---|---|---|"]
