@@ -28,7 +28,6 @@ its last kernel. Prints a table last.
 """
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -138,10 +137,7 @@ def answer_clusters(events: list[dict]) -> dict:
 
 def run_variant(name: str, model_dir: Path, dummy: bool, tokens: int, repeats: int, profile_answers: int,
                 trace_dir: Path | None) -> dict:
-    extra = ["--load-format", "dummy"] if dummy else []
-    if trace_dir is not None:
-        extra += ["--profiler-config", json.dumps({"profiler": "torch", "torch_profiler_dir": str(trace_dir),
-                                                   "torch_profiler_with_stack": False, "ignore_frontend": True})]
+    extra = steps.server_extra(dummy, trace_dir)
     with latency_b1.served_variant(name, model_dir, extra, deployment="first") as (state, t2s):
         rows = latency_b1.prompts(40)
         questions = Questions(t2s, rows)

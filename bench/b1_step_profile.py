@@ -133,13 +133,18 @@ def step_breakdown(events: list[dict], steps: int) -> dict:
                                         for n, v in sorted(notes.items(), key=lambda x: -sum(x[1]))[:12]}}
 
 
-def run_variant(name: str, model_dir: Path, dummy: bool, tokens: int, repeats: int, profile_answers: int,
-                trace_dir: Path | None) -> dict:
+def server_extra(dummy: bool, trace_dir: Path | None) -> list[str]:
+    """vLLM flags for a bench replica: random weights (--dummy), vLLM's torch profiler writing to `trace_dir`."""
     extra = ["--load-format", "dummy"] if dummy else []
     if trace_dir is not None:
         extra += ["--profiler-config", json.dumps({"profiler": "torch", "torch_profiler_dir": str(trace_dir),
                                                    "torch_profiler_with_stack": False, "ignore_frontend": True})]
-    with latency_b1.served_variant(name, model_dir, extra, deployment="steps") as (state, t2s):
+    return extra
+
+
+def run_variant(name: str, model_dir: Path, dummy: bool, tokens: int, repeats: int, profile_answers: int,
+                trace_dir: Path | None) -> dict:
+    with latency_b1.served_variant(name, model_dir, server_extra(dummy, trace_dir), deployment="steps") as (state, t2s):
         schema, question = latency_b1.prompts(1)[0]
         ids = t2s.prompt(schema, question)[1]
         url = state["replicas"][0]["url"]
@@ -168,11 +173,16 @@ def variant_args(variants: list[str], tokens_help: str, repeats: int, profile_an
                     help="answers recorded by the profiler (first variant)")
     ap.add_argument("--out")
     a = ap.parse_args()
-    signal.signal(signal.SIGTERM, latency_b1._interrupt)
-    unknown = [v for v in a.variants if v not in latency_b1.VARIANTS]
+    check_variants(a.variants)
+    return a
+
+
+def check_variants(variants: list[str]) -> None:
+    """Exit naming the unknown variants; from here SIGTERM unwinds like Ctrl-C, so a replica is stopped."""
+    unknown = [v for v in variants if v not in latency_b1.VARIANTS]
     if unknown:
         sys.exit(f"unknown variant(s) {unknown}: choose from {' '.join(latency_b1.VARIANTS)}")
-    return a
+    signal.signal(signal.SIGTERM, latency_b1._interrupt)
 
 
 def each_variant(a: argparse.Namespace, run, brief) -> dict[str, dict]:

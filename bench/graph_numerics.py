@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import statistics
 import sys
 import time
@@ -33,14 +32,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import b1_first_token as first  # noqa: E402
+import b1_step_profile as steps  # noqa: E402
 import latency_b1  # noqa: E402
 
 UNIFORM_LOGPROB = -5.0   # a top token below ~0.7% probability: the model ignores its input (random weights)
 
 
 def answers(name: str, model_dir: Path, dummy: bool, n: int, tokens: int) -> list[dict]:
-    extra = ["--load-format", "dummy"] if dummy else []
-    with latency_b1.served_variant(name, model_dir, extra, deployment="numerics") as (state, t2s):
+    with latency_b1.served_variant(name, model_dir, steps.server_extra(dummy, None), deployment="numerics") as (state, t2s):
         questions = first.Questions(t2s, latency_b1.prompts(40))
         url = state["replicas"][0]["url"]
         out = []
@@ -76,10 +75,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--out")
     a = ap.parse_args()
-    signal.signal(signal.SIGTERM, latency_b1._interrupt)
-    unknown = [v for v in a.variants if v not in latency_b1.VARIANTS]
-    if unknown:
-        sys.exit(f"unknown variant(s) {unknown}: choose from {' '.join(latency_b1.VARIANTS)}")
+    steps.check_variants(a.variants)
     got: dict[str, list[dict] | dict] = {}
     for v in a.variants:
         t0 = time.time()
