@@ -14,8 +14,8 @@ prompt as token ids, greedy, SQL extracted and checked) one at a time, and recor
 Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (no launcher, no router)
            launcher    the launcher's per-device defaults (serving/plan.py), through the router
            no-prefix   launcher without --enable-prefix-caching;  no-spec  without n-gram speculation
-           bf16 / fp8  launcher with FP8 weights + KV cache off / on (GPU; fp8 is the round-start default: no full
-                       CUDA graphs either);  api1  one API server (GPU)
+           bf16 / fp8  launcher with FP8 weights + KV cache off / on (GPU; fp8 is the round-start default)
+           api1        one API server (GPU)
            cpu-bf16    bf16, no speculation (the CPU default before 2026-11-29);  fp32  float32, no speculation
            ngram4/8    launcher + n-gram speculation (4 or 8 tokens, lookup 2-4);  fp32-ngram4  both
            ngram_gpu4  launcher + vLLM's GPU n-gram proposer (keeps async scheduling)
@@ -26,10 +26,10 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            autotune    launcher + inductor graphs of their own for 1 and 2 tokens, GEMM kernels autotuned (GPU)
            split1/4    launcher with FA3 decode attention in CUDA graphs split over at most 1 / 4 KV blocks
                        (vLLM's default: 32, plus a kernel that combines the splits)
-           piecewise   launcher without its full CUDA graphs on Hopper (vLLM's default graph mode)
+           piecewise   launcher with vLLM's default graph mode (`gpu_full_graphs=false`, the launcher's default)
            eager       launcher without CUDA graphs or compilation (--enforce-eager: bench/graph_numerics.py's reference)
-           full-graph  launcher + full CUDA graphs for every batch, prefills too (`cudagraph_mode FULL`; vLLM's
-                       default graphs a prefill piecewise, attention outside the graph)
+           full-graph  launcher + full CUDA graphs for every batch, prefills too (`gpu_full_graphs=true`:
+                       cudagraph_mode FULL; vLLM's default graphs a prefill piecewise, attention outside the graph)
            no-draft    launcher without the model's EAGLE draft head;  draft1/2/3/4  the head proposing 1-4 tokens
            cpu-draft   CPU: the draft head (3 tokens) instead of n-gram speculation;  draft6  6 tokens
            fp32-gpu / fp32-gpu-no-draft  float32 on a GPU with / without the draft head (are differing greedy
@@ -79,9 +79,9 @@ VARIANTS = {
     "no-prefix": (["prefix_caching=false"], []),
     "no-spec": (["ngram_speculation=0"], []),
     "bf16": (["quantization=none", "kv_cache_dtype=auto"], []),
-    "fp8": (["quantization=fp8", "kv_cache_dtype=fp8", "draft_speculation=0", "gpu_full_graphs=off"], []),
-    "piecewise": (["gpu_full_graphs=off"], []),
-    "eager": (["gpu_full_graphs=off"], ["--enforce-eager"]),
+    "fp8": (["quantization=fp8", "kv_cache_dtype=fp8", "draft_speculation=0", "gpu_full_graphs=false"], []),
+    "piecewise": (["gpu_full_graphs=false"], []),
+    "eager": (["gpu_full_graphs=false"], ["--enforce-eager"]),
     "no-draft": (["draft_speculation=0"], []),
     "draft6": (["draft_speculation=6"], []),
     "fp32-gpu": (["dtype=float32"], []),
@@ -108,7 +108,7 @@ VARIANTS = {
     "autotune": ([], ["--compilation-config", AUTOTUNE]),
     "split1": ([], ["--attention-config", '{"flash_attn_max_num_splits_for_cuda_graph":1}']),
     "split4": ([], ["--attention-config", '{"flash_attn_max_num_splits_for_cuda_graph":4}']),
-    "full-graph": ([], ["--compilation-config", '{"cudagraph_mode":"FULL"}']),
+    "full-graph": (["gpu_full_graphs=true"], []),
     "cpu-bf16-r2": (["dtype=bfloat16", "ngram_speculation=0", "replicas=2"], []),
 }
 

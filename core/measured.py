@@ -20,8 +20,9 @@ FIGURES = {
     "train_cpu_fp32_autocast": "fp32 weights under bf16 autocast: 290 vs 257 tok/s for bf16 weights, SmolLM2 LoRA on 2 cores",
     # serving (H200 unless said)
     "serve_api_servers": "one Python API server topped out at 10.8k tok/s at 256 concurrent on an H200; four gave 17.6k",
-    "serve_full_graphs": "fine-tuned SmolLM2 on an H200, 100 unseen-schema questions at batch 1: p50 73 vs 82 ms "
-                         "per answer, first token 9.9 vs 14.0 ms, 115 vs 111 answers/s at 64 clients",
+    "serve_full_graphs": "the first token of an answer came ~5 ms sooner (9.9 vs 14.0 ms, H200, fine-tuned SmolLM2) "
+                         "but each decoded token ~10% later (one graph serves prefill and decode alike), so "
+                         "answers of ~30 tokens tied (79 ms) and 64 clients got 3% fewer tokens/s",
     "serve_fp8_decode": "FP8 weights decode ~1.4x bf16 at batch 1 (283 vs 203 tok/s per stream, H200 8B)",
     "serve_fp8_small": "SmolLM2-135M on an H200: p50 per answer 87 ms bf16 vs 108 ms fp8 (same run), and fp8 changed 187 of 216 greedy answers",
     "serve_cpu_fp32": "SmolLM2 on a 2-core AVX2 CPU: mean 3.3 vs 5.3 s per answer, 5.5 vs 23.6 s for a new wide schema",

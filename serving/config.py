@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 from core.errors import ConfigError, SqlgenieError
 from core.measured import FIGURES
@@ -56,10 +56,9 @@ class ServeConfig:
                                       "fewer events for the API server on a core it shares with the model.", ge=1)
     gpu_api_servers: int = opt(0, "GPU replicas: API server processes in front of each engine (--api-server-count); "
                                   f"0: up to 4, two CPU cores each ({FIGURES['serve_api_servers']}).", ge=0)
-    gpu_full_graphs: Literal["auto", "on", "off"] = opt("auto", "GPU replicas: run every batch, a new question's prefill too, as one CUDA graph "
-                                        "(vLLM's cudagraph_mode FULL; its default graphs a prefill piecewise, attention "
-                                        "outside the graph); auto: on for Hopper GPUs (FA3 attention can be graphed "
-                                        "whole) without speculation or served adapters; on | off.")
+    gpu_full_graphs: bool = opt(False, "GPU replicas: run every batch as one CUDA graph, a new question's prefill "
+                                       "too (vLLM's cudagraph_mode FULL; its default graphs a prefill in pieces with "
+                                       f"attention between them). A trade-off, off by default: {FIGURES['serve_full_graphs']}.")
     gpu_stream_interval: int = opt(4, "GPU replicas: stream tokens this many at a time (--stream-interval); the "
                                       "first token is sent at once.", ge=1)
     warmup_requests: int = opt(3, "Requests sent to each replica before it counts as ready.", ge=0)

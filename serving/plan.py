@@ -227,7 +227,7 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
         args += ngram_args(cfg.ngram_speculation)
     elif cfg.ngram_speculation < 0:
         why.append(f"no n-gram speculation on a GPU ({FIGURES['serve_gpu_ngram']})")
-    full, full_why = full_graphs_choice(cfg, major, bool(k_draft) or cfg.ngram_speculation > 0)
+    full, full_why = full_graphs_choice(cfg)
     if full:
         args += ["--compilation-config", json.dumps({"cudagraph_mode": "FULL"})]
     if full_why:
@@ -242,24 +242,16 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
 COMPILATION_FLAGS = ("--compilation-config", "-cc", "-O")   # vLLM's own compilation flags (also dotted: -cc.key=v)
 
 
-def full_graphs_choice(cfg: ServeConfig, major: int, speculating: bool) -> tuple[bool, str]:
-    """Whether every batch (a prefill too) runs as one CUDA graph, and why. A batch-1 answer's first token is a
-    prefill of the new question over the cached schema; piecewise, its 30 layers' attention runs between ~30
-    graph launches and the step is bound by the host. FA3 (Hopper) attention can be captured for any batch."""
-    if cfg.gpu_full_graphs == "off":
+def full_graphs_choice(cfg: ServeConfig) -> tuple[bool, str]:
+    """Whether every batch (a prefill too) runs as one CUDA graph, and why. Asked for only (gpu_full_graphs): the
+    first token comes sooner, each decoded token later; never over the user's own compilation flags."""
+    if not cfg.gpu_full_graphs:
         return False, ""
     own = [a for a in cfg.extra_args if a.startswith(COMPILATION_FLAGS)]
     if own:
-        return False, f"extra_args set the compilation ({own[0]}): no full-graph default added"
-    if cfg.gpu_full_graphs == "on":
-        return True, "gpu_full_graphs=on: every batch as one CUDA graph (--compilation-config cudagraph_mode FULL)"
-    if major != 9:
-        return False, ""     # measured on Hopper only; elsewhere vLLM's own graphs
-    if speculating or cfg.lora_adapters:
-        return False, ("speculation or served adapters: vLLM's own CUDA-graph mode (full graphs with them are "
-                       "unmeasured)")
-    return True, (f"Hopper: every batch as one CUDA graph, a new question's prefill too (cudagraph_mode FULL; "
-                  f"{FIGURES['serve_full_graphs']})")
+        return False, f"gpu_full_graphs is on but extra_args set the compilation ({own[0]}): those are used"
+    return True, ("gpu_full_graphs: every batch as one CUDA graph, a new question's prefill too (--compilation-config "
+                  f"cudagraph_mode FULL): {FIGURES['serve_full_graphs']}")
 
 
 def plan(cfg: ServeConfig) -> list[Replica]:
