@@ -26,6 +26,8 @@
 #   PHASE=steps   [.gpuprof]        where a batch-1 decode step goes in vLLM (bench/b1_step_profile.py): SmolLM2's
 #                                   config + tokenizer (.gpuprof/smollm2, random weights), the step time per
 #                                   VARIANTS and vLLM's torch profiler trace of the first variant
+#                                   (REAL=1 for steps / first: the carried fine-tune [.gpuft], merged, real weights:
+#                                   random weights decoded fp8 faster than bf16, the reverse of real ones)
 #   PHASE=first   [.gpuprof]        where the first token of a batch-1 answer goes (bench/b1_first_token.py): request
 #                                   overhead, cached schema, new question, product body, router, per VARIANTS
 #   PHASE=numerics [.gpuft]         first-token log-probabilities per variant vs eager vLLM (bench/graph_numerics.py),
@@ -55,6 +57,9 @@ merged_gpuft() {  # ... merged into the embedded SmolLM2 -> /root/merged (once p
   gpuft
   [ -d /root/merged ] || PYTHONPATH=$TRAIN_PATH python3 -c 'import sys; sys.path.insert(0, "bench"); from pathlib import Path; import latency_b1 as l
 print(l.merged_model("embedded:smollm2-135m-instruct", "/root/gpuft/adapter", Path("/root/merged")))' 2>&1 | tail -1
+}
+bench_model() {  # steps / first: SmolLM2's shape with random weights, or with REAL=1 the carried fine-tune, merged
+  if [ -n "${REAL:-}" ]; then merged_gpuft; BENCH_MODEL=/root/merged; else BENCH_MODEL=".gpuprof/smollm2 --dummy"; fi
 }
 trap '[ -n "$NVML_PID" ] && kill $NVML_PID 2>/dev/null' EXIT
 case "${PHASE:-}" in
@@ -164,12 +169,14 @@ probe)
     2>&1 | grep -v "it/s\]\|s/it\]\|Warning" | tail -12
   ;;
 steps)
-  PYTHONPATH=$SERVE_PATH python3 bench/b1_step_profile.py .gpuprof/smollm2 --dummy \
+  bench_model
+  PYTHONPATH=$SERVE_PATH python3 bench/b1_step_profile.py $BENCH_MODEL \
     --variants ${VARIANTS:-launcher no-stats no-async api1 fp8} --out "$OUT/step-profile.json" 2>&1 \
     | grep -v "it/s\]\|s/it\]" | tail -60
   ;;
 first)
-  PYTHONPATH=$SERVE_PATH python3 bench/b1_first_token.py .gpuprof/smollm2 --dummy \
+  bench_model
+  PYTHONPATH=$SERVE_PATH python3 bench/b1_first_token.py $BENCH_MODEL \
     --variants ${VARIANTS:-launcher full-graph} --out "$OUT/first-token.json" 2>&1 \
     | grep -v "it/s\]\|s/it\]" | tail -70
   ;;
