@@ -67,7 +67,7 @@ class Questions:
         return self.t2s.prompt(self.schema, q)[1]
 
 
-def case_bodies(case: str, model: str, ids: list[int], eos_text: str, tokens: int) -> dict:
+def case_body(case: str, model: str, ids: list[int], eos_text: str, tokens: int) -> dict:
     body = {"model": model, "prompt": ids, "max_tokens": 1, "temperature": 0}
     if case in ("product", "routed", "answer"):
         body.update(stop=[eos_text], return_token_ids=True)
@@ -88,7 +88,7 @@ def run_case(case: str, replica: str, router: str, model: str, questions: Questi
             ids = cached_ids
         else:
             ids = questions.next_ids()
-        wall, out = timed_post(url, case_bodies(case, model, ids, eos_text, tokens))
+        wall, out = timed_post(url, case_body(case, model, ids, eos_text, tokens))
         got = out["usage"]["completion_tokens"]
         want = 1 + tokens if case == "answer" else 1
         if got != want:
@@ -145,8 +145,8 @@ def run_variant(name: str, model_dir: Path, dummy: bool, tokens: int, repeats: i
         replica, router = state["replicas"][0]["url"], state["router"]["url"]
         eos = t2s.tokenizer.eos_token
         for _ in range(3):     # warm: graphs, the schema's blocks in the prefix cache, the router's connections
-            timed_post(replica, case_bodies("answer", "first", cached_ids, eos, tokens))
-            timed_post(router, case_bodies("routed", "first", questions.next_ids(), eos, tokens))
+            timed_post(replica, case_body("answer", "first", cached_ids, eos, tokens))
+            timed_post(router, case_body("routed", "first", questions.next_ids(), eos, tokens))
         res = {"flags": " ".join(state["replicas"][0].get("args", [])[8:]), "cases": {}}
         for case in CASES:
             res["cases"][case] = run_case(case, replica, router, "first", questions, cached_ids, eos, tokens,
@@ -155,7 +155,7 @@ def run_variant(name: str, model_dir: Path, dummy: bool, tokens: int, repeats: i
             since = time.time()
             steps.post(replica, "/start_profile")
             for _ in range(profile_answers):
-                timed_post(replica, case_bodies("new-question", "first", questions.next_ids(), eos, tokens))
+                timed_post(replica, case_body("new-question", "first", questions.next_ids(), eos, tokens))
                 time.sleep(0.02)     # a clear gap between answers in the trace
             steps.post(replica, "/stop_profile", timeout=600)
             res["profile"] = answer_clusters(steps.trace_events(trace_dir, since))
