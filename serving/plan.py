@@ -135,8 +135,10 @@ FP8_CPU_MAX_MS = 100.0                        # one 16 x 576 x 1536 FP8 product;
 
 
 def cpu_fp8_check(facts: dict) -> str:
-    """An FP8 checkpoint on a CPU: refused where torch's FP8 product is far too slow to serve (measured here, in
-    the serving interpreter), else the reason it is served as it is."""
+    """A checkpoint on a CPU: if it is FP8, refused where torch's FP8 product is far too slow to serve (measured
+    here, in the serving interpreter), else the reason it is served as it is; "" for any other checkpoint."""
+    if facts["quant_method"] not in FP8_FORMATS:
+        return ""
     ms = fp8_gemm_ms(vllm_python())
     if ms is not None and ms > FP8_CPU_MAX_MS:
         raise DeploymentError(
@@ -161,8 +163,9 @@ def device_defaults(gpu: dict | None, facts: dict, cfg: ServeConfig, gpus_used: 
                            f"({FIGURES['serve_cpu_fp32']})")
         args += ["--dtype", dtype]
         why.append(f"CPU: dtype {dtype}; KV cache in the model dtype (vLLM CPU has no fp8 KV cache)")
-        if facts["quant_method"] in FP8_FORMATS:
-            why.append(cpu_fp8_check(facts))
+        fp8_why = cpu_fp8_check(facts)
+        if fp8_why:
+            why.append(fp8_why)
         k_draft, draft_why = draft_choice(cfg, facts, on_gpu=False)
         k = cfg.ngram_speculation if cfg.ngram_speculation >= 0 else (0 if k_draft else 4)
         if draft_why:

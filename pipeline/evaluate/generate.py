@@ -24,7 +24,7 @@ from core.settings import home
 from serving.client import CompletionsClient
 from serving.config import DeploymentError
 from serving.launch import vllm_available, vllm_python
-from serving.plan import FP8_FORMATS, cpu_fp8_check, gpu_inventory, model_facts
+from serving.plan import cpu_fp8_check, gpu_inventory, model_facts
 
 SAMPLING = {"temperature": 0.7, "top_p": 0.95}
 
@@ -48,10 +48,9 @@ def generate_vllm(model_path: Path, adapter: Path | None, reqs: list[Request], s
     if not vllm_available():
         raise GenerationError("the vLLM backend needs the serving environment (.venv-serve is missing): run "
                               "`make setup-serve`, set SQLGENIE_VLLM_PYTHON, or use --backend transformers")
-    facts = model_facts(model_path)
-    if facts["quant_method"] in FP8_FORMATS and not gpu_inventory():
+    if not gpu_inventory():
         try:                      # the launcher's check: an FP8 export on a CPU whose FP8 products take ~1 s each
-            cpu_fp8_check(facts)
+            cpu_fp8_check(model_facts(model_path))
         except DeploymentError as e:
             raise GenerationError(str(e)) from None
     with tempfile.TemporaryDirectory() as d:
