@@ -21,10 +21,8 @@ identical, first tokens identical, and the absolute difference of the reference'
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,16 +74,10 @@ def main() -> None:
     ap.add_argument("--out")
     a = ap.parse_args()
     steps.check_variants(a.variants)
-    got: dict[str, list[dict] | dict] = {}
-    for v in a.variants:
-        t0 = time.time()
-        try:
-            got[v] = answers(v, Path(a.model), a.dummy, a.questions, a.tokens)
-        except Exception as e:  # noqa: BLE001 - keep the other variants' answers
-            got[v] = {"error": f"{type(e).__name__}: {e}"[:600]}
-        print(f"{v}: {time.time() - t0:.0f} s", flush=True)
-        if a.out:
-            Path(a.out).write_text(json.dumps(got, indent=1))
+    runs = steps.each_variant(
+        a.variants, a.out, lambda v, _: {"answers": answers(v, Path(a.model), a.dummy, a.questions, a.tokens)},
+        lambda r: f"{r['wall_s']:.0f} s" if "error" not in r else r["error"], trace_first=False)
+    got = {v: r.get("answers", r) for v, r in runs.items()}       # a variant's answers, or its error
     ref_name = a.variants[0]
     ref = got[ref_name]
     if isinstance(ref, list) and ref and statistics.median(max(x["first_top"].values()) for x in ref) < UNIFORM_LOGPROB:
