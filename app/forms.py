@@ -13,7 +13,7 @@ import copy
 import streamlit as st
 import yaml
 
-from core.settings import FieldInfo, form_fields, merge, to_dict
+from core.settings import FieldInfo, build, form_fields, merge, to_dict
 
 
 def _infos(cls: type) -> dict[str, FieldInfo]:
@@ -43,9 +43,13 @@ def tree(form: str, cls: type, initial: dict | None = None) -> dict:
     return st.session_state[key]
 
 
-def replace(form: str, cls: type, new: dict) -> None:
-    """Load a preset / YAML into the form: the tree is replaced and every widget re-reads it."""
-    st.session_state[f"tree:{form}"] = merge(to_dict(cls()), copy.deepcopy(new))
+def replace(form: str, cls: type, new: dict, source: str = "the form") -> None:
+    """Load a preset / YAML into the form: the tree is replaced and every widget re-reads it. A value of the wrong
+    type is a ConfigError naming it, and the form keeps what it had: a widget would otherwise coerce it (a checkbox
+    reads `sometimes` as true)."""
+    full = merge(to_dict(cls()), copy.deepcopy(new))
+    build(cls, full, source)
+    st.session_state[f"tree:{form}"] = full
     for k in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"w:{form}:")]:
         del st.session_state[k]
 

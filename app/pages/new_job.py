@@ -197,7 +197,7 @@ def _yaml_view(kind: str, t: dict) -> None:
         edited = st.text_area("config YAML (only what differs from the defaults)", current, height=240, key=key + str(hash(current)))
         if st.button("Apply YAML to the form", key=f"apply:{kind}"):
             try:
-                forms.replace(kind, cls, parse_yaml(edited, "the YAML view"))
+                forms.replace(kind, cls, parse_yaml(edited, "the YAML view"), "the YAML view")
                 st.rerun()
             except SqlgenieError as e:
                 st.error(str(e))
