@@ -34,7 +34,8 @@
 #                                   the carried fine-tune merged into the embedded model (after gguf1/gguf2)
 #   PHASE=latency [.gpuft (.gpudraft)]  batch-1 answer latency per serving variant (bench/latency_b1.py), VARIANTS;
 #                                   with /root/draft (PHASE=draft; or a carried .gpudraft/draft) the merged model
-#                                   gets that draft head; CONCURRENT="" skips the 64-client pass
+#                                   gets that draft head; CONCURRENT="" skips the 64-client pass; INTERLEAVE=1 serves
+#                                   the variants at once and asks each question of each in turn (paired timings)
 # Results land in $OUT; each phase prints a table last.   run: PHASE=train bash bench/device_session.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -192,7 +193,7 @@ latency)
   draft=""; [ -d /root/draft ] && draft="--draft /root/draft"
   PYTHONPATH=$SERVE_PATH python3 bench/latency_b1.py --adapter /root/gpuft/adapter --limit ${LIMIT:-216} $draft \
     --variants ${VARIANTS:-launcher vllm-plain bf16 api1 ngram_gpu4 ngram4} --concurrent ${CONCURRENT-64} \
-    --out "$OUT/latency-h200.json" 2>&1 | grep -v "it/s\]\|s/it\]" | tail -40
+    ${INTERLEAVE:+--interleave} --out "$OUT/latency-h200.json" 2>&1 | grep -v "it/s\]\|s/it\]" | tail -40
   ;;
 *)
   echo "PHASE must be one of setup, gguf1, gguf2, train, serve, quality, quality2, quality3, draft, probe, steps, first, numerics, latency" >&2; exit 2

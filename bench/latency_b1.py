@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/latency_b1.py --adapter /tmp/gpuft/adapter --limit 60 \
         --variants vllm-plain launcher no-prefix ngram4 --out /tmp/lat.json                 # CPU (vLLM CPU)
+    .venv/bin/python bench/latency_b1.py --adapter A --limit 24 --interleave --variants launcher cpu-bf16   # paired
     PYTHONPATH=/tmp/vsite:/tmp/site:$PWD python3 bench/latency_b1.py --adapter A --limit 216 \
         --variants vllm-plain launcher bf16 api1 ngram4 ngram_gpu4 --concurrent 64          # the H200
 
@@ -30,10 +31,16 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            eager       launcher without CUDA graphs or compilation (--enforce-eager: bench/graph_numerics.py's reference)
            full-graph  launcher + full CUDA graphs for every batch, prefills too (`gpu_full_graphs=true`:
                        cudagraph_mode FULL; vLLM's default graphs a prefill piecewise, attention outside the graph)
+           fp8-full    fp8 (the round-start default) + full CUDA graphs
            no-draft    launcher without the model's EAGLE draft head;  draft1/2/3/4  the head proposing 1-4 tokens
            cpu-draft   CPU: the draft head (3 tokens) instead of n-gram speculation;  draft6  6 tokens
            fp32-gpu / fp32-gpu-no-draft  float32 on a GPU with / without the draft head (are differing greedy
                        answers the draft's doing, or bf16 rounding of a batch of positions?)
+
+--interleave serves every variant at once (one replica each; on a GPU its memory split between them) and asks
+each question of each in turn, the order rotated per question: an H200 host's speed drifted by more between two
+calls than the variants differed (docs/benchmarks.md, runs 12-13), and paired timings cancel that drift. The
+table then adds the paired ratio: the median over questions of the first variant's time / this one's.
 
 --draft DIR copies a draft head trained for this model (`python -m pipeline.export.draft_head MERGED`, or
 bench/device_session.sh PHASE=draft) into the merged model, which the launcher then uses where it is on.
@@ -109,6 +116,7 @@ VARIANTS = {
     "split1": ([], ["--attention-config", '{"flash_attn_max_num_splits_for_cuda_graph":1}']),
     "split4": ([], ["--attention-config", '{"flash_attn_max_num_splits_for_cuda_graph":4}']),
     "full-graph": (["gpu_full_graphs=true"], []),
+    "fp8-full": (["quantization=fp8", "kv_cache_dtype=fp8", "draft_speculation=0", "gpu_full_graphs=true"], []),
     "cpu-bf16-r2": (["dtype=bfloat16", "ngram_speculation=0", "replicas=2"], []),
 }
 
@@ -185,35 +193,46 @@ def split_ms(before: dict, after: dict, answer_s: list[float], http_s: list[floa
     return out
 
 
-def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: list[int], replica_url: str = "") -> dict:
-    for schema, q in rows[:3]:  # warm: graphs, first-request paths
-        t2s.ask(schema, q)
-    http: list[float] = []
-    complete = t2s.client.complete
+class _Timed:
+    """The product's client with its HTTP round trips timed per answer (what the client sees of the server)."""
 
-    def timed_complete(*a, **kw):        # the HTTP round trips of one answer, as the client sees them
-        out = complete(*a, **kw)
-        http[-1] += out.latency_s
-        return out
+    def __init__(self, t2s: TextToSql):
+        self.t2s, self.http = t2s, []
+        self._complete = t2s.client.complete
 
-    t2s.client.complete = timed_complete
-    before = server_histograms(replica_url) if replica_url else {}
-    lat, answers, tokens = [], [], 0
-    for schema, q in rows:
-        http.append(0.0)
+    def __enter__(self) -> "_Timed":
+        def timed_complete(*a, **kw):
+            out = self._complete(*a, **kw)
+            self.http[-1] += out.latency_s
+            return out
+
+        self.t2s.client.complete = timed_complete
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.t2s.client.complete = self._complete
+
+    def ask(self, schema: str, question: str):
+        """One answer: (seconds, Answer)."""
+        self.http.append(0.0)
         t0 = time.perf_counter()
-        ans = t2s.ask(schema, q)
-        lat.append(time.perf_counter() - t0)
-        answers.append(ans.raw)
-        tokens += ans.completion_tokens
-    after = server_histograms(replica_url) if replica_url else {}
-    t2s.client.complete = complete
+        ans = self.t2s.ask(schema, question)
+        return time.perf_counter() - t0, ans
+
+
+def summary(lat: list[float], answers: list, http: list[float], before: dict, after: dict) -> dict:
+    """p50 / mean / p90, the answers and the split of the mean answer from one batch-1 pass."""
     lat_sorted = sorted(lat)
-    res = {"n": len(rows), "p50_s": statistics.median(lat), "mean_s": statistics.fmean(lat),
-           "p90_s": lat_sorted[int(0.9 * (len(lat) - 1))], "completion_tokens": tokens, "answers": answers,
-           "latencies_s": lat, "split_ms": split_ms(before, after, lat, http)}
+    return {"n": len(lat), "p50_s": statistics.median(lat), "mean_s": statistics.fmean(lat),
+            "p90_s": lat_sorted[int(0.9 * (len(lat) - 1))],
+            "completion_tokens": sum(a.completion_tokens for a in answers), "answers": [a.raw for a in answers],
+            "latencies_s": lat, "split_ms": split_ms(before, after, lat, http)}
+
+
+def throughput(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: list[int], res: dict) -> None:
+    """answers/s with c clients asking back to back for each c (the batch-1 pass is c = 1), into res["at"]."""
     res["at"] = {}
-    for c in concurrent:      # answers/s with c clients asking back to back (the batch-1 pass above is c = 1)
+    for c in concurrent:
         work = rows * max(1, (2 * c) // len(rows) + 1)
         t0 = time.perf_counter()
         try:
@@ -226,8 +245,59 @@ def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: list[int], 
         res["at"][c] = {"answers_per_s": len(done) / wall, "tokens_per_s": sum(done) / wall}
     if concurrent:    # the last level, under the names earlier runs' JSON used
         res.update(concurrent=concurrent[-1], **{k: v for k, v in res["at"][concurrent[-1]].items() if k != "error"})
-    res["at"][1] = {"answers_per_s": len(rows) / sum(lat), "tokens_per_s": tokens / sum(lat)}
+    res["at"][1] = {"answers_per_s": res["n"] / sum(res["latencies_s"]),
+                    "tokens_per_s": res["completion_tokens"] / sum(res["latencies_s"])}
+
+
+def warm(t2s: TextToSql, rows: list[tuple[str, str]]) -> None:
+    for schema, q in rows[:3]:  # graphs, first-request paths
+        t2s.ask(schema, q)
+
+
+def measure(t2s: TextToSql, rows: list[tuple[str, str]], concurrent: list[int], replica_url: str = "") -> dict:
+    warm(t2s, rows)
+    with _Timed(t2s) as timed:
+        before = server_histograms(replica_url) if replica_url else {}
+        lat, answers = zip(*(timed.ask(schema, q) for schema, q in rows))
+        after = server_histograms(replica_url) if replica_url else {}
+    res = summary(list(lat), list(answers), timed.http, before, after)
+    throughput(t2s, rows, concurrent, res)
     return res
+
+
+def interleaved(names: list[str], model_dir: Path, rows: list[tuple[str, str]], concurrent: list[int]) -> dict:
+    """Every variant served at once (one replica each, its own ports; on a GPU they share it, memory split), and
+    each question asked of every variant in turn, the order rotated per question: a host that speeds up or
+    slows down over minutes (the H200 hosts moved one variant's p50 by 25% between two calls) then weighs on
+    every variant alike, so their ratio is paired. The c-client passes run after, one variant at a time."""
+    share = f"gpu_memory_utilization={0.85 / len(names):.2f}"
+    results: dict[str, dict] = {}
+    with contextlib.ExitStack() as stack:
+        served = {n: stack.enter_context(served_variant(n, model_dir, slot=i, overrides=[share] if gpu_inventory()
+                                                        else [])) for i, n in enumerate(names)}
+        for _, t2s in served.values():
+            warm(t2s, rows)
+        timed = {n: stack.enter_context(_Timed(t2s)) for n, (_, t2s) in served.items()}
+        urls = {n: st["replicas"][0]["url"] for n, (st, _) in served.items()}
+        before = {n: server_histograms(u) for n, u in urls.items()}
+        got: dict[str, list] = {n: [] for n in names}
+        for j, (schema, q) in enumerate(rows):
+            for n in names[j % len(names):] + names[: j % len(names)]:
+                got[n].append(timed[n].ask(schema, q))
+        after = {n: server_histograms(u) for n, u in urls.items()}
+        for n, (st, t2s) in served.items():
+            lat, answers = zip(*got[n])
+            results[n] = {"flags": " ".join(st["replicas"][0].get("args", [])[8:]),
+                          "reasons": st["replicas"][0].get("reasons"), "interleaved": names,
+                          **summary(list(lat), list(answers), timed[n].http, before[n], after[n])}
+        for n, (_, t2s) in served.items():
+            throughput(t2s, rows, concurrent, results[n])
+    return results
+
+
+def paired_speedup(ref: list[float], other: list[float]) -> float:
+    """The median over questions of ref's time / other's time for the same question (interleaved runs)."""
+    return statistics.median(r / o for r, o in zip(ref, other))
 
 
 def run_variant(name: str, model_dir: Path, rows, concurrent: list[int]) -> dict:
@@ -255,13 +325,18 @@ def run_variant(name: str, model_dir: Path, rows, concurrent: list[int]) -> dict
 
 
 @contextlib.contextmanager
-def served_variant(name: str, model_dir: Path, extra_args: list[str] | None = None, deployment: str = "latency"):
-    """`model_dir` served through the launcher with VARIANTS[name]'s settings (+ extra_args), one replica behind
-    the router; yields (deployment state, the product's client on the router). Stopped on the way out."""
+def served_variant(name: str, model_dir: Path, extra_args: list[str] | None = None, deployment: str = "latency",
+                   slot: int = 0, overrides: list[str] | None = None):
+    """`model_dir` served through the launcher with VARIANTS[name]'s settings (+ overrides, extra_args), one
+    replica behind the router; yields (deployment state, the product's client on the router). Stopped on the way
+    out. Slot i > 0 takes its own ports and deployment name, so several variants can be up at once."""
     sets, extra = VARIANTS[name]
-    tree = {"model": str(model_dir), "name": deployment, "replicas": 1, "base_port": 8470, "router_port": 8490,
-            "metrics_port": 8491, "warmup_requests": 2, "extra_args": list(extra) + list(extra_args or [])}
-    cfg = load_serve_config(tree=tree, overrides=sets, source=Path(sys.argv[0]).stem)
+    if slot:
+        deployment = f"{deployment}{slot}"
+    tree = {"model": str(model_dir), "name": deployment, "replicas": 1, "base_port": 8470 + 30 * slot,
+            "router_port": 8490 + 30 * slot, "metrics_port": 8491 + 30 * slot, "warmup_requests": 2,
+            "extra_args": list(extra) + list(extra_args or [])}
+    cfg = load_serve_config(tree=tree, overrides=list(sets) + list(overrides or []), source=Path(sys.argv[0]).stem)
     state = launch.up(cfg, progress=lambda s: None)
     try:
         m = served_models(cfg)[deployment]
@@ -284,6 +359,9 @@ def main() -> None:
     ap.add_argument("--concurrent", type=int, nargs="*", default=[],
                     help="also answers/s with this many clients (one or more levels, e.g. 16 64)")
     ap.add_argument("--draft", help="a draft head folder trained earlier for this model (copied into the merged model)")
+    ap.add_argument("--interleave", action="store_true",
+                    help="serve every variant at once and ask each question of each in turn (paired timings on a "
+                         "host whose speed drifts; launcher variants only)")
     ap.add_argument("--out")
     a = ap.parse_args()
     # a stop (SIGTERM, e.g. a device call's time limit) unwinds like Ctrl-C: each variant's servers are stopped
@@ -291,6 +369,9 @@ def main() -> None:
     unknown = [v for v in a.variants if v != "vllm-plain" and v not in VARIANTS]
     if unknown:
         sys.exit(f"unknown variant(s) {unknown}: choose from vllm-plain {' '.join(VARIANTS)}")
+    if a.interleave and ("vllm-plain" in a.variants or len(set(a.variants)) < 2):
+        sys.exit("--interleave needs two or more different launcher variants (vllm-plain is started outside the "
+                 "launcher): e.g. --variants launcher fp8")
     if a.draft and not a.adapter:
         sys.exit("--draft needs --adapter: the head is copied into the merged model's folder")
     rows = prompts(a.limit)
@@ -301,7 +382,20 @@ def main() -> None:
             import shutil
 
             shutil.copytree(a.draft, model_dir / "draft")
-        for v in a.variants:
+        if a.interleave:
+            t0 = time.time()
+            try:
+                results = interleaved(a.variants, model_dir, rows, a.concurrent)
+            except Exception as e:  # noqa: BLE001 - say what failed, in the JSON too
+                import traceback
+
+                traceback.print_exc()
+                results = {v: {"error": f"{type(e).__name__}: {e}"[:600]} for v in a.variants}
+            for v in results:
+                results[v]["wall_s"] = time.time() - t0
+            if a.out:
+                Path(a.out).write_text(json.dumps(results, indent=1))
+        for v in [] if a.interleave else a.variants:
             t0 = time.time()
             try:
                 results[v] = run_variant(v, model_dir, rows, a.concurrent)
@@ -312,19 +406,24 @@ def main() -> None:
                   flush=True)
             if a.out:
                 Path(a.out).write_text(json.dumps(results, indent=1))
-    ref = results.get("launcher", {})
+    ref_name = "launcher" if "launcher" in results else a.variants[0]
+    ref = results.get(ref_name, {})
     levels = [1, *a.concurrent]
-    lines = ["| variant | p50 s | mean s | p90 s | p50 vs launcher | answers differing from launcher | "
-             + " | ".join(f"answers/s at {c}" for c in levels) + " |", "|---" * (6 + len(levels)) + "|"]
+    paired = f"paired p50 vs {ref_name} | " if a.interleave else ""
+    lines = [f"| variant | p50 s | mean s | p90 s | p50 vs {ref_name} | {paired}answers differing from {ref_name} | "
+             + " | ".join(f"answers/s at {c}" for c in levels) + " |", "|---" * (6 + bool(paired) + len(levels)) + "|"]
     for v, r in results.items():
         if "error" in r:
             lines.append(f"| {v} | error: {r['error'][:120]} |" + " |" * (4 + len(levels)))
             continue
         diff = [i for i, (x, y) in enumerate(zip(r["answers"], ref.get("answers", []))) if x != y]
-        r["differs_from_launcher"] = diff
+        r[f"differs_from_{ref_name}"] = diff
+        if paired and ref.get("latencies_s"):
+            r["paired_speedup"] = paired_speedup(ref["latencies_s"], r["latencies_s"])
         lines.append(f"| {v} | {r['p50_s']:.4f} | {r['mean_s']:.4f} | {r['p90_s']:.4f} | "
                      f"{ref['p50_s'] / r['p50_s'] if ref.get('p50_s') else float('nan'):.2f}x | "
-                     f"{len(diff)}/{r['n']} | "
+                     + (f"{r.get('paired_speedup', float('nan')):.2f}x | " if paired else "")
+                     + f"{len(diff)}/{r['n']} | "
                      + " | ".join(f"{r['at'][c]['answers_per_s']:.2f}" for c in levels) + " |")
     parts = ["answer", "client_work", "outside_vllm", "server_e2e", "queue", "prefill", "decode", "ttft",
              "spec_accepted_per_step"]
