@@ -20,14 +20,19 @@ FIGURES = {
     "train_cpu_fp32_autocast": "fp32 weights under bf16 autocast: 290 vs 257 tok/s for bf16 weights, SmolLM2 LoRA on 2 cores",
     # serving (H200 unless said)
     "serve_api_servers": "one Python API server topped out at 10.8k tok/s at 256 concurrent on an H200; four gave 17.6k",
-    "serve_full_graphs": "the first token of an answer came ~5 ms sooner (9.9 vs 14.0 ms, H200, fine-tuned SmolLM2) "
-                         "but each decoded token ~10% later (one graph serves prefill and decode alike), so "
-                         "answers of ~30 tokens tied (79 ms) and 64 clients got 3% fewer tokens/s",
+    "serve_full_graphs": "the first token of an answer came ~4 ms sooner (7.3 vs 11.2 ms, H200, fine-tuned SmolLM2, "
+                         "same run) and a decoded token cost about the same (1.58 vs 1.53 ms), but the graph's attention "
+                         "rounds differently: 8-token greedy answers matched eager vLLM's in 9 of 30 prompts vs 27 of 30 "
+                         "with the default graphs, and 80 of 100 full answers changed",
     "serve_fp8_decode": "FP8 weights decode ~1.4x bf16 at batch 1 (283 vs 203 tok/s per stream, H200 8B)",
-    "serve_fp8_small": "SmolLM2-135M on an H200: p50 per answer 87 ms bf16 vs 108 ms fp8 (same run), and fp8 changed 187 of 216 greedy answers",
+    "serve_fp8_small": "SmolLM2-135M on an H200 at batch 1: p50 per answer 57-91 ms with fp8 vs 71-82 ms bf16 over "
+                       "three runs (a host's drift between calls exceeds the difference), and fp8 changed 86 of 100 "
+                       "greedy answers",
     "serve_cpu_fp32": "SmolLM2 on a 2-core AVX2 CPU: mean 3.3 vs 5.3 s per answer, 5.5 vs 23.6 s for a new wide schema",
     "serve_cpu_ngram": "SmolLM2 on a 2-core AVX2 CPU with float32: p50 2.18 vs 3.07 s per answer, answers identical",
-    "serve_gpu_ngram": "vLLM 0.24's ngram_gpu, 4 tokens, on an H200: p50 413 vs 118 ms per answer; the host-side ngram proposer lost as well (190 vs 71 ms): either one moves Llama models off vLLM's faster V2 model runner",
+    "serve_gpu_ngram": "vLLM 0.24's ngram_gpu, 4 tokens, on an H200: p50 169 vs 71 ms per answer in bf16 (0.30 draft "
+                       "tokens accepted a step), 413 vs 118 in fp8; the host-side ngram proposer lost as well (190 vs "
+                       "71 ms): either one moves Llama models off vLLM's faster V2 model runner",
     "serve_gpu_draft": "SmolLM2 fine-tune on an H200, 100 unseen-schema questions at batch 1 (one run): p50 85 vs "
                        "93 ms per answer (1.09x) with 1 proposed token, 88 ms with 2; the verify step changes 18 of "
                        "100 greedy answers vs plain decoding (bf16 rounding of a batch of positions: 1, 2, 3, 4 and 6 "

@@ -58,7 +58,7 @@ class ServeConfig:
                                   f"0: up to 4, two CPU cores each ({FIGURES['serve_api_servers']}).", ge=0)
     gpu_full_graphs: bool = opt(False, "GPU replicas: run every batch as one CUDA graph, a new question's prefill "
                                        "too (vLLM's cudagraph_mode FULL; its default graphs a prefill in pieces with "
-                                       f"attention between them). A trade-off, off by default: {FIGURES['serve_full_graphs']}.")
+                                       f"attention between them). Off by default, since it changes greedy answers: {FIGURES['serve_full_graphs']}.")
     gpu_stream_interval: int = opt(4, "GPU replicas: stream tokens this many at a time (--stream-interval); the "
                                       "first token is sent at once.", ge=1)
     warmup_requests: int = opt(3, "Requests sent to each replica before it counts as ready.", ge=0)

@@ -247,7 +247,7 @@ COMPILATION_FLAGS = ("--compilation-config", "-cc", "-O")   # vLLM's own compila
 
 def full_graphs_choice(cfg: ServeConfig) -> tuple[bool, str]:
     """Whether every batch (a prefill too) runs as one CUDA graph, and why. Asked for only (gpu_full_graphs): the
-    first token comes sooner, each decoded token later; never over the user's own compilation flags."""
+    first token comes sooner, but greedy answers change; never over the user's own compilation flags."""
     if not cfg.gpu_full_graphs:
         return False, ""
     own = [a for a in cfg.extra_args if a.startswith(COMPILATION_FLAGS)]

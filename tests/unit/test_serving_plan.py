@@ -58,9 +58,9 @@ def test_full_cuda_graphs_only_when_asked_and_never_over_the_users_own():
         cc = [json.loads(args[i + 1]) for i, a in enumerate(args) if a == "--compilation-config"]
         return (cc[0]["cudagraph_mode"] if cc else None), why
 
-    assert mode(ServeConfig())[0] is None          # a trade-off (first token sooner, decode slower): off by default
+    assert mode(ServeConfig())[0] is None          # first token sooner, greedy answers change: off by default
     got, why = mode(load_serve_config(tree={"model": "x"}, overrides=["gpu_full_graphs=on"]))   # YAML's on: true
-    assert got == "FULL" and any("first token" in w and "tokens/s" in w for w in why)   # the trade-off is said
+    assert got == "FULL" and any("first token" in w and "greedy answers" in w for w in why)   # the cost is said
     for own in (["--compilation-config", '{"mode": 0}'], ["-cc.cudagraph_mode=PIECEWISE"], ["-O0"]):
         got, why = mode(ServeConfig(gpu_full_graphs=True, extra_args=own))
         assert got is None and any("extra_args set the compilation" in w for w in why)
