@@ -40,7 +40,8 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
 --interleave serves every variant at once (one replica each; on a GPU its memory split between them) and asks
 each question of each in turn, the order rotated per question: an H200 host's speed drifted by more between two
 calls than the variants differed (docs/benchmarks.md, runs 12-13), and paired timings cancel that drift. The
-table then adds the paired ratio: the median over questions of the first variant's time / this one's.
+table then adds the paired ratio: the median over questions of the reference's time / this one's (the reference:
+`launcher` where it runs, else the first variant).
 
 --draft DIR copies a draft head trained for this model (`python -m pipeline.export.draft_head MERGED`, or
 bench/device_session.sh PHASE=draft) into the merged model, which the launcher then uses where it is on.
@@ -393,19 +394,18 @@ def main() -> None:
                 results = {v: {"error": f"{type(e).__name__}: {e}"[:600]} for v in a.variants}
             for v in results:
                 results[v]["wall_s"] = time.time() - t0
-            if a.out:
-                Path(a.out).write_text(json.dumps(results, indent=1))
-        for v in [] if a.interleave else a.variants:
-            t0 = time.time()
-            try:
-                results[v] = run_variant(v, model_dir, rows, a.concurrent)
-            except Exception as e:  # noqa: BLE001 - one variant failing must not lose the others' figures
-                results[v] = {"error": f"{type(e).__name__}: {e}"[:600]}
-            results[v]["wall_s"] = time.time() - t0
-            print(f"{v}: {json.dumps({k: x for k, x in results[v].items() if k not in ('answers', 'reasons', 'latencies_s')})[:400]}",
-                  flush=True)
-            if a.out:
-                Path(a.out).write_text(json.dumps(results, indent=1))
+        else:
+            for v in a.variants:
+                t0 = time.time()
+                try:
+                    results[v] = run_variant(v, model_dir, rows, a.concurrent)
+                except Exception as e:  # noqa: BLE001 - one variant failing must not lose the others' figures
+                    results[v] = {"error": f"{type(e).__name__}: {e}"[:600]}
+                results[v]["wall_s"] = time.time() - t0
+                print(f"{v}: {json.dumps({k: x for k, x in results[v].items() if k not in ('answers', 'reasons', 'latencies_s')})[:400]}",
+                      flush=True)
+                if a.out:
+                    Path(a.out).write_text(json.dumps(results, indent=1))
     ref_name = "launcher" if "launcher" in results else a.variants[0]
     ref = results.get(ref_name, {})
     levels = [1, *a.concurrent]
