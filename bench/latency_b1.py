@@ -18,7 +18,7 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            bf16 / fp8  launcher with FP8 weights + KV cache off / on (GPU; fp8 is the round-start default)
            api1        one API server (GPU)
            cpu-bf16    bf16, no speculation (the CPU default before 2026-11-29);  fp32  float32, no speculation
-           ngram4/8    launcher + n-gram speculation (4 or 8 tokens, lookup 2-4);  fp32-ngram4  both
+           ngram4/6/8  launcher + n-gram speculation (4, 6 or 8 tokens, lookup 2-4);  fp32-ngram4  both
            ngram_gpu4  launcher + vLLM's GPU n-gram proposer (keeps async scheduling)
            fp32-ngram3/6  float32 + n-gram speculation of 3 or 6 tokens;  replicas2  the launcher with 2 replicas
            cpu-bf16-r2    the CPU default before 2026-11-29 (bf16, no speculation) with 2 replicas
@@ -103,6 +103,7 @@ VARIANTS = {
     "cpu-bf16": (["dtype=bfloat16", "ngram_speculation=0"], []),
     "fp32": (["dtype=float32", "ngram_speculation=0"], []),
     "ngram4": (["ngram_speculation=4"], []),
+    "ngram6": (["ngram_speculation=6"], []),
     "ngram8": (["ngram_speculation=8"], []),
     "fp32-ngram4": (["dtype=float32", "ngram_speculation=4"], []),
     "ngram_gpu4": (["ngram_speculation=0"], ["--speculative-config", NGRAM.format(m="ngram_gpu", k=4)]),

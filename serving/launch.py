@@ -173,6 +173,12 @@ def _raise_interrupted(*_) -> None:
 
 
 def _check_free(cfg: ServeConfig, ports: list[tuple[int, str]]) -> None:
+    first: dict[int, str] = {}
+    for port, what in ports:
+        if port in first:
+            raise DeploymentError(f"{first[port]} and {what} are both {port}: give each its own (base_port / "
+                                  "router_port / metrics_port; replica i takes base_port + i; 0 picks free ones)")
+        first[port] = what
     taken = [f"{what} {port} is held by {D.port_holder(port)}" for port, what in ports if not port_free(port)]
     if taken:
         raise DeploymentError("; ".join(taken) + ": stop it, or choose other ports (base_port / router_port / "
@@ -210,8 +216,9 @@ def up(cfg: ServeConfig, progress: Callable[[str], None] = print, supervised: bo
                                   "or give the new one another name")
     _check_workers(cfg)
     replicas = plan(cfg)
-    router_port = cfg.router_port or free_ports(1)[0]
-    metrics_port = cfg.metrics_port or free_ports(1)[0]
+    spare = iter(free_ports(2, avoid={r.port for r in replicas}))
+    router_port = cfg.router_port or next(spare)
+    metrics_port = cfg.metrics_port or next(spare)
     _check_free(cfg, [(router_port, "router_port"), (metrics_port, "metrics_port")]
                 + [(r.port, f"replica {r.index} port") for r in replicas])
     for r in replicas:

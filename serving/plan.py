@@ -341,15 +341,37 @@ def served_models(cfg: ServeConfig) -> dict[str, dict]:
     return out
 
 
-def free_ports(n: int) -> list[int]:
-    """n distinct ports free on 127.0.0.1 right now."""
-    socks, ports = [], []
+EPHEMERAL_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
+QUIET_PORTS = (20000, 32768)   # below Linux's default ephemeral range: no bind(0) or connect() is handed these
+
+
+def free_ports(n: int, avoid: set[int] = frozenset(), ephemeral_range: str = EPHEMERAL_RANGE) -> list[int]:
+    """n distinct ports free on 127.0.0.1 right now, none in `avoid`. Taken below the kernel's ephemeral range
+    where it leaves room: a port the OS hands out on its own (any process's bind to port 0, e.g. vLLM's internal
+    sockets while a replica starts) could otherwise take one between this pick and the bind that uses it (a
+    router's metrics port was lost that way in a test run)."""
+    import random
+
     try:
-        for _ in range(n):
+        low = int(Path(ephemeral_range).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    lo, hi = QUIET_PORTS[0], min(QUIET_PORTS[1], low)
+    ports: list[int] = []
+    if hi - lo >= 1000:
+        for port in random.sample(range(lo, hi), min(hi - lo, 50 * n + 200)):
+            if port not in avoid and port not in ports and port_free(port):
+                ports.append(port)
+                if len(ports) == n:
+                    return ports
+    socks = []   # no quiet range here: ports the OS picks (distinct while all are held)
+    try:
+        while len(ports) < n:
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-            ports.append(s.getsockname()[1])
+            if s.getsockname()[1] not in avoid and s.getsockname()[1] not in ports:
+                ports.append(s.getsockname()[1])
     finally:
         for s in socks:
             s.close()

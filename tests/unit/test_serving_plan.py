@@ -91,6 +91,23 @@ def test_launcher_refuses_bad_input_before_starting_anything(tmp_path, monkeypat
         with pytest.raises(DeploymentError, match=rf"replica 0 port {port} is held by another program \(pid {os.getpid()}\)"):
             launch.up(ServeConfig(model=str(tmp_path), base_port=port, router_port=0, metrics_port=0))
         assert not D.exists("sqlgenie")  # nothing was started or recorded
+    with pytest.raises(DeploymentError, match=r"router_port and replica 0 port are both 8123: give each its own"):
+        launch.up(ServeConfig(model=str(tmp_path), base_port=8123, router_port=8123, metrics_port=0))
+    assert not D.exists("sqlgenie")
+
+
+def test_free_ports_are_distinct_and_below_the_ephemeral_range(tmp_path):
+    """Ports the OS hands out on its own (any bind to port 0) are never picked where the range leaves room."""
+    rng = tmp_path / "range"
+    rng.write_text("32768\t60999\n")
+    avoid = {20000 + i for i in range(0, 12000, 2)}
+    got = P.free_ports(40, avoid=avoid, ephemeral_range=str(rng))
+    assert len(set(got)) == 40 and all(20000 <= p < 32768 and p not in avoid for p in got)
+    assert all(P.port_free(p) for p in got)
+    rng.write_text("1024 65535")   # no room below the range: the OS's picks, still distinct and not avoided
+    got = P.free_ports(5, avoid=set(got), ephemeral_range=str(rng))
+    assert len(set(got)) == 5
+    assert P.free_ports(3, ephemeral_range=str(tmp_path / "missing"))   # no such file: the OS's picks
 
 
 def test_cpu_replicas_one_per_core_are_pinned_whole(tmp_path, monkeypatch):
