@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -350,8 +351,6 @@ def free_ports(n: int, avoid: set[int] = frozenset(), ephemeral_range: str = EPH
     where it leaves room: a port the OS hands out on its own (any process's bind to port 0, e.g. vLLM's internal
     sockets while a replica starts) could otherwise take one between this pick and the bind that uses it (a
     router's metrics port was lost that way in a test run)."""
-    import random
-
     try:
         low = int(Path(ephemeral_range).read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -360,7 +359,7 @@ def free_ports(n: int, avoid: set[int] = frozenset(), ephemeral_range: str = EPH
     ports: list[int] = []
     if hi - lo >= 1000:
         for port in random.sample(range(lo, hi), min(hi - lo, 50 * n + 200)):
-            if port not in avoid and port not in ports and port_free(port):
+            if port not in avoid and port_free(port):
                 ports.append(port)
                 if len(ports) == n:
                     return ports
@@ -370,8 +369,9 @@ def free_ports(n: int, avoid: set[int] = frozenset(), ephemeral_range: str = EPH
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-            if s.getsockname()[1] not in avoid and s.getsockname()[1] not in ports:
-                ports.append(s.getsockname()[1])
+            port = s.getsockname()[1]
+            if port not in avoid and port not in ports:
+                ports.append(port)
     finally:
         for s in socks:
             s.close()
