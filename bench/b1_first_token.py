@@ -189,7 +189,7 @@ def table(results: dict) -> str:
 
 def main() -> None:
     a = steps.variant_args(["launcher", "full-graph"], "decode steps in the `answer` case", 20, 6)
-    results = steps.each_variant(
+    results = latency_b1.each_variant(
         a.variants, a.out,
         lambda v, trace: run_variant(v, Path(a.model), a.dummy, a.tokens, a.repeats, a.profile_answers, trace),
         lambda r: {c: round(x["median_ms"], 2) for c, x in r.get("cases", {}).items()} or r.get("error"),

@@ -28,7 +28,6 @@ import json
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -185,28 +184,9 @@ def check_variants(variants: list[str]) -> None:
     signal.signal(signal.SIGTERM, latency_b1._interrupt)
 
 
-def each_variant(variants: list[str], out: str | None, run, brief, trace_first: bool) -> dict[str, dict]:
-    """{variant: run(variant, trace_dir)} in order, a profiler trace folder for the first only (`trace_first`); a
-    variant that fails keeps its error and the others their figures; `brief(result)` is printed and the JSON
-    written to `out` after each."""
-    results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as d:
-        for i, v in enumerate(variants):
-            t0 = time.time()
-            try:
-                results[v] = run(v, Path(d) / "trace" if i == 0 and trace_first else None)
-            except Exception as e:  # noqa: BLE001 - one variant failing must not lose the others' figures
-                results[v] = {"error": f"{type(e).__name__}: {e}"[:600]}
-            results[v]["wall_s"] = time.time() - t0
-            print(f"{v}: {brief(results[v])}", flush=True)
-            if out:
-                Path(out).write_text(json.dumps(results, indent=1))
-    return results
-
-
 def main() -> None:
     a = variant_args(["launcher", "no-stats", "no-async"], "decode steps per answer", 15, 4)
-    results = each_variant(
+    results = latency_b1.each_variant(
         a.variants, a.out,
         lambda v, trace: run_variant(v, Path(a.model), a.dummy, a.tokens, a.repeats, a.profile_answers, trace),
         lambda r: json.dumps({k: x for k, x in r.items() if k != "profile"})[:400], bool(a.profile_answers))

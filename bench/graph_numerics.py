@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("--out")
     a = ap.parse_args()
     steps.check_variants(a.variants)
-    runs = steps.each_variant(
+    runs = latency_b1.each_variant(
         a.variants, a.out, lambda v, _: {"answers": answers(v, Path(a.model), a.dummy, a.questions, a.tokens)},
         lambda r: f"{r['wall_s']:.0f} s" if "error" not in r else r["error"], trace_first=False)
     got = {v: r.get("answers", r) for v, r in runs.items()}       # a variant's answers, or its error

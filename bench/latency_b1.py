@@ -302,6 +302,25 @@ def paired_speedup(ref: list[float], other: list[float]) -> float:
     return statistics.median(r / o for r, o in zip(ref, other))
 
 
+def each_variant(variants: list[str], out: str | None, run, brief, trace_first: bool) -> dict[str, dict]:
+    """{variant: run(variant, trace_dir)} in order, a profiler trace folder for the first only (`trace_first`); a
+    variant that fails keeps its error and the others their figures; `brief(result)` is printed and the JSON
+    written to `out` after each."""
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as d:
+        for i, v in enumerate(variants):
+            t0 = time.time()
+            try:
+                results[v] = run(v, Path(d) / "trace" if i == 0 and trace_first else None)
+            except Exception as e:  # noqa: BLE001 - one variant failing must not lose the others' figures
+                results[v] = {"error": f"{type(e).__name__}: {e}"[:600]}
+            results[v]["wall_s"] = time.time() - t0
+            print(f"{v}: {brief(results[v])}", flush=True)
+            if out:
+                Path(out).write_text(json.dumps(results, indent=1))
+    return results
+
+
 def run_variant(name: str, model_dir: Path, rows, concurrent: list[int]) -> dict:
     if name == "vllm-plain":
         port = free_ports(1)[0]   # never a stale server's port: that one would be measured instead
@@ -396,17 +415,10 @@ def main() -> None:
             for v in results:
                 results[v]["wall_s"] = time.time() - t0
         else:
-            for v in a.variants:
-                t0 = time.time()
-                try:
-                    results[v] = run_variant(v, model_dir, rows, a.concurrent)
-                except Exception as e:  # noqa: BLE001 - one variant failing must not lose the others' figures
-                    results[v] = {"error": f"{type(e).__name__}: {e}"[:600]}
-                results[v]["wall_s"] = time.time() - t0
-                print(f"{v}: {json.dumps({k: x for k, x in results[v].items() if k not in ('answers', 'reasons', 'latencies_s')})[:400]}",
-                      flush=True)
-                if a.out:
-                    Path(a.out).write_text(json.dumps(results, indent=1))
+            results = each_variant(
+                a.variants, a.out, lambda v, _: run_variant(v, model_dir, rows, a.concurrent),
+                lambda r: json.dumps({k: x for k, x in r.items() if k not in ("answers", "reasons", "latencies_s")})[:400],
+                trace_first=False)
     ref_name = "launcher" if "launcher" in results else a.variants[0]
     ref = results.get(ref_name, {})
     levels = [1, *a.concurrent]
