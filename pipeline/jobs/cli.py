@@ -54,7 +54,7 @@ def act(args) -> None:
 
 
 def _job_id(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a job id (a number; `sqlgenie jobs list` shows them)")
     return int(text)
 

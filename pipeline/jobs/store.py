@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 """
 BUSY_TIMEOUT_S = 5.0
+MAX_ID = 2**63 - 1          # SQLite's largest integer: a bigger id names no job
 
 
 class JobError(SqlgenieError):
@@ -203,6 +204,8 @@ class JobStore:
 
     # ------------------------------------------------------------------------------------ queries
     def get(self, job_id: int) -> Job:
+        if not 0 < int(job_id) <= MAX_ID:
+            raise JobError(f"no job {job_id} (`sqlgenie jobs list` shows the jobs)")
         rows = self._exec("SELECT * FROM jobs WHERE id=?", (int(job_id),))[0]
         if not rows:
             raise JobError(f"no job {job_id} (`sqlgenie jobs list` shows the jobs)")

@@ -1,0 +1,88 @@
+"""Job records that must survive faults: a deleted or emptied jobs.db (every job back, ids never reused), a killed
+exit-code runner (the stage runs on, still the job's), a cancel racing the adopt watcher (cancel wins), an id too
+big for the store. Real store, real subprocesses, real signals (SIGSTOP holds a process where the fault needs it)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.procs import group_members, stop
+from pipeline.jobs import JobStore
+
+CFG = "name: jobtest\ndata:\n  sources: [{path: 'bundled:train', max_rows: 50}]\n"
+LONGER = CFG.replace("max_rows: 50", "max_rows: 3000")            # runs to its end in the test
+SLEEPER = "name: sleeper\ndata:\n  sources: [{path: 'bundled:train', weight: 30}]\n"   # cancelled long before its end
+FINAL = ("succeeded", "failed", "cancelled")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def store(home):
+    s = JobStore()
+    yield s
+    for j in s.list():   # nothing a failing test held stays behind: a stopped stage, a watcher
+        stop(j.record(), grace_s=1)
+        if s._watcher_alive(j):
+            os.kill(int((j.dir / "watcher.pid").read_text()), signal.SIGKILL)
+
+
+def _until(what, check, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _wait(store, job_id, states, timeout=300.0):
+    def reached():
+        store.reconcile()
+        j = store.get(job_id)
+        return j if j.status in states else None
+    return _until(f"job {job_id} to be {states}", reached, timeout)
+
+
+def _member(pgid: int, module: str) -> int | None:
+    """The live process of group `pgid` that runs `python -m MODULE`."""
+    for pid in group_members(pgid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if argv[1:3] == ["-m", module]:
+            return pid
+    return None
+
+
+def _runner_and_stage(store, job_id) -> tuple[int, int]:
+    pgid = store.get(job_id).record().pgid
+    return _until("the exit-code runner and the stage", lambda: (lambda r, s: (r, s) if r and s else None)(
+        _member(pgid, "pipeline.jobs.exitcode"), _member(pgid, "pipeline")))
+
+
+def _kill_runner_stage_held(store, job_id) -> tuple[int, int]:
+    """SIGSTOP the stage (so it is surely still there), kill -9 its exit-code runner, wait until the job shows a
+    reaction (a note, or a final status); (runner pid, stage pid)."""
+    runner, stage = _runner_and_stage(store, job_id)
+    os.kill(stage, signal.SIGSTOP)
+    os.kill(runner, signal.SIGKILL)
+    _until("the job to react to its runner's death", lambda: store.get(job_id).note or store.get(job_id).status in FINAL)
+    return runner, stage
+
+
+# ------------------------------------------------------------------------------------ 12: an id too big for SQLite
+@pytest.mark.parametrize("cmd", ["show", "cancel", "rerun", "tail"])
+def test_an_id_too_big_for_the_store_is_no_such_job(home, cmd):
+    big = "99999999999999999999999"
+    p = subprocess.run([sys.executable, "-m", "app.cli", "jobs", cmd, big], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, SQLGENIE_HOME=str(home)))
+    out = (p.stdout + p.stderr).strip()
+    assert p.returncode == 2 and f"no job {big}" in out and "\n" not in out, out
