@@ -17,7 +17,9 @@ adopted by a new watcher (never marked failed while it runs); one whose whole gr
 code its runner wrote, or "failed" with the log tail. Scheduling: a job that needs a GPU another running
 job holds waits; CPU jobs wait for a cores budget (train/evaluate/export take every core of a CPU-only
 machine, prepare one; serve jobs are services and are not counted). Every job's row is mirrored in its
-folder (job.json), so a damaged jobs.db is rebuilt from the folders with nothing lost.
+folder (job.json), so a damaged jobs.db is rebuilt from the folders with nothing lost, and a deleted or
+emptied one gets every job back from them. Job ids are never reused: a new job's id is above every id the
+store or any job folder ever had, and an existing job folder is never written by another job.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import os
 import sqlite3
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -122,6 +125,11 @@ class JobStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.jobs_dir = self.path.parent / "jobs"
         self._machine_gpus: list[int] | None = None
+        self._open()
+
+    def _open(self) -> None:
+        """Create or upgrade the table; a damaged file is rebuilt, and jobs the store lacks (a deleted or emptied
+        jobs.db, a row lost) are restored from their folders."""
         try:
             with self._db() as db:
                 db.executescript(SCHEMA)
@@ -129,29 +137,43 @@ class JobStore:
                 for col, decl in (("proc", "TEXT"), ("cores", "INTEGER NOT NULL DEFAULT 1"), ("note", "TEXT")):
                     if col not in have:   # a store from an older version: add the columns, keep the rows
                         db.execute(f"ALTER TABLE jobs ADD COLUMN {col} {decl}")
+                known = {r[0] for r in db.execute("SELECT id FROM jobs")}
+                lost = [n for n, _ in self._folders() if n not in known and n <= MAX_ID]
+                restored = self._restore(db, lost) if lost else []
         except sqlite3.DatabaseError as e:
             if "locked" in str(e):
                 raise self._locked(e) from None
             self._rebuild(e)
+            return
+        if restored:
+            print(f"[jobs] {self.path} lacked job(s) {', '.join(map(str, restored))} (the file was deleted, emptied or "
+                  f"replaced); restored them from {self.jobs_dir}", file=sys.stderr)
 
     # ------------------------------------------------------------------------------------ storage
-    def _db(self) -> sqlite3.Connection:
+    @contextmanager
+    def _db(self):
+        """A connection, committed (rolled back on an error) and closed at the end: no connection outlives its
+        use, so no lock or WAL index of a replaced or deleted file lingers in a long-lived process."""
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.row_factory = sqlite3.Row
-        return db
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.row_factory = sqlite3.Row
+            with db:
+                yield db
+        finally:
+            db.close()
 
     def _locked(self, e: Exception) -> JobError:
         return JobError(f"the job store {self.path} stayed locked for {BUSY_TIMEOUT_S:g} s ({e}): another process holds "
                         "a write transaction on it; try again, and if it persists stop stray `sqlite3` sessions on "
                         "that file")
 
-    def _exec(self, sql: str, params: tuple = ()) -> tuple[list[sqlite3.Row], int, int]:
-        """(rows, lastrowid, rowcount) of one statement; a locked or damaged store is one JobError."""
+    @contextmanager
+    def _session(self):
+        """A connection whose locked or damaged store is one JobError."""
         try:
             with self._db() as db:
-                cur = db.execute(sql, params)
-                return cur.fetchall(), cur.lastrowid, cur.rowcount
+                yield db
         except sqlite3.OperationalError as e:
             if "locked" in str(e) or "busy" in str(e):
                 raise self._locked(e) from None
@@ -159,6 +181,20 @@ class JobStore:
         except sqlite3.DatabaseError as e:
             raise JobError(f"the job store {self.path} is damaged ({e}); it is rebuilt from the job folders the next "
                            "time the store opens (restart the console, or run `sqlgenie jobs list`)") from None
+
+    def _exec(self, sql: str, params: tuple = ()) -> tuple[list[sqlite3.Row], int, int]:
+        """(rows, lastrowid, rowcount) of one statement. A store file deleted or emptied while this process has it
+        open (no jobs table any more) is rebuilt from the job folders first."""
+        for attempt in (1, 2):
+            try:
+                with self._session() as db:
+                    cur = db.execute(sql, params)
+                    return cur.fetchall(), cur.lastrowid, cur.rowcount
+            except sqlite3.OperationalError as e:
+                if "no such table" not in str(e) or attempt == 2:
+                    raise
+                self._open()
+        raise AssertionError("unreachable")
 
     def _rebuild(self, cause: Exception) -> None:
         """A damaged jobs.db: keep it aside, make a new one from every job folder's job.json."""
@@ -171,17 +207,37 @@ class JobStore:
               f"{self.jobs_dir}", file=sys.stderr)
         with self._db() as db:
             db.executescript(SCHEMA)
-            for f in sorted(self.jobs_dir.glob("*/job.json"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0):
-                try:
-                    d = json.loads(f.read_text())
-                except (OSError, json.JSONDecodeError):
-                    continue
-                d = {k: d.get(k) for k in COLUMNS}
-                d["args"], d["gpus"] = json.dumps(d["args"] or []), json.dumps(d["gpus"] or [])
-                d["proc"] = json.dumps(d["proc"]) if d["proc"] else None
-                d["cores"] = d["cores"] or 1
-                db.execute(f"INSERT OR REPLACE INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            self._restore(db, [n for n, _ in self._folders() if n <= MAX_ID])
+
+    def _folders(self) -> list[tuple[int, Path]]:
+        """(id, folder) of every job folder, by id."""
+        try:
+            found = [(int(p.name), p) for p in self.jobs_dir.iterdir() if p.name.isascii() and p.name.isdigit()]
+        except OSError:
+            return []
+        return sorted(found)
+
+    def _restore(self, db: sqlite3.Connection, ids: list[int]) -> list[int]:
+        """Insert the rows of these jobs from their folders' job.json (unreadable ones are skipped); the ids done."""
+        done = []
+        for job_id in ids:
+            try:
+                d = json.loads((self.jobs_dir / str(job_id) / "job.json").read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            if not isinstance(d, dict) or d.get("id") != job_id:
+                continue
+            d = {k: d.get(k) for k in COLUMNS}
+            d["args"], d["gpus"] = json.dumps(d["args"] or []), json.dumps(d["gpus"] or [])
+            d["proc"] = json.dumps(d["proc"]) if d["proc"] else None
+            d["cores"] = d["cores"] or 1
+            try:
+                db.execute(f"INSERT OR IGNORE INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                            tuple(d[k] for k in COLUMNS))
+            except sqlite3.IntegrityError:   # a job.json without the required fields
+                continue
+            done.append(job_id)
+        return done
 
     @staticmethod
     def _job(row: sqlite3.Row) -> Job:
@@ -238,17 +294,38 @@ class JobStore:
         if bad:
             raise JobError(f"GPUs {bad} do not exist here ({'GPUs ' + str(machine) if machine else 'no GPUs'}); "
                            "leave the GPU field empty for " + ("all GPUs" if machine else "the CPU"))
-        now = time.time()
-        _, job_id, _ = self._exec(
-            "INSERT INTO jobs (kind, name, config, args, status, gpus, created, cores) VALUES (?,?,?,?,?,?,?,?)",
-            (kind, name, config, json.dumps(args or []), "queued", json.dumps(gpus), now, job_cores(kind, gpus, machine)))
-        jdir = self.jobs_dir / str(job_id)
-        jdir.mkdir(parents=True, exist_ok=True)
+        job_id, jdir = self._insert_new(
+            "INSERT INTO jobs (id, kind, name, config, args, status, gpus, created, cores) VALUES (?,?,?,?,?,?,?,?,?)",
+            (kind, name, config, json.dumps(args or []), "queued", json.dumps(gpus), time.time(),
+             job_cores(kind, gpus, machine)))
         (jdir / "config.yaml").write_text(config)
         self.update(job_id, log_path=str(jdir / "log.txt"))
         if start:
             self.schedule()
         return job_id
+
+    def _insert_new(self, sql: str, values: tuple) -> tuple[int, Path]:
+        """Insert a job row under a new id, one above every id the store (its sequence too) or a job folder ever
+        had, and create its folder (never an existing one) in the same write transaction; (id, folder)."""
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        with self._session() as db:
+            db.execute("BEGIN IMMEDIATE")     # one submitter at a time from here to the commit
+            seen = [r[0] or 0 for r in db.execute("SELECT max(id) FROM jobs UNION ALL "
+                                                  "SELECT seq FROM sqlite_sequence WHERE name='jobs'")]
+            job_id = max([0, *seen, *(n for n, _ in self._folders())]) + 1
+            while True:
+                jdir = self.jobs_dir / str(job_id)
+                try:
+                    jdir.mkdir()
+                    break
+                except FileExistsError:       # made since the listing (not by a submitter: they hold the lock)
+                    job_id += 1
+            try:
+                db.execute(sql, (job_id, *values))
+            except BaseException:
+                jdir.rmdir()
+                raise
+        return job_id, jdir
 
     def rerun(self, job_id: int) -> int:
         """The same request again, as a new job (a train rerun is a new run: nothing of the old one is touched)."""

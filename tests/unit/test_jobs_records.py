@@ -78,6 +78,44 @@ def _kill_runner_stage_held(store, job_id) -> tuple[int, int]:
     return runner, stage
 
 
+# ------------------------------------------------------------------------------------ 6: deleted / emptied store
+@pytest.mark.parametrize("opener", ["a fresh store", "the store already open"])
+@pytest.mark.parametrize("fault", ["deleted", "emptied"])
+def test_a_deleted_or_emptied_store_gets_every_job_back_and_no_id_is_reused(home, fault, opener):
+    store = JobStore()
+    a = store.submit("prepare", CFG, start=False)
+    b = store.submit("prepare", CFG.replace("jobtest", "other"), start=False)
+    store.cancel(b)
+    before = {p: p.read_bytes() for p in (home / "jobs").rglob("*") if p.is_file()}
+    if fault == "deleted":
+        (home / "jobs.db").unlink()
+    else:
+        (home / "jobs.db").write_bytes(b"")
+    for extra in ("jobs.db-wal", "jobs.db-shm"):
+        (home / extra).unlink(missing_ok=True)
+    again = store if opener == "the store already open" else JobStore()   # the console keeps one open
+    jobs = {j.id: j for j in again.list()}
+    assert set(jobs) == {a, b} and jobs[b].status == "cancelled" and jobs[a].config == CFG
+    c = again.submit("prepare", CFG.replace("jobtest", "third"), start=False)
+    assert c > b
+    assert all(p.read_bytes() == data for p, data in before.items()), "an old job's files were overwritten"
+    assert (home / "jobs" / str(c) / "config.yaml").read_text() == CFG.replace("jobtest", "third")
+
+
+def test_no_id_is_reused_even_for_a_job_folder_the_store_cannot_read(home):
+    store = JobStore()
+    a = store.submit("prepare", CFG, start=False)
+    b = store.submit("prepare", CFG.replace("jobtest", "other"), start=False)
+    (home / "jobs" / str(b) / "job.json").write_text("{")          # its mirror cut short
+    (home / "jobs.db").unlink()
+    again = JobStore()
+    assert [j.id for j in again.list()] == [a]                     # b's row cannot be read back ...
+    c = again.submit("prepare", CFG.replace("jobtest", "third"), start=False)
+    assert c > b                                                   # ... but its id and folder stay its own
+    assert (home / "jobs" / str(b) / "config.yaml").read_text() == CFG.replace("jobtest", "other")
+    assert (home / "jobs" / str(b) / "job.json").read_text() == "{"
+
+
 # ------------------------------------------------------------------------------------ 12: an id too big for SQLite
 @pytest.mark.parametrize("cmd", ["show", "cancel", "rerun", "tail"])
 def test_an_id_too_big_for_the_store_is_no_such_job(home, cmd):
