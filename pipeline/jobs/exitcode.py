@@ -2,15 +2,23 @@
 
     python -m pipeline.jobs.exitcode EXIT_FILE -- python -m pipeline train --config ...
 
-Started by the job supervisor in the job's process group; SIGTERM/SIGINT are passed on to the command.
+Started by the job supervisor in the job's process group; SIGTERM/SIGINT are passed on to the command. The
+command's pid is written beside EXIT_FILE (stage.pid) the moment it exists, so the supervisor can still wait
+for the stage and get its exit code if this runner is killed first.
 """
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from core.files import write_atomic
+
+
+def stage_pid_file(exit_file: str | Path) -> Path:
+    """Where the runner records the pid of the command it runs."""
+    return Path(exit_file).with_name("stage.pid")
 
 
 def wait_forwarding(child: subprocess.Popen) -> int:
@@ -32,7 +40,9 @@ def main(argv: list[str]) -> int:
     if sep != "--" or not cmd:
         print(__doc__, file=sys.stderr)
         return 2
-    code = wait_forwarding(subprocess.Popen(cmd))
+    child = subprocess.Popen(cmd)
+    write_atomic(stage_pid_file(path), str(child.pid))
+    code = wait_forwarding(child)
     write_atomic(path, str(code))
     return code if code >= 0 else 128 - code
 

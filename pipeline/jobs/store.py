@@ -20,11 +20,13 @@ machine, prepare one; serve jobs are services and are not counted). Every job's 
 folder (job.json), so a damaged jobs.db is rebuilt from the folders with nothing lost, and a deleted or
 emptied one gets every job back from them. Job ids are never reused: a new job's id is above every id the
 store or any job folder ever had, and an existing job folder is never written by another job.
+A cancel wins: once a user cancelled a job, no watcher's late finish turns it into anything else.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import sys
 import time
@@ -55,6 +57,10 @@ CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 """
 BUSY_TIMEOUT_S = 5.0
 MAX_ID = 2**63 - 1          # SQLite's largest integer: a bigger id names no job
+# the summary line each stage prints last when it succeeded (pipeline/cli.py): a success recognised in the log
+# when the exit code itself was lost
+SUMMARIES = {"prepare": r"^prepared \d+ train \+ \d+ eval rows in ", "evaluate": r": execution accuracy .* -> ",
+             "export": r"^exports in .*:$", "train": r"^run \S+: trained \d+ steps in "}
 
 
 class JobError(SqlgenieError):
@@ -360,8 +366,8 @@ class JobStore:
 
     def _start(self, j: Job, adopt: bool = False) -> None:
         cmd = [sys.executable, "-m", "pipeline.jobs.supervise", str(j.id), str(self.path)] + (["--adopt"] if adopt else [])
-        if adopt:
-            spawn(cmd, {}, None, role=f"job {j.id} watcher")
+        if adopt:   # its pid is on record before this returns: no other reconcile takes the job meanwhile
+            write_atomic(j.dir / "watcher.pid", str(spawn(cmd, {}, None, role=f"job {j.id} watcher")[1].pid))
             return
         spawn(cmd, {}, None, role=f"job {j.id} supervisor", on_start=lambda r: self.update(j.id, pid=r.pid, proc=r.to_dict()))
 
@@ -370,11 +376,15 @@ class JobStore:
         if grace_s is None:  # a serve job stops its replicas and router first
             grace_s = 40.0 if j.kind == "serve" else 10.0
         if j.status == "queued":
-            self.update(job_id, status="cancelled", finished=time.time(), error="cancelled before it started")
-            return
-        if j.status not in ("running", "cancelling"):
-            raise JobError(f"job {job_id} is {j.status}: nothing to cancel")
-        self.update(job_id, status="cancelling")
+            if self._exec("UPDATE jobs SET status='cancelled', finished=?, error='cancelled before it started' "
+                          "WHERE id=? AND status='queued'", (time.time(), job_id))[2]:
+                self._mirror(job_id)
+                return
+            j = self.get(job_id)                  # it started meanwhile
+        if not self._exec("UPDATE jobs SET status='cancelling' WHERE id=? AND status IN ('running', 'cancelling')",
+                          (job_id,))[2]:
+            raise JobError(f"job {job_id} is {self.get(job_id).status}: nothing to cancel")
+        self._mirror(job_id)
         stop(j.record(), grace_s)
         if j.kind == "serve":     # its replicas live in their own groups: the deployment is stopped too
             deployments.reap(self.serve_name(j))
@@ -399,14 +409,12 @@ class JobStore:
                     self.update(j.id, status="failed", finished=time.time(), error="its supervisor never started")
                     changed.append(j.id)
                 continue
-            if alive(rec.pid):
+            if alive(rec.pid) or self._watcher_alive(j):
                 continue                              # its supervisor (or watcher) is in charge
             fresh = self.get(j.id)                    # the supervisor may have just written its result
             if fresh.status not in ("running", "cancelling"):
                 continue
             if group_alive(rec):                      # supervisor gone, stage still running: adopt it
-                if (j.note or "").startswith("adopted") and self._watcher_alive(j):
-                    continue
                 self.update(j.id, note=f"adopted at {time.strftime('%H:%M:%S')}: its supervisor (pid {rec.pid}) died "
                                        "while the stage ran on")
                 self._start(j, adopt=True)
@@ -417,30 +425,57 @@ class JobStore:
         return changed
 
     def _watcher_alive(self, j: Job) -> bool:
-        pid_file = j.dir / "watcher.pid"
+        """This job's adopt watcher runs (its pid, from watcher.pid, runs that watcher: not a reused pid)."""
         try:
-            return alive(int(pid_file.read_text()))
+            pid = int((j.dir / "watcher.pid").read_text())
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except (OSError, ValueError):
             return False
+        return alive(pid) and "pipeline.jobs.supervise" in argv and str(j.id) in argv and "--adopt" in argv
 
-    def finish(self, job_id: int) -> Job:
-        """Record the outcome of a job whose process group has ended (exit code from its runner)."""
+    def finish(self, job_id: int, code: int | None = None, unknown: str | None = None) -> Job:
+        """Record the outcome of a job whose processes have ended: `code`, else the one its runner wrote. Without
+        either, `unknown` says why (default: the whole group vanished unseen); a success the stage recorded
+        itself still reads `succeeded`. A job that is no longer running is left as it is (a cancel wins)."""
         j = self.get(job_id)
-        code = None
-        try:
-            code = int(j.exit_file.read_text().strip())
-        except (OSError, ValueError):
-            pass
-        if j.status == "cancelling":
-            self.update(job_id, status="cancelled", finished=time.time(), exit_code=code, error="cancelled by the user")
-        elif code == 0:
-            self.update(job_id, status="succeeded", finished=time.time(), exit_code=0, error=None)
+        if code is None:
+            try:
+                code = int(j.exit_file.read_text().strip())
+            except (OSError, ValueError):
+                pass
+        note, error = j.note, None
+        if code == 0:
+            status = "succeeded"
+        elif code is None:
+            why = unknown or (f"its processes vanished without an exit code (pid {j.pid}: killed, or the machine "
+                              "restarted)")
+            ok = self.recognised_success(j)
+            if ok:
+                status, note = "succeeded", "; ".join(filter(None, [note, f"{why}; {ok}"]))
+            else:
+                status, error = "failed", f"{why}; last log lines:\n{log_tail(j.log_path, 15)}"
         else:
-            why = (f"exit code {code}" if code is not None else
-                   f"its processes vanished without an exit code (pid {j.pid}: killed, or the machine restarted)")
-            self.update(job_id, status="failed", finished=time.time(), exit_code=code,
-                        error=f"{why}; last log lines:\n{log_tail(j.log_path, 15)}")
+            status, error = "failed", f"exit code {code}; last log lines:\n{log_tail(j.log_path, 15)}"
+        if self._exec("UPDATE jobs SET status=CASE status WHEN 'cancelling' THEN 'cancelled' ELSE ? END, "
+                      "error=CASE status WHEN 'cancelling' THEN 'cancelled by the user' ELSE ? END, "
+                      "exit_code=?, finished=?, note=? WHERE id=? AND status IN ('running', 'cancelling')",
+                      (status, error, code, time.time(), note, job_id))[2]:
+            self._mirror(job_id)
         return self.get(job_id)
+
+    def recognised_success(self, j: Job) -> str | None:
+        """How the stage itself recorded success (its train run says so, or the log ends with the stage's
+        summary), for a job whose exit code was lost; None when nothing says so."""
+        if j.kind == "train":
+            from pipeline import runs
+
+            run = runs.for_job(j.id)
+            if run is not None and run.status == "succeeded":
+                return f"its run {run.id} recorded that it succeeded"
+        pattern = SUMMARIES.get(j.kind)
+        tail = log_tail(j.log_path, 15).splitlines()
+        line = next((ln for ln in tail if pattern and re.search(pattern, ln)), None)
+        return f"the stage printed its closing summary: {line.strip()!r}" if line else None
 
     def command(self, j: Job) -> list[str]:
         cfg = str(j.dir / "config.yaml")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.procs import group_members, stop
+from core.procs import alive, group_alive, group_members, stop
 from pipeline.jobs import JobStore
 
 CFG = "name: jobtest\ndata:\n  sources: [{path: 'bundled:train', max_rows: 50}]\n"
@@ -114,6 +114,82 @@ def test_no_id_is_reused_even_for_a_job_folder_the_store_cannot_read(home):
     assert c > b                                                   # ... but its id and folder stay its own
     assert (home / "jobs" / str(b) / "config.yaml").read_text() == CFG.replace("jobtest", "other")
     assert (home / "jobs" / str(b) / "job.json").read_text() == "{"
+
+
+# ------------------------------------------------------------------------------------ 7: the exit-code runner killed
+def test_killed_runner_the_stage_runs_on_the_queue_waits_and_its_exit_code_is_kept(store):
+    """kill -9 of the exit-code runner alone: the job stays running (noted), the GPU it holds stays held (the
+    next job waits), and the stage's own exit code is recorded when it ends. (The store is told of two GPUs, a
+    stand-in for hardware this machine lacks; nothing here touches a GPU.)"""
+    store._machine_gpus = [0, 1]
+    first = store.submit("prepare", LONGER, gpus=[0])
+    second = store.submit("prepare", CFG, gpus=[0])
+    _, stage = _kill_runner_stage_held(store, first)
+    j = store.get(first)
+    assert j.status == "running" and "adopted" in j.note and "exit-code runner" in j.note, (j.status, j.error)
+    assert store.schedule() == [] and store.get(second).status == "queued"   # not started on top of it
+    assert group_alive(j.record()) and alive(stage)
+    os.kill(stage, signal.SIGCONT)
+    done = _wait(store, first, FINAL)
+    assert done.status == "succeeded" and done.exit_code == 0, done.error
+    assert _wait(store, second, FINAL).status == "succeeded"
+
+
+def test_killed_runner_cancel_reaches_the_stage(store):
+    job = store.submit("prepare", SLEEPER)
+    runner, stage = _runner_and_stage(store, job)
+    os.kill(runner, signal.SIGKILL)
+    _until("the job to react to its runner's death", lambda: store.get(job).note or store.get(job).status in FINAL)
+    assert store.get(job).status == "running"
+    store.cancel(job, grace_s=5)
+    j = store.get(job)
+    assert j.status == "cancelled" and not alive(stage) and not group_alive(j.record())
+
+
+@pytest.mark.parametrize("end", ["the stage succeeds", "the stage is killed"])
+def test_runner_and_supervisor_killed_the_stage_end_is_told_honestly(store, end):
+    """Both the runner and the supervisor killed: the stage's exit code is lost. A watcher adopts the job; when
+    the stage ends, a success it printed reads `succeeded` (noted: exit code unknown); otherwise `failed`:
+    "ended; exit code unknown" with the log tail, never a made-up exit code."""
+    job = store.submit("prepare", LONGER)
+    _, stage = _kill_runner_stage_held(store, job)
+    sup = store.get(job)
+    assert sup.status == "running", sup.error
+    os.kill(sup.pid, signal.SIGKILL)
+    _until("the supervisor to die", lambda: not alive(sup.pid))
+    store.reconcile()
+    assert store.get(job).status == "running" and "supervisor" in store.get(job).note
+    os.kill(stage, signal.SIGCONT if end == "the stage succeeds" else signal.SIGKILL)
+    done = _wait(store, job, FINAL)
+    assert done.exit_code is None
+    if end == "the stage succeeds":
+        assert done.status == "succeeded" and "exit code unknown" in done.note and "prepared" in done.note
+    else:
+        assert done.status == "failed" and "the stage ended; exit code unknown" in done.error
+        assert "last log lines" in done.error and "-m pipeline prepare" in done.error
+
+
+# ------------------------------------------------------------------------------------ 8: cancel vs the adopt watcher
+def test_cancel_after_the_supervisor_died_stays_cancelled(store):
+    """The adopt watcher ends after the cancel (held with SIGSTOP while the cancel runs, as a busy machine
+    would delay it): its late finish must not turn `cancelled` into `failed, exit code -15`."""
+    job = store.submit("prepare", SLEEPER)
+    j = store.get(job)
+    _runner_and_stage(store, job)
+    os.kill(j.pid, signal.SIGKILL)
+    _until("the supervisor to die", lambda: not alive(j.pid))
+    store.reconcile()
+    pid_file = j.dir / "watcher.pid"
+    watcher = _until("the watcher", lambda: pid_file.is_file() and pid_file.read_text() and int(pid_file.read_text()))
+    os.kill(watcher, signal.SIGSTOP)
+    try:
+        store.cancel(job, grace_s=5)
+        assert store.get(job).status == "cancelled"
+    finally:
+        os.kill(watcher, signal.SIGCONT)
+    _until("the watcher to end", lambda: not alive(watcher))
+    j = store.get(job)
+    assert j.status == "cancelled" and j.error == "cancelled by the user", (j.status, j.error)
 
 
 # ------------------------------------------------------------------------------------ 12: an id too big for SQLite
