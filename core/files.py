@@ -7,6 +7,8 @@
     write_atomic(path, text)                     # temp file + os.replace
     with FileLock(path, what="run x"):           # one holder at a time (flock); others get LockBusy at once
         ...
+    write_record(path, text)                     # write_atomic; on a full disk, overwritten in place (small records)
+    if no_space(exc, folder): raise NoSpaceError(f"no space left on device while writing {path}: ...") from None
 
 `publish` is the one helper every stage uses to put an output (adapter, prepared data, export, embedded
 asset) in place: the new folder appears under its final name in one rename; the previous one is moved
@@ -14,6 +16,7 @@ aside first and deleted only after the rename succeeded.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -27,12 +30,85 @@ class LockBusy(SqlgenieError):
     """Another process holds the lock (named with its pid)."""
 
 
+class NoSpaceError(SqlgenieError):
+    """The disk filled up while an output was written (named, with what to free and how to go on)."""
+
+
+# How the OS's "disk full" reads once a library has re-raised it as its own error (safetensors, pyarrow).
+_NO_SPACE_WORDS = ("no space left on device", "os error 28", "disk quota exceeded", "storagefull")
+
+
+def _chain(exc: BaseException | None):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _nearly_full(folder: Path) -> bool:
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    free, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+    return free < min(1 << 20, total // 100)
+
+
+def no_space(exc: BaseException, folder: Path | None = None) -> bool:
+    """True if `exc` came from a full disk: ENOSPC / EDQUOT anywhere in its chain, or the OS's words for it in a
+    library's message; or, for an I/O-like error (OSError, RuntimeError) while `folder` was written, its
+    filesystem is full now (torch.save loses the cause: "unexpected pos 576 vs 534")."""
+    io_like = False
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(w in str(e).lower() for w in _NO_SPACE_WORDS):
+            return True
+        io_like = io_like or (isinstance(e, (OSError, RuntimeError)) and not isinstance(e, SqlgenieError))
+    return io_like and folder is not None and _nearly_full(folder)
+
+
+def failed_path(exc: BaseException) -> Path | None:
+    """The file an OSError in `exc`'s chain names (open() names it; a failed write() does not)."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.filename:
+            return Path(e.filename)
+    return None
+
+
 def write_atomic(path: Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_record(path: Path, text: str) -> None:
+    """`write_atomic` for a small record that must reach the disk even when it is full (a run's status after
+    a write failed for lack of space): then the temp file is removed and the existing file is overwritten in
+    place, which needs no new blocks as long as `text` is no longer than what the file holds now."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write_atomic(path, text)
+        return
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if not (no_space(e) and path.is_file()):
+            raise
+    data = text.encode()
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def staging_dir(parent: Path, name: str) -> Path:
