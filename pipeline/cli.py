@@ -10,16 +10,19 @@
     sqlgenie config -c configs/llama31-8b-qlora.yaml [--explain]
 
 Errors a user can cause print as one line (exit code 2); anything else is a bug and keeps its traceback.
+A full disk is one of the former: "no space left on device while writing <path>: free space and ...".
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
 
 from core import assets
 from core.errors import run_command
+from core.files import NoSpaceError, failed_path, no_space
 from core.settings import REPO_ROOT
 from pipeline import config, runs
 from pipeline.data import prepare
@@ -43,15 +46,39 @@ def cmd_generate(args) -> None:
     print(json.dumps(generate.run(Path(args.out), args.train, args.test, args.seed, not args.no_card), indent=2))
 
 
+@contextlib.contextmanager
+def disk_full_in_one_line(then: str, writing: Path | None = None):
+    """A full disk while a stage writes, as one line naming the file (or `writing`) and what to do `then`."""
+    try:
+        yield
+    except NoSpaceError:
+        raise
+    except Exception as e:
+        if not no_space(e, writing):
+            raise
+        where = failed_path(e) or writing or "its output"
+        raise NoSpaceError(f"no space left on device while writing {where}: free space and {then}") from None
+
+
 def cmd_prepare(args) -> None:
-    print(prepare.run(_config(args)).summary())
+    cfg = _config(args)
+    out = runs.prepared_dir(cfg, prepare.fingerprint(cfg))
+    with disk_full_in_one_line("run `sqlgenie prepare` again (nothing was published: prepared data already there "
+                               "is unchanged)", out):
+        print(prepare.run(cfg).summary())
 
 
 def cmd_train(args) -> None:
-    print(train.run(_config(args, need_model=True)).summary())
+    with disk_full_in_one_line("run the command again"):   # the stage itself names the run to resume
+        print(train.run(_config(args, need_model=True)).summary())
 
 
 def cmd_evaluate(args) -> None:
+    with disk_full_in_one_line("run the command again (nothing of the run it evaluates is changed)"):
+        _evaluate(args)
+
+
+def _evaluate(args) -> None:
     res = evaluate.run(_config(args, need_model=True), adapter=args.adapter, split=args.split, limit=args.limit, label=args.label,
                        backend=args.backend, merge=args.merge, endpoint=args.endpoint, suite=args.test_suite,
                        constrained=args.constrained, vote=args.vote, repair=args.repair,
@@ -60,7 +87,8 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_export(args) -> None:
-    print(export.run(_config(args, need_model=True)).summary())
+    with disk_full_in_one_line("run the command again (exports already published are unchanged)"):
+        print(export.run(_config(args, need_model=True)).summary())
 
 
 def cmd_compare(args) -> None:
@@ -68,7 +96,7 @@ def cmd_compare(args) -> None:
 
 
 def cmd_runs(args) -> None:
-    rows = runs.list_runs(args.name)
+    rows = runs.list_runs(args.name, damaged=True)
     if not rows:
         print("no runs yet: sqlgenie train -c configs/smollm2-cpu.yaml")
     for r in rows:
@@ -76,6 +104,9 @@ def cmd_runs(args) -> None:
         loss = f"loss {s['last_loss']:.4f}" if s["last_loss"] is not None else ""
         print(f"{r.id:<40} {r.status:<12} {('job #' + str(r.job_id)) if r.job_id else '':<8} steps {s['steps']:<6} "
               f"{loss:<14} {time.strftime('%m-%d %H:%M', time.localtime(r.created))}  {r.dir}")
+        why = r.status_line().partition(": ")[2]     # damaged: which file; failed: why (unreadable metrics
+        if why:                                        # lines are warned about on stderr as they are read)
+            print(f"    {why}")
 
 
 def cmd_config(args) -> None:

@@ -1,5 +1,7 @@
 """Trainer callbacks: a metrics JSONL the dashboard charts, and complete-or-ignored checkpoints.
 
+A write that fails (a full disk) is re-raised naming the file it was writing (a failed write() names none).
+
 Each log line: step, max_steps, epoch, loss, eval_loss, lr, grad_norm, tokens_per_s (real, non-padding tokens),
 samples_per_s, gpu_mem_alloc_gib / gpu_mem_reserved_gib (peak since the last line), elapsed_s, eta_s.
 """
@@ -57,8 +59,11 @@ class MetricsCallback(TrainerCallback):
         done = state.global_step - self.step0
         if done > 0 and state.max_steps:
             rec["eta_s"] = elapsed / done * (state.max_steps - state.global_step)
-        with self.path.open("a") as f:
-            f.write(json.dumps(rec) + "\n")
+        try:
+            with self.path.open("a") as f:
+                f.write(json.dumps(rec) + "\n")
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(self.path)) from e
 
 
 class CompleteCheckpoints(TrainerCallback):
@@ -71,5 +76,8 @@ class CompleteCheckpoints(TrainerCallback):
         if state.is_world_process_zero:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if folder.is_dir():
-                checkpoints.mark_complete(folder)
+                try:
+                    checkpoints.mark_complete(folder)
+                except OSError as e:
+                    raise OSError(e.errno, e.strerror, str(folder / checkpoints.MARKER)) from e
                 checkpoints.rotate(Path(args.output_dir), self.keep)

@@ -41,14 +41,18 @@ def latest(run_dir: Path) -> Path | None:
     return done[-1] if done else None
 
 
+def incomplete(run_dir: Path) -> list[Path]:
+    """Checkpoint folders without the marker: a save that was killed or ran out of space."""
+    return [p for p in Path(run_dir).glob("checkpoint-*") if _STEP.match(p.name) and not (p / MARKER).is_file()]
+
+
 def set_aside_incomplete(run_dir: Path) -> list[Path]:
     """Rename checkpoints without a marker to checkpoint-N.incomplete-<time> (kept for inspection)."""
     moved = []
-    for p in Path(run_dir).glob("checkpoint-*"):
-        if _STEP.match(p.name) and not (p / MARKER).is_file():
-            dest = p.with_name(f"{p.name}.incomplete-{int(time.time())}")
-            p.rename(dest)
-            moved.append(dest)
+    for p in incomplete(run_dir):
+        dest = p.with_name(f"{p.name}.incomplete-{int(time.time())}")
+        p.rename(dest)
+        moved.append(dest)
     return moved
 
 

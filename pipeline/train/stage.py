@@ -9,6 +9,10 @@ GPU, DDP) and says so in the plan. Each run gets its own folder from the run reg
 plan.json, metrics.jsonl (one line per logged step), checkpoint-N/ (complete or ignored), adapter/
 (adapter + tokenizer + model card with the prompt contract + config.yaml, published atomically) and
 result.json (figures over the whole run, resumes included). One process writes a run at a time.
+
+A run that stops on an error is recorded `failed` with one line why (run.json, even on a full disk); its
+complete checkpoints stay. A full disk is one line: "no space left on device while writing <path>: free space
+and resume with train.resume=<run id>".
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from pathlib import Path
 
 from core import assets
 from core.errors import SqlgenieError
-from core.files import publish, staging_dir, write_atomic
+from core.files import NoSpaceError, failed_path, no_space, publish, staging_dir, write_atomic
 from core.modelinfo import write_card
 from core.settings import REPO_ROOT, dump
 from pipeline import runs
@@ -65,7 +69,11 @@ def _open_run(cfg: RunConfig) -> tuple[runs.Run, Path | None]:
         run = runs.open_run(Path(os.environ["SQLGENIE_RUN_DIR"]))
         return run, checkpoints.latest(run.dir) if cfg.train.resume else None
     if cfg.train.resume:
-        return runs.resume_target(cfg)
+        run, ckpt = runs.resume_target(cfg)
+        if cfg.train.resume == "latest":
+            print(f"[train] train.resume=latest: run {run.id} is the newest run of '{cfg.name}' ({run.status_line()}): "
+                  f"continuing it from {ckpt.name if ckpt else 'the start'}", flush=True)
+        return run, ckpt
     return runs.new_run(cfg), None
 
 
@@ -80,8 +88,9 @@ def _launch_ddp(cfg: RunConfig, plan: planning.Plan, t0: float) -> TrainResult:
            "-m", "pipeline", "train", "--config", str(run.dir / "config.yaml")]
     code = subprocess.run(cmd, env=env, cwd=str(REPO_ROOT)).returncode
     if code != 0:
-        raise TrainError(f"the {n}-process DDP run {run.id} failed (exit code {code}); its log is above and "
-                         f"its folder is {run.dir}")
+        why = runs.reread(run).info.get("failure")
+        raise TrainError(f"the {n}-process DDP run {run.id} failed (exit code {code}"
+                         + (f": {why}" if why else "") + f"); its log is above and its folder is {run.dir}")
     res = json.loads(run.result_path.read_text())
     return TrainResult(run.id, run.dir, run.adapter_dir, res["steps"], res["train_loss"], res["eval_loss"],
                        time.time() - t0, plan.describe())
@@ -122,7 +131,41 @@ def run(cfg: RunConfig) -> TrainResult:
         box = broadcast_object_list(box)                 # torchrun by hand: the main process made the run
     run_, ckpt = runs.open_run(Path(box[0])), (Path(box[1]) if box[1] else None)
     with (runs.lock(run_) if main else contextlib.nullcontext()):
-        return _train(cfg, plan, model_path, run_, ckpt, dist, t0)
+        try:
+            return _train(cfg, plan, model_path, run_, ckpt, dist, t0)
+        except BaseException as e:
+            if main:
+                _record_failure(cfg, run_, e)
+            raise
+
+
+def _being_written(cfg: RunConfig, run_: runs.Run) -> Path:
+    """What a write that failed was most likely writing, when the error names no file (torch.save and
+    safetensors name none): the newest unfinished checkpoint, adapter or prepared-data folder, else the run."""
+    from pipeline.data import prepare
+
+    data = runs.prepared_dir(cfg, prepare.fingerprint(cfg))
+    found = checkpoints.incomplete(run_.dir) + list(run_.dir.glob(".adapter.partial-*"))
+    found += list(data.parent.glob(f".{data.name}.partial-{os.getpid()}"))
+    return max(found, key=lambda p: p.stat().st_mtime, default=run_.dir)
+
+
+def _record_failure(cfg: RunConfig, run_: runs.Run, exc: BaseException) -> None:
+    """Mark the run failed with one line why; a full disk becomes that one line for the user (NoSpaceError)."""
+    try:
+        where = failed_path(exc) or _being_written(cfg, run_)
+    except OSError:                                      # a folder went away while we looked
+        where = run_.dir
+    full = no_space(exc, where) or no_space(exc, run_.dir)
+    why = (f"no space left on device while writing {where}" if full
+           else f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
+    try:
+        runs.update(run_, status="failed", failure=why)
+    except OSError as e:
+        why += f" (and run.json could not be updated: {e.strerror})"
+    if full:
+        raise NoSpaceError(f"{why}: free space and resume with train.resume={run_.id} (its complete checkpoints "
+                           "are kept)") from None
 
 
 def _train(cfg: RunConfig, plan: planning.Plan, model_path: Path, run_: runs.Run, ckpt: Path | None, dist,
@@ -142,7 +185,7 @@ def _train(cfg: RunConfig, plan: planning.Plan, model_path: Path, run_: runs.Run
                   f"{dropped} line(s))", flush=True)
         elif run_.metrics_path.exists():
             runs.truncate_metrics(run_, 0)               # a resumed run without a checkpoint starts over
-        runs.update(run_, status="training", pid=os.getpid(), resumed_from=str(ckpt) if ckpt else None)
+        runs.update(run_, status="training", pid=os.getpid(), resumed_from=str(ckpt) if ckpt else None, failure=None)
         print(f"[train] run {run_.id} in {out_dir}\n[train] plan:\n" + plan.describe(), flush=True)
         write_atomic(out_dir / "plan.json", plan.to_json())
     dist.wait_for_everyone()
@@ -166,15 +209,10 @@ def _train(cfg: RunConfig, plan: planning.Plan, model_path: Path, run_: runs.Run
         from pipeline.train import unsloth_backend as backend  # heavy: unsloth
     else:
         from pipeline.train import trl_backend as backend  # heavy: trl, peft
-    try:
-        trainer = backend.build_trainer(cfg, plan, model_path, out_dir, train_ds, eval_ds, callbacks)
-        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-        if eval_ds is not None:
-            trainer.evaluate()                           # logged to metrics.jsonl by the callback
-    except BaseException:
-        if main:
-            runs.update(run_, status="failed")
-        raise
+    trainer = backend.build_trainer(cfg, plan, model_path, out_dir, train_ds, eval_ds, callbacks)
+    trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+    if eval_ds is not None:
+        trainer.evaluate()                               # logged to metrics.jsonl by the callback
     steps = trainer.state.global_step
     if not main:                                         # the main process writes the adapter and result
         dist.wait_for_everyone()

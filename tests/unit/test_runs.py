@@ -1,8 +1,11 @@
 """The run registry's promises (pipeline/runs.py), each with a real (tiny) training run on CPU: a rerun is a new
-run that leaves the old one alone; one writer per run; resume refuses another run's checkpoint; `latest`
-honours train.output_dir. (Metrics after a resume: tests/unit/test_train.py::test_killed_run_resumes...)"""
+run that leaves the old one alone; one writer per run; resume refuses another run's checkpoint and never
+continues a finished run; `latest` is the newest run, never an older one in its place; `latest` honours
+train.output_dir. (Metrics after a resume: tests/unit/test_train.py::test_killed_run_resumes...; damaged
+records and full disks: tests/unit/test_runs_records.py)"""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -62,10 +65,32 @@ def test_resume_refuses_a_checkpoint_of_another_run(home, tiny_llama_dir, data_f
         assert "Start a new run" in str(e.value)
     with pytest.raises(runs.RunError, match="train.learning_rate"):
         train.run(_cfg(tiny_llama_dir, data_file, "train.seed=1", "train.learning_rate=0.5", f"train.resume={ckpt}"))
-    # the same config continues: the run's own folder, no new run
-    again = train.run(_cfg(tiny_llama_dir, data_file, "train.seed=1", "train.resume=latest",
-                           "train.logging_steps=2"))      # watching knobs may differ
-    assert again.out_dir == done.out_dir and len(runs.list_runs("reg")) == 1
+    # the same config (watching knobs may differ) would continue it, but it finished: refused as such (the
+    # same config continuing an unfinished run: test_runs_records.py::test_a_full_disk_while_training...)
+    with pytest.raises(runs.RunError, match="has status succeeded: a finished run is never continued"):
+        train.run(_cfg(tiny_llama_dir, data_file, "train.seed=1", "train.resume=latest", "train.logging_steps=2"))
+    assert len(runs.list_runs("reg")) == 1
+
+
+def test_resume_never_continues_a_finished_run_nor_skips_the_newest(home, tiny_llama_dir, data_file):
+    """Whatever train.resume names, a succeeded run is refused and its folder (adapter, result, metrics,
+    checkpoints) stays byte for byte; `latest` is the newest run: one without a complete checkpoint is refused
+    by name, never passed over for an older one."""
+    done = train.run(_cfg(tiny_llama_dir, data_file))
+    before = _snapshot(done.out_dir)
+    for ref in ("latest", done.run_id, str(done.out_dir), str(done.out_dir / "checkpoint-3")):
+        with pytest.raises(runs.RunError, match=rf"{re.escape(done.run_id)},? has status succeeded: a finished run is "
+                                                r"never continued") as e:
+            train.run(_cfg(tiny_llama_dir, data_file, f"train.resume={ref}"))
+        assert "start a new run (leave train.resume unset)" in str(e.value)
+    assert _snapshot(done.out_dir) == before
+    # a newer run that never reached a checkpoint (made, as a job's launcher makes it; its process then died)
+    newer = runs.new_run(_cfg(tiny_llama_dir, data_file))
+    with pytest.raises(runs.RunError, match=rf"the newest run of 'reg', {re.escape(newer.id)} \(created\), has no "
+                                            "complete checkpoint, and an older run is not continued in its place"):
+        train.run(_cfg(tiny_llama_dir, data_file, "train.resume=latest"))
+    assert _snapshot(done.out_dir) == before
+    assert [r.id for r in runs.list_runs("reg")] == [newer.id, done.run_id]
 
 
 def test_latest_honours_train_output_dir(home, tiny_llama_dir, data_file, tmp_path):
