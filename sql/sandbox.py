@@ -10,12 +10,21 @@ that cap (never a temp file on disk), so a `zeroblob` bomb or an ORDER BY over m
 ends as a SandboxError("memory", ...) instead of taking the machine's memory. Every failure is a
 SandboxError whose `kind` says which: denied | timeout | memory | load (the schema or sample rows) | error.
 
+Single expensive calls: neither the progress handler nor Connection.interrupt() can stop one call of a SQLite
+function, and some run for minutes on values under the 1 MB cap (instr/replace/trim/json_patch cost the product
+of two arguments' lengths; printf('%.*c', 2e9, 'x') loops 2e9 times and then returns NULL, silently). Those
+functions are replaced by guards that refuse a call over its work budget (naming the time cap) or a printf
+wider than the value cap (naming that cap), and otherwise run SQLite's own function on a helper connection; a
+LIKE/GLOB pattern is capped at LIKE_PATTERN_BYTES.
+
     from sql.sandbox import Sandbox
     with Sandbox.from_context(sql_context) as box:
         result = box.query("SELECT ...")          # -> QueryResult(columns, rows, truncated)
 """
 from __future__ import annotations
 
+import functools
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -26,6 +35,24 @@ LOAD_TIMEOUT_S = 5.0                 # schema + sample rows (trusted, but maybe 
 MAX_VALUE_BYTES = 1_000_000          # no single string/blob over 1 MB
 MAX_RESULT_BYTES = 16_000_000        # rows fetched into Python stop here (they live outside SQLite's heap)
 HEAP_LIMIT_BYTES = 384 * 2**20       # SQLite's heap, for the whole process: every sandbox shares it
+LIKE_PATTERN_BYTES = 100             # matching costs value x pattern: 100 bytes over a 1 MB value ~0.2-0.35 s
+# Work one call of these SQLite functions may do: (length of arg a) x (length of arg b), each budget set to about
+# 0.1-0.2 s (measured on 3.40: instr 1.2e10 pairs/s, replace 3.8e10, trim 8e7, json_patch ~1e9 byte pairs/s).
+# The rest of SQLite's functions are linear in their arguments (or bounded by the value cap) and keep running
+# as SQLite's own.
+_CALL_BUDGETS = {  # name: (argument count, a, b, budget)
+    "instr": (2, 0, 1, 2e9), "replace": (3, 0, 1, 2e9), "trim": (2, 0, 1, 1e7), "ltrim": (2, 0, 1, 1e7),
+    "rtrim": (2, 0, 1, 1e7), "json_patch": (2, 0, 1, 3e9),
+}
+# the same functions done by Python where every argument is text (exact: Python strings are valid UTF-8, which
+# SQLite matches byte-wise) and the result stays under the value cap; anything else goes to SQLite's own
+_TEXT_EXACT = {
+    "instr": lambda s, t: s.find(t) + 1, "replace": lambda s, t, r: s.replace(t, r) if t else s,
+    "trim": lambda s, c: s.strip(c), "ltrim": lambda s, c: s.lstrip(c), "rtrim": lambda s, c: s.rstrip(c),
+}
+_GUARDED = (*_CALL_BUDGETS, "printf", "format")
+_PRINTF_SPEC = re.compile(r"%([-+ #!0,l.*0-9]*)(.?)", re.S)
+_TRUNCATING = set("szqQw")           # printf conversions whose precision cuts the output instead of widening it
 _heap_capped = False
 
 
@@ -38,6 +65,36 @@ def _cap_heap(conn: sqlite3.Connection) -> None:
 
 def _size(value) -> int:
     return len(value) if isinstance(value, (str, bytes)) else 8
+
+
+@functools.lru_cache(maxsize=256)
+def _printf_specs(text: str) -> tuple[tuple[tuple[tuple[str, str], ...], str], ...]:
+    """printf's conversions: ((('.' or '', digits or '*'), ...), conversion letter) each; '%%' left out."""
+    return tuple((tuple(re.findall(r"(\.?)(\*|\d+)", spec)), conv)
+                 for spec, conv in _PRINTF_SPEC.findall(text) if spec or conv != "%")
+
+
+def _printf_width(fmt, args: tuple, as_int) -> int:
+    """An upper bound on the characters printf(fmt, *args) pads or repeats: widths, and precisions that widen
+    the output (%.*c repeats, %.Nd zero-pads), whether literal or taken from an argument by '*'."""
+    if fmt is None:
+        return 0
+    total, i = 0, 0
+    for numbers, conv in _printf_specs(fmt.decode("latin-1") if isinstance(fmt, bytes) else str(fmt)):
+        width = precision = 0
+        for part, number in numbers:
+            if number == "*":
+                number = abs(as_int(args[i]) if i < len(args) else 0)
+                i += 1
+            if part:
+                precision = int(number)
+            else:
+                width = int(number)
+        if conv not in ("%", "n", ""):
+            i += 1
+        total += max(width, 0 if conv in _TRUNCATING else precision)
+    return total
+
 
 _WRITE_ACTIONS = {
     getattr(sqlite3, n) for n in (
@@ -80,12 +137,20 @@ class Sandbox:
             self.conn.enable_load_extension(False)
         # no single string/blob over 1 MB (randomblob(1e9) would otherwise allocate a gigabyte)
         self.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        self.conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, LIKE_PATTERN_BYTES)
         _cap_heap(self.conn)
         self.conn.execute("PRAGMA temp_store=MEMORY")   # sorts and temp tables under the heap cap, not on disk
         self._read_only = False
         self._deadline = float("inf")
+        self._limit_s = timeout_s
+        self._tripped: SandboxError | None = None   # why a guard stopped the statement (SQLite only says "raised")
+        self._helper: sqlite3.Connection | None = None
         self.conn.set_authorizer(self._authorize)
         self.conn.set_progress_handler(self._progress, 2000)
+        for name, (nargs, a, b, budget) in _CALL_BUDGETS.items():
+            self.conn.create_function(name, nargs, self._guard(name, nargs, a, b, budget), deterministic=True)
+        for name in ("printf", "format"):
+            self.conn.create_function(name, -1, self._guard_printf(name), deterministic=True)
 
     # --------------------------------------------------------------------------------------- setup
     @classmethod
@@ -118,7 +183,7 @@ class Sandbox:
         SandboxError("load", ...) that says it was the schema or the sample rows, not the query."""
         self._read_only = False
         limit = max(self.timeout_s, LOAD_TIMEOUT_S)
-        self._deadline = time.monotonic() + limit
+        self._deadline, self._limit_s, self._tripped = time.monotonic() + limit, limit, None
         try:
             self.conn.executescript(context)
         except (sqlite3.DatabaseError, MemoryError) as e:
@@ -132,7 +197,7 @@ class Sandbox:
         """Run one statement; read-only unless asked. Fetches at most max_rows rows."""
         self._read_only = read_only
         start = time.monotonic()
-        self._deadline = start + self.timeout_s
+        self._deadline, self._limit_s, self._tripped = start + self.timeout_s, self.timeout_s, None
         before = self.conn.total_changes
         try:
             cur = self.conn.execute(sql)
@@ -162,7 +227,7 @@ class Sandbox:
         names = [r[0] for r in self.conn.execute(
             "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name")]
         out = {}
-        self._deadline = time.monotonic() + self.timeout_s
+        self._deadline, self._limit_s, self._tripped = time.monotonic() + self.timeout_s, self.timeout_s, None
         try:
             for n in names:
                 try:
@@ -177,6 +242,8 @@ class Sandbox:
 
     def close(self) -> None:
         self.conn.close()
+        if self._helper is not None:
+            self._helper.close()
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -200,8 +267,64 @@ class Sandbox:
     def _progress(self) -> int:
         return 1 if time.monotonic() > self._deadline else 0
 
+    def _guard(self, name: str, nargs: int, a: int, b: int, budget: float):
+        """SQLite's `name`, refused when (length of argument a) x (length of argument b) is over `budget`."""
+        sql = f"SELECT {name}({', '.join('?' * nargs)})"
+        exact = _TEXT_EXACT.get(name)
+
+        def call(*args):
+            la, lb = (len(v) if isinstance(v, (str, bytes)) else 32 for v in (args[a], args[b]))
+            if la * lb > budget:
+                self._trip(SandboxError("timeout", f"stopped: {name}() over {la:,} x {lb:,} characters would run "
+                                                   f"past the {self._limit_s:g} s time cap (one call cannot be "
+                                                   "interrupted)"))
+            if exact and all(type(v) is str for v in args) and (
+                    name != "replace" or len(args[0]) + len(args[2]) * (len(args[0]) // max(len(args[1]), 1))
+                    <= MAX_VALUE_BYTES):
+                return exact(*args)
+            return self._builtin(sql, args)
+        return call
+
+    def _guard_printf(self, name: str):
+        """SQLite's printf/format, refused when its padding or repeats would build a value over the value cap
+        (SQLite would loop for seconds and then return NULL); a NULL from a non-NULL format is refused too."""
+        too_big = f"{name}() builds a value over {MAX_VALUE_BYTES // 1000} KB (the cap for one value)"
+
+        def call(*args):
+            if not args:
+                return self._builtin(f"SELECT {name}()", args)
+            as_int = lambda v: self._builtin("SELECT CAST(? AS INTEGER)", (v,)) or 0  # noqa: E731 - SQLite's reading
+            if _printf_width(args[0], args[1:], as_int) > MAX_VALUE_BYTES:
+                self._trip(SandboxError("memory", too_big))
+            out = self._builtin(f"SELECT {name}({', '.join('?' * len(args))})", args)
+            if out is None and args[0] is not None:
+                self._trip(SandboxError("memory", too_big))
+            return out
+        return call
+
+    def _builtin(self, sql: str, args: tuple):
+        """SQLite's own function on a helper connection with the same value cap (ours shadows it here)."""
+        if self._helper is None:
+            self._helper = sqlite3.connect(":memory:", check_same_thread=False)
+            self._helper.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        try:
+            return self._helper.execute(sql, args).fetchone()[0]
+        except (sqlite3.DatabaseError, MemoryError) as e:
+            self._trip(self._classify(e, self._limit_s))
+
+    def _trip(self, err: SandboxError):
+        self._tripped = err
+        raise err
+
     def _classify(self, e: Exception, limit_s: float) -> SandboxError:
         msg = str(e)
+        if "user-defined function raised exception" in msg:
+            names = ", ".join(n + "()" for n in _GUARDED)
+            return self._tripped or SandboxError("error", f"one of {names} could not read its arguments (text that "
+                                                          "is not valid UTF-8?): cast the value to a BLOB first")
+        if "pattern too complex" in msg:
+            return SandboxError("timeout", f"a LIKE or GLOB pattern over {LIKE_PATTERN_BYTES} bytes (the cap for "
+                                           f"patterns, which keeps one match within the {limit_s:g} s time cap)")
         if isinstance(e, MemoryError) or "out of memory" in msg:
             return SandboxError("memory", f"stopped at the memory cap ({HEAP_LIMIT_BYTES // 2**20} MB for SQLite): "
                                           "the query builds values or sorts too large for a sample")
