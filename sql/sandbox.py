@@ -15,7 +15,9 @@ function, and some run for minutes on values under the 1 MB cap (instr/replace/t
 of two arguments' lengths; printf('%.*c', 2e9, 'x') loops 2e9 times and then returns NULL, silently). Those
 functions are replaced by guards that refuse a call over its work budget (naming the time cap) or a printf
 wider than the value cap (naming that cap), and otherwise run SQLite's own function on a helper connection; a
-LIKE/GLOB pattern is capped at LIKE_PATTERN_BYTES.
+LIKE/GLOB pattern is capped at LIKE_PATTERN_BYTES. Memory: SQLite frees what a query took, but glibc keeps it
+(one arena per thread: a long-lived playground kept ~900 MB after a few hostile answers), so closing a sandbox
+after which the process grew gives it back to the system (malloc_trim).
 
     from sql.sandbox import Sandbox
     with Sandbox.from_context(sql_context) as box:
@@ -24,6 +26,7 @@ LIKE/GLOB pattern is capped at LIKE_PATTERN_BYTES.
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sqlite3
 import time
@@ -36,6 +39,7 @@ MAX_VALUE_BYTES = 1_000_000          # no single string/blob over 1 MB
 MAX_RESULT_BYTES = 16_000_000        # rows fetched into Python stop here (they live outside SQLite's heap)
 HEAP_LIMIT_BYTES = 384 * 2**20       # SQLite's heap, for the whole process: every sandbox shares it
 LIKE_PATTERN_BYTES = 100             # matching costs value x pattern: 100 bytes over a 1 MB value ~0.2-0.35 s
+TRIM_ABOVE_BYTES = 32 * 2**20        # a sandbox after which the process grew more than this gives memory back
 # Work one call of these SQLite functions may do: (length of arg a) x (length of arg b), each budget set to about
 # 0.1-0.2 s (measured on 3.40: instr 1.2e10 pairs/s, replace 3.8e10, trim 8e7, json_patch ~1e9 byte pairs/s).
 # The rest of SQLite's functions are linear in their arguments (or bounded by the value cap) and keep running
@@ -54,6 +58,7 @@ _GUARDED = (*_CALL_BUDGETS, "printf", "format")
 _PRINTF_SPEC = re.compile(r"%([-+ #!0,l.*0-9]*)(.?)", re.S)
 _TRUNCATING = set("szqQw")           # printf conversions whose precision cuts the output instead of widening it
 _heap_capped = False
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _cap_heap(conn: sqlite3.Connection) -> None:
@@ -65,6 +70,35 @@ def _cap_heap(conn: sqlite3.Connection) -> None:
 
 def _size(value) -> int:
     return len(value) if isinstance(value, (str, bytes)) else 8
+
+
+def _rss() -> int:
+    """This process's resident memory in bytes (0 where /proc is missing); ~5 us."""
+    try:
+        fd = os.open("/proc/self/statm", os.O_RDONLY)
+        try:
+            return int(os.read(fd, 128).split()[1]) * _PAGE
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+_trim = None
+
+
+def _give_memory_back() -> None:
+    """Return the free memory glibc keeps in its arenas to the system (no-op on other C libraries)."""
+    global _trim
+    if _trim is None:
+        import ctypes
+
+        try:
+            _trim = getattr(ctypes.CDLL(None), "malloc_trim", False)
+        except OSError:
+            _trim = False
+    if _trim:
+        _trim(0)
 
 
 @functools.lru_cache(maxsize=256)
@@ -145,6 +179,7 @@ class Sandbox:
         self._limit_s = timeout_s
         self._tripped: SandboxError | None = None   # why a guard stopped the statement (SQLite only says "raised")
         self._helper: sqlite3.Connection | None = None
+        self._rss_at_open = _rss()
         self.conn.set_authorizer(self._authorize)
         self.conn.set_progress_handler(self._progress, 2000)
         for name, (nargs, a, b, budget) in _CALL_BUDGETS.items():
@@ -156,7 +191,11 @@ class Sandbox:
     @classmethod
     def from_context(cls, context: str, **kw) -> "Sandbox":
         box = cls(**kw)
-        box.load(context)
+        try:
+            box.load(context)
+        except BaseException:
+            box.close()            # what the failed load took goes back now, not when the traceback is dropped
+            raise
         return box
 
     @classmethod
@@ -244,6 +283,8 @@ class Sandbox:
         self.conn.close()
         if self._helper is not None:
             self._helper.close()
+        if _rss() > self._rss_at_open + TRIM_ABOVE_BYTES:
+            _give_memory_back()
 
     def __enter__(self) -> "Sandbox":
         return self

@@ -2,10 +2,13 @@
 the progress handler or interrupt(), so calls that would loop for seconds (printf's repeats, instr / replace /
 trim / json_patch over two long arguments, a long LIKE pattern over a long value) are refused at once with an
 error that names the cap, never a silent NULL; the same functions on ordinary values still give SQLite's own
-answers."""
+answers. And the memory a hostile answer took is given back to the system, in the long-lived playground too."""
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -74,3 +77,35 @@ def test_a_long_like_pattern_is_refused_and_a_usual_one_works(op):
             box.query(f"SELECT {BIG} {op}")
         assert e.value.kind == "timeout"
         assert box.query("SELECT x FROM t WHERE x LIKE '%er1%' OR x GLOB 'o*r'").rows == [("user12",), ("other",)]
+
+
+PLAYGROUND = '''
+import json, sys
+from concurrent.futures import ThreadPoolExecutor
+from serving.text_to_sql import Answer, TextToSql
+from sql.validate import SqlCheck
+
+def status(key):
+    return int([ln for ln in open("/proc/self/status") if ln.startswith(key)][0].split()[1]) // 1024
+
+sql = sys.argv[1]
+before = status("VmRSS")
+errors = []
+with ThreadPoolExecutor(4) as pool:          # the web UI answers on a pool of worker threads, kept alive
+    for _ in range(3):
+        ans = Answer("q", sql, sql, SqlCheck(sql=sql, ok=True, parses=True, read_only=True))
+        pool.submit(TextToSql._execute, ans, "CREATE TABLE t (x INT);", "").result()
+        errors.append(ans.execution_error)
+    print(json.dumps({"before": before, "peak": status("VmHWM"), "after": status("VmRSS"), "errors": errors}))
+'''
+
+
+def test_the_playground_gives_back_the_memory_a_hostile_answer_took():
+    sort = ("SELECT i, zeroblob(200) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+            "WHERE i < 3000000) SELECT i FROM n) ORDER BY random()")
+    p = subprocess.run([sys.executable, "-c", PLAYGROUND, sort], capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert all("memory cap" in e or "time cap" in e for e in out["errors"]), out
+    assert out["peak"] - out["before"] > 150, out       # the answers did take memory (up to SQLite's 384 MB cap)
+    assert out["after"] - out["before"] < 64, out       # and it went back (it stayed at ~+400 MB, +860 MB in 4 threads)
