@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from app import auth
+from core import access
 from core.errors import SqlgenieError
 from core.files import write_atomic
 from core.procs import ProcRecord, alive, group_alive, log_tail, spawn, stop, stop_all
@@ -70,7 +70,7 @@ def _wait(url: str, what: str, rec: ProcRecord, log: Path, timeout_s: float, ok=
         if not group_alive(rec):
             raise ConsoleError(f"{what} exited while starting; last lines of {log}:\n{log_tail(log, 15)}")
         try:
-            if ok(requests.get(url, timeout=2)):
+            if ok(requests.get(url, timeout=2, headers=access.auth_header())):
                 return
         except requests.RequestException:
             pass
@@ -79,8 +79,8 @@ def _wait(url: str, what: str, rec: ProcRecord, log: Path, timeout_s: float, ok=
 
 
 def run(model: str, replicas: int | None, serve: bool = True, say=print) -> int:
-    host = auth.bind_address()
-    auth.check_bind(host)
+    host = access.bind_address()
+    access.check_bind(host)
     t0 = time.time()
     _cleanup_previous(say)
     if serve:
@@ -102,8 +102,10 @@ def run(model: str, replicas: int | None, serve: bool = True, say=print) -> int:
         "playground": [py, "-m", "app.playground"],
     }
     if serve:
+        # replicas and the router's metrics on free ports: a second console (another home) never collides there
         parts_cmd = {"serve": [py, "-m", "serving", "run", "--model", model, "--replicas", str(replicas), "--name",
-                               DEPLOYMENT, f"router_port={router_port}", "max_model_len=2048"], **parts_cmd}
+                               DEPLOYMENT, f"router_port={router_port}", "base_port=0", "metrics_port=0",
+                               f"host={host}", "max_model_len=2048"], **parts_cmd}
     state = {"owner": os.getpid(), "started": t0, "parts": {}}
     recs: dict[str, ProcRecord] = {}
     stopping: list[int] = []

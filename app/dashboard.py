@@ -1,42 +1,45 @@
-"""sqlgenie ops dashboard (Streamlit). UI only: everything it shows comes from pipeline/ and serving/.
+"""sqlgenie ops dashboard (Streamlit): the pages of app/views/ behind one door, served by Streamlit's st.App.
 
-Pages (app/pages/): Jobs (by id, progress, clean logs, cancel / rerun with confirmation, Try it), New job (a
-form generated from the configs, presets, the plan before Submit), GPUs (NVML per GPU and per process ->
-job), Training (a run's curves), Serving (deployments, models, health, stop / start), Models (runs, Try it,
-evaluate, export, compare), Data (prepared data, the yardstick). Live parts refresh every 2 s with
-st.fragment; nothing heavy runs in this process.
+    sqlgenie console                                  # dashboard + playground + a deployment
+    .venv/bin/streamlit run app/dashboard.py          # the dashboard alone, from any folder
 
-    sqlgenie console                                 # dashboard + playground + a deployment
-    .venv/bin/streamlit run app/dashboard.py          # the dashboard alone (binds 127.0.0.1 unless SQLGENIE_HOST)
+It listens on 127.0.0.1 (app/.streamlit/config.toml, read wherever it is started from) unless told
+otherwise (--server.address, SQLGENIE_HOST through the console); anything beyond localhost needs
+SQLGENIE_TOKEN, or the dashboard refuses to start. With a token, every URL (pages, websocket, files) goes
+through app/door.py: the token's login cookie or bearer header, or the login form.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import streamlit as st
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+from streamlit import config
 
-from app import auth, state
-from core.settings import home
+from app.door import Door
+from app.views import DEFAULT_PAGE, PAGES
+from core import access
 
-st.set_page_config(page_title="sqlgenie", layout="wide")
-_why = next((w for w in (auth.refusal(a) for a in (st.get_option("server.address"), auth.bind_address()) if a) if w), "")
-if _why:  # reachable beyond this machine without a token: show nothing but why
-    st.error(_why)
-    st.stop()
+_why = access.refusal(config.get_option("server.address"))
+if _why:                     # runs before the server binds: nothing listens
+    print(f"sqlgenie dashboard: {_why}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
 
-if auth.token() and not st.session_state.get("authed"):
-    st.title("sqlgenie")
-    given = st.text_input("Console token (SQLGENIE_TOKEN)", type="password")
-    if given and auth.token_ok(given):
-        st.session_state["authed"] = True
-        st.rerun()
-    if given:
-        st.error("Wrong token: use the value of SQLGENIE_TOKEN the console was started with.")
-    st.stop()
 
-PAGES = {"Jobs": "jobs", "New job": "new_job", "GPUs": "gpus", "Training": "training", "Serving": "serving",
-         "Models": "models", "Data": "data"}
-state.PAGES.update({name: st.Page(f"pages/{mod}.py", title=name, url_path=mod.replace("_", "-"), default=name == "Jobs")
-                    for name, mod in PAGES.items()})
-nav = st.navigation(list(state.PAGES.values()))
-st.sidebar.title("sqlgenie")
-st.sidebar.caption(f"home `{home()}`")
-nav.run()
+
+def _moved(to: str):
+    def redirect(request: Request) -> RedirectResponse:
+        query = request.url.query
+        return RedirectResponse(to + (f"?{query}" if query else ""), status_code=307)
+    return redirect
+
+
+# Old and obvious addresses of pages: /jobs (the default page: Streamlit serves it only at /) and the file
+# names with '_' (/new_job) open their page instead of "page not found".
+MOVED = {f"/{DEFAULT_PAGE}": "/", **{f"/{mod}": f"/{mod.replace('_', '-')}" for mod in PAGES.values() if "_" in mod}}
+app = st.App(Path(__file__).with_name("shell.py"), middleware=[Middleware(Door)],
+             routes=[Route(old + tail, _moved(new)) for old, new in MOVED.items() for tail in ("", "/")])

@@ -9,7 +9,9 @@ chosen dialect, three separate marks (parses / names exist / read-only; a statem
 flagged and only ever runs on a throwaway copy), the rows it returns on your sample rows, latency, and how it
 was made (constrained by the schema's grammar or not, candidates tried and how many agreed). The exact
 prompt and raw completion are one click away. Each model is prompted exactly as it was trained (its own
-tokenizer and prompt contract: serving/text_to_sql.py). Beyond localhost the page needs SQLGENIE_TOKEN.
+tokenizer and prompt contract: serving/text_to_sql.py). Beyond localhost the playground needs SQLGENIE_TOKEN,
+and with a token every URL of it (page, API, queue, files) goes through the console's door (app/door.py: the
+same login as the dashboard's).
 """
 from __future__ import annotations
 
@@ -17,8 +19,10 @@ import os
 import threading
 
 import gradio as gr
+from starlette.middleware import Middleware
 
-from app import auth
+from app.door import Door
+from core import access
 from core.errors import SqlgenieError
 from serving import deployments as D
 from serving.client import EndpointError
@@ -68,7 +72,7 @@ def client(deployment: str, model: str) -> TextToSql:
     key = (deployment, model, D.load(deployment).get("created"))
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
-            _CLIENTS[key] = TextToSql.for_deployment(deployment, model, api_key=auth.token() or None)
+            _CLIENTS[key] = TextToSql.for_deployment(deployment, model)
         return _CLIENTS[key]
 
 
@@ -137,12 +141,9 @@ def ask_one(deployment, model, schema, rows, question, target, execute, constrai
         return None, _panel(None, str(e))
 
 
-def answer(token, deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
+def answer(deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
            candidates, temperature, history):
     blank_b = ["", "", gr.update(value=None, visible=False), "", "", ""]
-    if auth.token() and not auth.token_ok(token):
-        return ["### Model", *_panel(None, "wrong or missing token: enter the SQLGENIE_TOKEN the console was started "
-                                           "with"), "", *blank_b, history, history]
     if not deployment or not model_a:
         msg = "no deployment is ready: start one on the dashboard (Serving, or Try it on a trained run)"
         return ["### Model", *_panel(None, msg), "", *blank_b, history, history]
@@ -210,7 +211,6 @@ def build() -> gr.Blocks:
     with gr.Blocks(title="sqlgenie playground") as demo:
         gr.Markdown("# sqlgenie playground\nAsk a question about your schema; get SQL checked against it and run on "
                     "your sample rows.")
-        token = gr.Textbox(label="Console token", type="password", visible=bool(auth.token()), elem_id="token")
         with gr.Row():
             deployment = gr.Dropdown(label="Deployment", choices=[], elem_id="deployment", scale=2)
             model_a = gr.Dropdown(label="Model", choices=[], elem_id="model_a", scale=2)
@@ -246,7 +246,7 @@ def build() -> gr.Blocks:
         deployment.change(on_deployment, deployment, [model_a, model_b])
         refresh_btn.click(refresh, deployment, [deployment, model_a, model_b])
         demo.load(on_load, None, [deployment, model_a, compare, model_b])
-        inputs = [token, deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
+        inputs = [deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
                   candidates, temperature, history]
         outputs = [head_a, *out_a, head_b, *out_b, history, hist]
         go_btn.click(answer, inputs, outputs, concurrency_limit=4)
@@ -255,12 +255,14 @@ def build() -> gr.Blocks:
 
 
 def main() -> None:
-    host = auth.bind_address()
-    auth.check_bind(host)
+    host = access.bind_address()
+    access.check_bind(host)
     demo = build()
     demo.queue(max_size=64)
     demo.launch(server_name=host, server_port=int(os.environ.get("PLAYGROUND_PORT", "7860")), show_error=True,
-                quiet=True, share=False, footer_links=["gradio", "settings"])
+                quiet=True, share=False, footer_links=["gradio", "settings"],
+                # Gradio's launch asks itself for startup-events (it returns only whether they ran)
+                app_kwargs={"middleware": [Middleware(Door, open_paths=("/gradio_api/startup-events",))]})
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-APP = str(Path(__file__).resolve().parents[2] / "app" / "dashboard.py")
-PAGES = {"Jobs": "pages/jobs.py", "New job": "pages/new_job.py", "GPUs": "pages/gpus.py",
-         "Training": "pages/training.py", "Serving": "pages/serving.py", "Models": "pages/models.py",
-         "Data": "pages/data.py"}
+APP = str(Path(__file__).resolve().parents[2] / "app" / "shell.py")
+PAGES = {"Jobs": "views/jobs.py", "New job": "views/new_job.py", "GPUs": "views/gpus.py",
+         "Training": "views/training.py", "Serving": "views/serving.py", "Models": "views/models.py",
+         "Data": "views/data.py"}
 
 
 @pytest.fixture
@@ -29,9 +29,11 @@ def populated(home):
     return home
 
 
-def _app():
+def _app(address: str = "127.0.0.1"):
+    from streamlit import config
     from streamlit.testing.v1 import AppTest
 
+    config.set_option("server.address", address)     # what app/.streamlit/config.toml gives a real server
     return AppTest.from_file(APP, default_timeout=60)
 
 
@@ -85,30 +87,32 @@ def test_new_job_shows_config_errors_inline(populated):
     assert any("train.learning_rate: 0.0 must be > 0" in e.value for e in at.error)
 
 
-def test_a_public_bind_without_a_token_shows_only_the_refusal(populated, monkeypatch):
-    monkeypatch.setenv("SQLGENIE_HOST", "0.0.0.0")
+@pytest.mark.parametrize("address", ["0.0.0.0", None])
+def test_the_shell_served_on_a_public_address_without_a_token_shows_only_the_refusal(populated, monkeypatch, address):
+    """The shell served directly (not through app/dashboard.py): on every interface (None: no address set)
+    without a token it shows nothing but why."""
     monkeypatch.delenv("SQLGENIE_TOKEN", raising=False)
-    at = _app()
+    at = _app(address)
     at.run()
-    assert any("refusing to listen on 0.0.0.0" in e.value for e in at.error)
+    assert any("refusing to listen on" in e.value for e in at.error), [e.value for e in at.error]
     assert not at.dataframe and not at.header
 
 
-def test_a_wrong_token_says_so(populated, monkeypatch):
+def test_the_shell_without_the_doors_cookie_shows_nothing(populated, monkeypatch):
+    """With a token, a session whose request carried neither the login cookie nor the bearer token (the shell
+    served without its door) sees no page."""
     monkeypatch.setenv("SQLGENIE_TOKEN", "s3cret")
     at = _app()
     at.run()
-    at.text_input[0].input("nope").run()
-    assert any("Wrong token" in e.value for e in at.error)
-    at.text_input[0].input("s3cret").run()
-    assert at.header and at.header[0].value == "Jobs"
+    assert any("needs the console token" in e.value for e in at.error)
+    assert not at.dataframe and not at.header
 
 
 def test_a_gpu_process_is_named_by_its_job_live_and_not_guessed_in_a_replay():
     import os
     from types import SimpleNamespace
 
-    from app.pages.gpus import _what
+    from app.views.gpus import _what
 
     jobs = {3: SimpleNamespace(kind="train", name="smollm2-gpu")}
     assert _what({"pid": 1, "job": 3}, jobs, replayed=False) == "train smollm2-gpu"
