@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from core import access
 from core.errors import SqlgenieError
 
 
@@ -45,7 +46,8 @@ class CompletionsClient:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.retries = retries
-        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        key = access.token() if api_key is None else api_key      # our own deployments ask for the console token
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._local = threading.local()
         self.model = model or self.models()[0]
 

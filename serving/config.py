@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -12,6 +13,8 @@ from typing import Optional
 from core.errors import ConfigError, SqlgenieError
 from core.measured import FIGURES
 from core.settings import build, opt, parse_yaml, with_overrides
+
+NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class DeploymentError(SqlgenieError):
@@ -27,8 +30,9 @@ class ServeConfig:
     gpus: list[int] = opt([], "GPU indices to use (default: the first `replicas` GPUs).")
     workers: list[str] = opt([], "Extra replica URLs on other hosts (http://host:port, started there with "
                                  "`sqlgenie serve replica`) the router also balances.")
-    host: str = opt("127.0.0.1", "Address the router binds (replicas bind 127.0.0.1 unless started as remote "
-                                 "replicas).")
+    host: str = opt("127.0.0.1", "Address clients reach the deployment on (replicas bind 127.0.0.1 unless started "
+                                 "as remote replicas). With SQLGENIE_TOKEN set, the router listens on 127.0.0.1 "
+                                 "and a gate that asks for the token takes this address (serving/gate.py).")
     router_port: int = opt(8000, "The OpenAI endpoint clients use (0: a free port).", ge=0, le=65535)
     base_port: int = opt(8100, "First replica port (replica i gets base_port + i; 0: free ports).", ge=0, le=65535)
     metrics_port: int = opt(29000, "vllm-router's Prometheus port (0: a free port).", ge=0, le=65535)
@@ -65,6 +69,10 @@ class ServeConfig:
     start_timeout_s: int = opt(600, "Give up on a replica that is not healthy after this long.", ge=10)
     max_restarts: int = opt(5, "Supervised deployments (`serve run`, serve jobs): restarts of a dead replica "
                                "before giving up on it (backoff 2, 4, 8 ... 60 s).", ge=0)
+    request_timeout_s: int = opt(60, "The router gives up on a replica's answer after this long and retries it on "
+                                     "another (a replica that hangs keeps nobody waiting longer).", ge=1)
+    hang_timeout_s: int = opt(30, "Supervised deployments: a replica whose process lives but that has answered no "
+                                  "health check for this long is stopped and started again (0: never).", ge=0)
     extra_args: list[str] = opt([], "More vLLM flags, verbatim (e.g. --max-num-seqs 64).")
 
     def adapters(self) -> dict[str, str]:
@@ -93,8 +101,9 @@ class ServeConfig:
         if self.draft_speculation > 0 and self.ngram_speculation > 0:
             out.append("draft_speculation and ngram_speculation are both on: vLLM runs one speculation method; set "
                        "one of them to 0")
-        if "/" in self.name or not self.name.strip():
-            out.append(f"name: {self.name!r} must be non-empty and without '/'")
+        if not NAME_OK.fullmatch(self.name) or self.name in (".", ".."):
+            out.append(f"name: {self.name!r} must be letters, digits, '.', '_' or '-' (starting with a letter or digit): "
+                       "it names the deployment's folder")
         return out
 
 

@@ -28,7 +28,7 @@ import requests
 from core.files import FileLock, write_atomic
 from core.procs import ProcRecord, alive, group_alive, start_ticks, stop_all
 from core.settings import home
-from serving.config import DeploymentError
+from serving.config import NAME_OK, DeploymentError
 
 PHASES = ("starting", "ready", "stopping", "stopped")
 MAX_EVENTS = 60
@@ -39,6 +39,8 @@ def root() -> Path:
 
 
 def state_dir(name: str) -> Path:
+    if not NAME_OK.fullmatch(name or ""):      # '..', 'a/b': a folder outside serve/ that nothing would find again
+        raise DeploymentError(f"{name!r} is not a deployment name (letters, digits, '.', '_', '-')")
     return root() / name
 
 
@@ -88,9 +90,10 @@ def names() -> list[str]:
 
 # ------------------------------------------------------------------------------------ records
 def records(state: dict) -> list[ProcRecord]:
-    """Every process group the deployment started (replicas, router, sampler)."""
+    """Every process group the deployment started (replicas, router, its gate, sampler)."""
+    router = state.get("router") or {}
     recs = [ProcRecord.from_dict(r.get("proc")) for r in state.get("replicas", [])]
-    recs += [ProcRecord.from_dict((state.get("router") or {}).get("proc")),
+    recs += [ProcRecord.from_dict(router.get("proc")), ProcRecord.from_dict((router.get("gate") or {}).get("proc")),
              ProcRecord.from_dict((state.get("sampler") or {}).get("proc"))]
     return [r for r in recs if r is not None]
 
@@ -203,7 +206,11 @@ def port_holder(port: int) -> str:
             if r.get("port") == port and group_alive(ProcRecord.from_dict(r.get("proc"))):
                 return f"replica {r['index']} of deployment {name!r} (pid {r['proc']['pid']})"
         router = st.get("router") or {}
-        if port in (router.get("port"), router.get("metrics_port")) and group_alive(ProcRecord.from_dict(router.get("proc"))):
+        gate = router.get("gate") or {}
+        if router.get("port") == port and gate and group_alive(ProcRecord.from_dict(gate.get("proc"))):
+            return f"the router's gate of deployment {name!r} (pid {gate['proc']['pid']})"
+        if (port in (router.get("port"), router.get("metrics_port"), router.get("internal_port"))
+                and group_alive(ProcRecord.from_dict(router.get("proc")))):
             return f"the router of deployment {name!r} (pid {router['proc']['pid']})"
     try:
         for c in psutil.net_connections(kind="tcp"):

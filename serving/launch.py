@@ -12,8 +12,11 @@ warm-up requests; a replica that dies while starting raises DeploymentError with
 cause. A start that is interrupted (Ctrl-C, SIGTERM) stops what it started; one that is killed is cleaned by
 the reaper on the next up/down/status. `serve run` watches every replica and the router, restarts a dead one
 with backoff (2, 4, 8 ... 60 s) and gives up after `max_restarts`, each as an event in the state (shown on
-the Serving page and by `status`). vllm-router is started in front with retries, a circuit breaker, health
-checks and a Prometheus port; remote replicas join as extra worker URLs.
+the Serving page and by `status`); it also restarts a replica that lives but answers no health check for
+`hang_timeout_s`. vllm-router is started in front with retries, a per-request timeout (a hung replica's
+requests go to another), a circuit breaker, health checks and a Prometheus port; remote replicas join as
+extra worker URLs. With SQLGENIE_TOKEN set the router listens on 127.0.0.1 only and serving/gate.py, which
+asks every client for the token, takes the deployment's address; no secret is put on a command line.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from typing import Callable
 
 import requests
 
+from core import access
 from core.procs import ProcRecord, alive, group_alive, log_tail, spawn, start_ticks, stop, stop_all
 from serving import deployments as D
 from serving.config import DeploymentError, ServeConfig
@@ -70,22 +74,17 @@ def diagnose(log: str) -> str:
     return "see the log"
 
 
-def _auth() -> dict:
-    key = os.environ.get("SQLGENIE_TOKEN", "")
-    return {"Authorization": f"Bearer {key}"} if key else {}
-
-
 def wait_ready(rec: ProcRecord, url: str, log_path: str, what: str, timeout_s: float, models: bool = True) -> None:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         if not alive(rec.pid):
             tail = log_tail(log_path)
             raise DeploymentError(f"{what} exited while starting: {diagnose(tail)}\n--- {log_path} (last lines) ---\n{tail}")
-        if D.healthy(url, headers=_auth()):
+        if D.healthy(url, headers=access.auth_header()):
             if not models:
                 return
             try:
-                if requests.get(url + "/v1/models", timeout=5, headers=_auth()).ok:
+                if requests.get(url + "/v1/models", timeout=5, headers=access.auth_header()).ok:
                     return
             except requests.RequestException:
                 pass
@@ -97,12 +96,22 @@ def wait_ready(rec: ProcRecord, url: str, log_path: str, what: str, timeout_s: f
 def warm_up(url: str, model: str, n: int) -> None:
     for i in range(n):
         requests.post(url + "/v1/completions", json={"model": model, "prompt": f"SELECT {i}", "max_tokens": 4,
-                                                     "temperature": 0}, timeout=300).raise_for_status()
+                                                     "temperature": 0}, timeout=300,
+                      headers=access.auth_header()).raise_for_status()
 
 
-def router_command(cfg: ServeConfig, urls: list[str], port: int, metrics_port: int) -> list[str]:
+def _with_token(env: dict) -> dict:
+    """A replica's environment: with a token, vLLM asks every /v1 request for it (VLLM_API_KEY, from the
+    environment, never the command line); the router passes each client's Authorization header on, so the
+    token that opened the gate opens the replica too, and nobody on this machine goes around the gate."""
+    return {**env, "VLLM_API_KEY": access.token()} if access.token() else env
+
+
+def router_command(cfg: ServeConfig, urls: list[str], host: str, port: int, metrics_port: int) -> list[str]:
+    """vllm-router's command line (no secret on it: the router passes each client's Authorization header on to
+    the workers, and a gate in front checks it)."""
     py = os.environ.get("SQLGENIE_ROUTER_PYTHON") or vllm_python()
-    cmd = [py, "-m", "vllm_router.launch_router", "--host", cfg.host, "--port", str(port),
+    cmd = [py, "-m", "vllm_router.launch_router", "--host", host, "--port", str(port),
            "--worker-urls", *urls, "--policy", cfg.policy,
            "--prometheus-host", "127.0.0.1", "--prometheus-port", str(metrics_port),
            # A replica that dies mid-load: its circuit opens after 2 failed sends (open circuits are skipped
@@ -112,9 +121,9 @@ def router_command(cfg: ServeConfig, urls: list[str], port: int, metrics_port: i
            "--health-check-interval-secs", "2", "--health-failure-threshold", "2",
            "--health-success-threshold", "1", "--health-check-endpoint", "/health",
            "--cb-failure-threshold", "2", "--cb-timeout-duration-secs", "5",
+           # A replica that hangs (alive, silent) holds a request until this timeout, then it is retried elsewhere.
+           "--request-timeout-secs", str(cfg.request_timeout_s),
            "--worker-startup-timeout-secs", "30", "--log-level", "warning"]
-    if os.environ.get("SQLGENIE_TOKEN"):
-        cmd += ["--api-key", os.environ["SQLGENIE_TOKEN"]]
     return cmd
 
 
@@ -131,7 +140,7 @@ def start_replica(name: str, r: dict, cfg: ServeConfig) -> None:
     def setter(st: dict, rec: dict) -> None:
         st["replicas"][r["index"]].update(proc=rec, state="starting")
 
-    _, rec = spawn([vllm_python(), "-m", "vllm.entrypoints.openai.api_server", *r["args"]], r["env"], r["log"],
+    _, rec = spawn([vllm_python(), "-m", "vllm.entrypoints.openai.api_server", *r["args"]], _with_token(r["env"]), r["log"],
                    r["cpus"], role=f"replica {r['index']}", on_start=_record_into(name, setter))
     try:
         wait_ready(rec, r["url"], r["log"], f"replica {r['index']} ({r['device']})", cfg.start_timeout_s)
@@ -146,10 +155,29 @@ def start_router(name: str, cfg: ServeConfig, router: dict, urls: list[str]) -> 
     def setter(st: dict, rec: dict) -> None:
         st["router"]["proc"] = rec
 
-    _, rec = spawn(router_command(cfg, urls, router["port"], router["metrics_port"]), {}, router["log"],
+    gated = bool(router.get("gate"))
+    host, port = ("127.0.0.1", router["internal_port"]) if gated else (cfg.host, router["port"])
+    _, rec = spawn(router_command(cfg, urls, host, port, router["metrics_port"]), {}, router["log"],
                    role="router", on_start=_record_into(name, setter))
     try:
-        wait_ready(rec, router["url"], router["log"], "vllm-router", 60)
+        wait_ready(rec, f"http://127.0.0.1:{port}", router["log"], "vllm-router", 60)
+    except BaseException:
+        stop(rec, 5)
+        raise
+
+
+def start_gate(name: str, cfg: ServeConfig, router: dict) -> None:
+    """The token-asking front on the deployment's address (serving/gate.py), in front of the local router."""
+    def setter(st: dict, rec: dict) -> None:
+        st["router"]["gate"]["proc"] = rec
+
+    gate = router["gate"]
+    listen = f"[{cfg.host}]:{router['port']}" if ":" in cfg.host else f"{cfg.host}:{router['port']}"
+    _, rec = spawn([sys.executable, "-m", "serving.gate", "--listen", listen,
+                    "--upstream", f"http://127.0.0.1:{router['internal_port']}"], {}, gate["log"],
+                   role="gate", on_start=_record_into(name, setter))
+    try:
+        wait_ready(rec, router["url"], gate["log"], "the router's gate", 30)
     except BaseException:
         stop(rec, 5)
         raise
@@ -164,12 +192,14 @@ def start_sampler(name: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ up / down
-class _Interrupted(BaseException):
-    """SIGTERM while starting: unwind like Ctrl-C so what was started is stopped."""
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM while starting: unwind like Ctrl-C so what was started is stopped (the CLI then says so in one
+    line and exits 143)."""
+    exit_code = 143
 
 
 def _raise_interrupted(*_) -> None:
-    raise _Interrupted()
+    raise _Interrupted("SIGTERM while the deployment was starting; what was started is stopped")
 
 
 def _check_free(cfg: ServeConfig, ports: list[tuple[int, str]]) -> None:
@@ -190,7 +220,8 @@ def _check_workers(cfg: ServeConfig) -> None:
     bad = []
     for w in cfg.workers:
         try:
-            names = [m["id"] for m in requests.get(w + "/v1/models", timeout=5).json().get("data", [])]
+            names = [m["id"] for m in requests.get(w + "/v1/models", timeout=5, headers=access.auth_header()).json()
+                     .get("data", [])]
         except (requests.RequestException, ValueError) as e:
             bad.append(f"worker {w} does not answer /v1/models ({type(e).__name__}): start it with `sqlgenie serve "
                        f"replica --name {cfg.name} --host ... --port ...` there")
@@ -203,9 +234,9 @@ def _check_workers(cfg: ServeConfig) -> None:
 
 def up(cfg: ServeConfig, progress: Callable[[str], None] = print, supervised: bool = False) -> dict:
     """Start every replica (in parallel), then the router and the stats sampler; returns the state."""
-    if cfg.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SQLGENIE_TOKEN"):
-        raise DeploymentError(f"router host {cfg.host}: binding beyond localhost needs SQLGENIE_TOKEN (clients send it "
-                              "as a bearer token)")
+    if access.refusal(cfg.host):
+        raise DeploymentError(f"host {cfg.host}: binding beyond localhost needs SQLGENIE_TOKEN (clients send it as a "
+                              "bearer token)")
     check_engine()
     D.reap(cfg.name, progress)
     if D.exists(cfg.name):
@@ -216,23 +247,28 @@ def up(cfg: ServeConfig, progress: Callable[[str], None] = print, supervised: bo
                                   "or give the new one another name")
     _check_workers(cfg)
     replicas = plan(cfg)
-    spare = iter(free_ports(2, avoid={r.port for r in replicas}))
+    gated = bool(access.token())
+    spare = iter(free_ports(3, avoid={r.port for r in replicas}))
     router_port = cfg.router_port or next(spare)
     metrics_port = cfg.metrics_port or next(spare)
+    internal_port = next(spare) if gated else None          # the router's own, behind the gate
     _check_free(cfg, [(router_port, "router_port"), (metrics_port, "metrics_port")]
+                + ([(internal_port, "the router's port behind its gate")] if gated else [])
                 + [(r.port, f"replica {r.index} port") for r in replicas])
     for r in replicas:
         progress(f"replica {r.index} on {r.device}, port {r.port}: " + "; ".join(r.reasons))
     logs = D.state_dir(cfg.name) / "logs"
     me = ProcRecord(os.getpid(), os.getpgid(0), start_ticks(os.getpid()), sys.argv, "owner", time.time())
-    host_url = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
+    host_url = ("127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else f"[{cfg.host}]" if ":" in cfg.host else cfg.host)
     state = {"name": cfg.name, "config": asdict(cfg), "created": time.time(), "phase": "starting",
              "supervised": supervised, "owner": me.to_dict(),
              "replicas": [{**{k: v for k, v in asdict(r).items()}, "url": r.url, "log": str(logs / f"replica-{r.index}.log"),
                            "proc": None, "state": "planned", "restarts": 0} for r in replicas],
              "workers": list(cfg.workers),
              "router": {"url": f"http://{host_url}:{router_port}", "port": router_port, "metrics_port": metrics_port,
-                        "metrics": f"http://127.0.0.1:{metrics_port}/metrics", "log": str(logs / "router.log"), "proc": None},
+                        "metrics": f"http://127.0.0.1:{metrics_port}/metrics", "log": str(logs / "router.log"), "proc": None,
+                        "internal_port": internal_port,
+                        "gate": {"log": str(logs / "gate.log"), "proc": None} if gated else None},
              "sampler": {}, "models": served_models(cfg), "events": []}
     D.event(state, f"starting {len(replicas)} replica(s) of {cfg.model}")
     D.state_dir(cfg.name).mkdir(parents=True, exist_ok=True)
@@ -255,6 +291,8 @@ def up(cfg: ServeConfig, progress: Callable[[str], None] = print, supervised: bo
         progress(f"{len(replicas)} replica(s) ready in {time.time() - t0:.0f} s")
         urls = [r["url"] for r in state["replicas"]] + list(cfg.workers)
         start_router(cfg.name, cfg, state["router"], urls)
+        if gated:
+            start_gate(cfg.name, cfg, state["router"])
         start_sampler(cfg.name)
     except BaseException:
         progress("start failed or interrupted: stopping what was started")
@@ -307,13 +345,34 @@ def stop_replica(name: str, index: int) -> None:
 # ------------------------------------------------------------------------------------ supervision
 class Supervisor:
     """Watches a ready deployment: a replica whose process group died (or whose API server died, leaving its
-    engine behind) is stopped whole and started again after a backoff; after max_restarts it is given up.
-    A dead router is started again at once."""
+    engine behind), or that lives but has answered no health check for `hang_timeout_s`, is stopped whole and
+    started again after a backoff; after max_restarts it is given up. A dead router or gate is started again
+    at once."""
 
     def __init__(self, name: str, cfg: ServeConfig, progress: Callable[[str], None] = print):
         self.name, self.cfg, self.progress = name, cfg, progress
         self.busy: set[int] = set()
         self.next_try: dict[int, float] = {}
+        self.silent_since: dict[int, float] = {}       # replica -> when its health checks stopped answering
+        self.last_probe = 0.0
+
+    def _silent(self, st: dict) -> dict[int, float]:
+        """Replicas (ready, process alive) that have answered no health check for hang_timeout_s: {index: s}."""
+        limit = self.cfg.hang_timeout_s
+        now = time.time()
+        if not limit or now - self.last_probe < min(5.0, limit / 3):
+            return {}
+        self.last_probe = now
+        ready = [r for r in st["replicas"] if r.get("state") == "ready" and r["index"] not in self.busy]
+        with ThreadPoolExecutor(max(1, len(ready))) as pool:
+            answers = dict(zip([r["index"] for r in ready],
+                               pool.map(lambda r: D.healthy(r["url"], timeout=min(5.0, limit / 3)), ready)))
+        for i, ok in answers.items():
+            if ok:
+                self.silent_since.pop(i, None)
+            else:
+                self.silent_since.setdefault(i, now)
+        return {i: now - t for i, t in self.silent_since.items() if now - t >= limit and i in answers}
 
     def _note(self, what: str) -> None:
         self.progress(what)
@@ -334,17 +393,21 @@ class Supervisor:
         st = D.load(self.name)
         if st.get("phase") != "ready":
             return
+        silent = self._silent(st)
         for r in st["replicas"]:
             i = r["index"]
             if i in self.busy or r.get("state") in ("stopped", "gave_up", "restarting", "starting", "planned"):
                 continue
             rec = ProcRecord.from_dict(r.get("proc"))
-            if rec is not None and alive(rec.pid) and group_alive(rec):
+            if i not in silent and rec is not None and alive(rec.pid) and group_alive(rec):
                 continue
             if r.get("state") == "ready":
-                stop(rec, 5)   # the leader died: its engine may still hold memory and the port
+                stop(rec, 5)   # the leader died (its engine may still hold memory and the port), or it hangs
+                self.silent_since.pop(i, None)
                 last = (log_tail(r["log"], 3).splitlines() or [""])[-1]
-                self._note(f"replica {i} died (its API server process is gone); last log line: {last[:200]}")
+                why = (f"answered no health check for {silent[i]:.0f} s though its process lives (hung): stopped it"
+                       if i in silent else "died (its API server process is gone)")
+                self._note(f"replica {i} {why}; last log line: {last[:200]}")
                 D.edit(self.name, lambda s: s["replicas"][i].update(state="dead"))
                 r["state"] = "dead"
             if r["restarts"] >= self.cfg.max_restarts:
@@ -370,6 +433,15 @@ class Supervisor:
                 start_router(self.name, self.cfg, router, [r["url"] for r in st["replicas"]] + list(st.get("workers", [])))
             except DeploymentError as e:
                 self._note(f"router restart failed: {str(e).splitlines()[0]}")
+        gate = router.get("gate")
+        rec = ProcRecord.from_dict((gate or {}).get("proc"))
+        if gate and not (rec and alive(rec.pid)):
+            stop(rec, 5)
+            self._note("the router's gate died: starting it again")
+            try:
+                start_gate(self.name, self.cfg, router)
+            except DeploymentError as e:
+                self._note(f"gate restart failed: {str(e).splitlines()[0]}")
 
 
 def run(cfg: ServeConfig, progress: Callable[[str], None] = print, interval_s: float = 1.0) -> None:
@@ -396,10 +468,11 @@ def run(cfg: ServeConfig, progress: Callable[[str], None] = print, interval_s: f
 def remote_replica(cfg: ServeConfig, host: str, port: int, progress: Callable[[str], None] = print) -> None:
     """One replica for a router elsewhere (its URL goes into that deployment's `workers`): binds host:port,
     stays in the foreground, restarts itself if it dies, stops on SIGTERM/SIGINT."""
-    if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("SQLGENIE_TOKEN"):
+    if not access.is_local(host) and not access.token():
         progress(f"note: replica on {host}:{port} has no token; keep it on a private network")
     check_engine()
     r: Replica = plan(ServeConfig(**{**asdict(cfg), "replicas": 1}))[0]
+    env = _with_token(r.env)
     args = list(r.args)
     args[args.index("--host") + 1] = host
     args[args.index("--port") + 1] = str(port)
@@ -409,7 +482,7 @@ def remote_replica(cfg: ServeConfig, host: str, port: int, progress: Callable[[s
     signal.signal(signal.SIGINT, lambda *_: stopping.append(1))
     restarts = 0
     while not stopping:
-        _, rec = spawn([vllm_python(), "-m", "vllm.entrypoints.openai.api_server", *args], r.env, log, r.cpus,
+        _, rec = spawn([vllm_python(), "-m", "vllm.entrypoints.openai.api_server", *args], env, log, r.cpus,
                        role="remote replica")
         try:
             wait_ready(rec, f"http://{host}:{port}", str(log), f"replica on {host}:{port}", cfg.start_timeout_s)
