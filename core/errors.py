@@ -33,7 +33,8 @@ class AssetError(SqlgenieError):
 
 
 def run_command(fn, *args) -> int:
-    """Run a CLI subcommand: exit code 0, or 2 with the user's error as one line (bugs keep their traceback)."""
+    """Run a CLI subcommand: exit code 0, or 2 with the user's error as one line, or 130 (143 for SIGTERM) with
+    one line when interrupted (bugs keep their traceback)."""
     import sys
 
     try:
@@ -41,4 +42,7 @@ def run_command(fn, *args) -> int:
     except SqlgenieError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:      # Ctrl-C, or SIGTERM where a command turns it into one (serve up)
+        print(f"interrupted{f': {e}' if str(e) else ''}", file=sys.stderr)
+        return getattr(e, "exit_code", 130)
     return 0

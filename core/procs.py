@@ -97,23 +97,46 @@ def group_alive(rec: ProcRecord | None) -> bool:
 
 
 # ------------------------------------------------------------------------------------ start / stop
+def _in_child(cpus: list[int] | None, parent: int | None) -> Callable[[], None] | None:
+    """What runs in the child between fork and exec: pin it to `cpus`; with `parent`, have the kernel send it
+    SIGTERM when that process dies, however it dies (kill -9 included), and give up at once if it already did."""
+    if not cpus and parent is None:
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if parent is not None else None   # looked up before the fork
+
+    def setup() -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+            if os.getppid() != parent:
+                os._exit(1)
+    return setup
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def spawn(cmd: list[str], env: dict[str, str] | None, log_path: Path | None, cpus: list[int] | None = None,
           role: str = "", cwd: Path | None = None, on_start: Callable[[ProcRecord], None] | None = None,
-          inherit_env: bool = True) -> tuple[subprocess.Popen, ProcRecord]:
+          inherit_env: bool = True, die_with_parent: bool = False) -> tuple[subprocess.Popen, ProcRecord]:
     """Start `cmd` detached in a new session (so a new process group) with output to `log_path`, never
     through a shell. `on_start(record)` runs right after the fork, before anything waits on the child: the
     caller saves the record there, so an interrupt after this point can always find the group.
-    With `cpus`, the child and everything it starts run on those cores only."""
+    With `cpus`, the child and everything it starts run on those cores only. With `die_with_parent`, the
+    child gets SIGTERM when this process dies, even by SIGKILL (Linux's parent-death signal)."""
     log = None
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "ab")
-    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     full_env = {**os.environ, **(env or {})} if inherit_env else dict(env or {})
     try:
         proc = subprocess.Popen(cmd, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=full_env, start_new_session=True,
-                                cwd=str(cwd or REPO_ROOT), preexec_fn=pin)
+                                cwd=str(cwd or REPO_ROOT),
+                                preexec_fn=_in_child(cpus, os.getpid() if die_with_parent else None))
     finally:
         if log is not None:
             log.close()  # the child has its own copy
@@ -169,8 +192,10 @@ def run_owned(cmd: list[str], log_path: Path | None, role: str = "", grace_s: fl
     """Run `cmd` in its own process group and wait for its exit code. However the wait ends (the command
     exits, an error, Ctrl-C, SIGTERM to this process), the whole group is stopped first, grandchildren too
     (vLLM's EngineCore and workers outlive a killed parent otherwise). A SIGTERM is re-delivered after the
-    cleanup, so this process still ends the way it was asked to."""
-    proc, rec = spawn(cmd, None, log_path, role=role)
+    cleanup, so this process still ends the way it was asked to. If this process is killed outright (no
+    clean-up can run), the kernel sends the command SIGTERM; a command with children of its own calls
+    `end_group_on_sigterm()` so that its whole group goes with it."""
+    proc, rec = spawn(cmd, None, log_path, role=role, die_with_parent=True)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     terminated = False
@@ -185,6 +210,15 @@ def run_owned(cmd: list[str], log_path: Path | None, role: str = "", grace_s: fl
             signal.signal(signal.SIGTERM, previous)
         if terminated:
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+def end_group_on_sigterm() -> None:
+    """For a group leader started by run_owned: on SIGTERM (its parent's death, or a stop) take the whole
+    process group down with it, children it did not start itself included (vLLM's EngineCore and workers)."""
+    def down(*_) -> None:
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, down)
 
 
 def log_tail(path: str | Path | None, lines: int = 20) -> str:

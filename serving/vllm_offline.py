@@ -20,10 +20,12 @@ import sys
 import time
 
 from core.cpu import bf16_native
+from core.procs import end_group_on_sigterm
 from serving.grammar_check import problem
 
 
 def main(req_path: str, out_path: str) -> None:
+    end_group_on_sigterm()      # the evaluation that started this died or stops it: EngineCore + workers go too
     req = json.loads(open(req_path).read())
     if any(req.get("grammars") or []):
         if why := problem():

@@ -72,3 +72,23 @@ def test_run_owned_stops_the_grandchildren_when_the_waiting_process_is_terminate
     done = subprocess.run([sys.executable, "-c", RUNNER, "raise SystemExit(3)", str(log)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "code 3"
+
+
+# A group leader as serving/vllm_offline.py is one: it takes its group down on SIGTERM, and has a child that
+# ignores SIGTERM (an engine core that would stay).
+OWNED_LEADER = "from core.procs import end_group_on_sigterm\nend_group_on_sigterm()\n" + LEADER
+
+
+def test_run_owned_command_and_its_children_die_when_the_waiting_process_is_killed_outright(tmp_path):
+    """kill -9 of `sqlgenie evaluate` while vLLM generates offline: no clean-up of ours can run, yet the
+    generation's leader gets the kernel's parent-death SIGTERM and takes its whole group with it."""
+    log = tmp_path / "child.log"
+    waiter = subprocess.Popen([sys.executable, "-c", RUNNER, OWNED_LEADER, str(log)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    assert _wait(lambda: log.is_file() and log.read_text().strip() != "")
+    grandchild = int(log.read_text().split()[0])
+    group = os.getpgid(grandchild)                                  # the leader's group (run_owned's new session)
+    assert alive(grandchild) and group != os.getpgid(0) and len(group_members(group)) == 2
+    waiter.kill()                                                   # SIGKILL: nothing of ours runs
+    waiter.wait(timeout=10)
+    assert _wait(lambda: not group_members(group), 15), group_members(group)
