@@ -119,6 +119,44 @@ def test_a_supervised_deployment_restarts_a_dead_replica(home):
 NS_A, NS_B, ADDR_A, ADDR_B = "sqg-router", "sqg-remote", "10.213.7.1", "10.213.7.2"
 
 
+def test_a_hung_replica_keeps_nobody_waiting_and_is_restarted(home):
+    """SIGSTOP of a replica (alive, silent): the requests it held are retried on the other one after the
+    router's per-request timeout instead of waiting for the client's, and the supervisor, seeing no answer to
+    its health checks, stops the frozen group and starts the replica again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, over = _cfg("hang", replicas=2, request_timeout_s=10, hang_timeout_s=15)
+    run = subprocess.Popen([sys.executable, "-m", "serving", "run", *over], env=dict(os.environ),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    victim = None
+    try:
+        _wait(lambda: D.exists("hang") and D.load("hang")["phase"] == "ready", 300, "the deployment")
+        st = D.load("hang")
+        victim = ProcRecord.from_dict(st["replicas"][1]["proc"])
+        os.killpg(victim.pgid, signal.SIGSTOP)           # the whole replica freezes: its port still accepts
+
+        def ask(i: int) -> int:
+            return requests.post(st["router"]["url"] + "/v1/completions", timeout=75,
+                                 json={"model": "hang", "prompt": f"SELECT {i}", "max_tokens": 4}).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(ask, range(8)))
+        assert codes == [200] * 8                        # none waited out the client's 75 s
+        _wait(lambda: any("replica 1 is back" in e["what"] for e in D.load("hang")["events"]), 300, "the restart")
+        events = [e["what"] for e in D.load("hang")["events"]]
+        assert any("replica 1 answered no health check" in e and "hung" in e for e in events), events
+        assert not group_members(victim.pgid)            # the frozen group is gone, not left stopped
+        st = D.status("hang")
+        assert st["router"]["health"] == "healthy" and st["replicas"][1]["restarts"] == 1
+        groups = _groups(st)
+    finally:
+        if victim is not None and group_members(victim.pgid):
+            os.killpg(victim.pgid, signal.SIGCONT)
+        os.killpg(run.pid, signal.SIGTERM)
+        run.wait(60)
+    assert all(not group_members(g) for g in groups) and D.load("hang")["phase"] == "stopped"
+
+
 @pytest.fixture
 def two_hosts():
     """Two network namespaces joined by a veth pair: 'router host' A and 'replica host' B."""

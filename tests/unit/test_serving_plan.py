@@ -228,3 +228,22 @@ def test_the_fp8_probe_measures_in_the_interpreter_it_is_given(tmp_path):
     ms = fp8_gemm_ms.__wrapped__(sys.executable)
     assert ms is not None and ms > 0
     assert fp8_gemm_ms.__wrapped__(str(tmp_path / "no-python")) is None
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "", "x y", "../../etc"])
+def test_a_deployment_name_that_is_not_a_plain_folder_name_is_refused(home, name):
+    """'..' put the state in <home> itself, where the reaper never looks: its processes outlived every stop."""
+    with pytest.raises(ConfigError) as e:
+        load_serve_config(None, [f"name={name}"])
+    assert any(p.startswith(f"name: {name!r} must be letters, digits") for p in e.value.problems)
+    with pytest.raises(DeploymentError, match="is not a deployment name"):
+        D.state_dir(name)
+
+
+def test_the_router_is_started_without_any_secret_and_with_a_request_timeout(monkeypatch):
+    """The token travels in the environment: vllm-router's --api-key (what it sends to workers) put it in ps."""
+    monkeypatch.setenv("SQLGENIE_TOKEN", "s3cret")
+    cmd = launch.router_command(ServeConfig(request_timeout_s=17), ["http://127.0.0.1:8100"], "127.0.0.1", 8000, 29000)
+    assert "s3cret" not in " ".join(cmd) and "--api-key" not in cmd
+    assert cmd[cmd.index("--request-timeout-secs") + 1] == "17"
+    assert launch._with_token({"A": "1"}) == {"A": "1", "VLLM_API_KEY": "s3cret"}
