@@ -22,7 +22,7 @@ def _line(title: str, xs, ys_by_name: dict, height: int = 260):
 
 def page() -> None:
     st.header("Training")
-    all_runs = runs.list_runs()
+    all_runs = runs.list_runs(damaged=True)        # a damaged run is shown as such, never hidden
     if not all_runs:
         st.info("No training run yet: start a train job on the New job page.")
 
@@ -47,8 +47,13 @@ def page() -> None:
 
     @st.fragment(run_every=2)
     def charts():
-        r = runs.open_run(run.dir)
+        r = runs.reread(run)
+        if r.damaged:
+            st.error(r.status_line())
+            return
         rows = runs.read_metrics(r)
+        for problem in r.problems:
+            st.warning(problem)
         steps = [m for m in rows if "loss" in m]
         evals = [m for m in rows if m.get("eval_loss") is not None]
         if not steps:
@@ -81,7 +86,11 @@ def page() -> None:
             p = run.dir / name
             if p.is_file():
                 st.markdown(f"`{name}`")
-                st.json(json.loads(p.read_text()), expanded=False)
+                try:
+                    st.json(json.loads(p.read_text()), expanded=False)
+                except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                    st.warning(f"{p} cannot be read ({type(e).__name__}): it is shown as it is")
+                    st.code(p.read_bytes()[:4000].decode("utf-8", "replace"))
 
 
 page()

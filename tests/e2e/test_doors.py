@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,15 +70,33 @@ def public_console(tmp_path_factory, other_host):
                SQLGENIE_ROUTER_PORT=str(router), SQLGENIE_HOST="0.0.0.0", SQLGENIE_TOKEN=TOKEN,
                PYTHONUNBUFFERED="1")
     out = home.parent / "console.out"
+    # another console (another home) holds the replica and router-metrics ports a deployment used to take by
+    # default: this one must come up all the same (it could not be given others)
+    held = [_hold(p) for p in (8100, 29000)]
     with open(out, "w") as log:
         proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "sqlgenie"), "console", "--replicas", "1"], cwd=ROOT,
                                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     _until(lambda: "console is up" in out.read_text() or proc.poll() is not None, 900, "the console")
+    for sock in held:
+        if sock is not None:
+            sock.close()
     assert proc.poll() is None, out.read_text()
     yield {"home": home, "dash": dash, "play": play, "router": router, "proc": proc, "env": env}
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(180)
     assert "nothing left running" in out.read_text(), out.read_text()[-2000:]
+
+
+def _hold(port: int):
+    """Listen on a port (None if something else already does: it is held either way)."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        return sock
+    except OSError:
+        sock.close()
+        return None
 
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,22 @@ def test_killed_up_while_starting_then_up_again_starts_clean(home):
     assert all(not group_members(g) for g in groups)
 
 
+def test_sigterm_of_up_while_starting_is_one_line_and_leaves_nothing(home):
+    """(was: an `_Interrupted` traceback) SIGTERM while the replicas start: what was started is stopped, one
+    line says so, exit code 143."""
+    _, over = _cfg("term")
+    up = subprocess.Popen([sys.executable, "-m", "serving", "up", *over], env=dict(os.environ),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait(lambda: D.exists("term") and D.load("term")["replicas"][0].get("proc"), 60, "the replica to be recorded")
+    groups = _groups(D.load("term"))
+    up.send_signal(signal.SIGTERM)
+    out, err = up.communicate(timeout=60)
+    assert up.returncode == 143, (out, err)
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted: SIGTERM while the "
+                                                                              "deployment was starting"), err
+    assert all(not group_members(g) for g in groups) and D.load("term")["phase"] == "stopped"
+
+
 def test_a_supervised_deployment_restarts_a_dead_replica(home):
     _, over = _cfg("sup", replicas=2)
     run = subprocess.Popen([sys.executable, "-m", "serving", "run", *over], env=dict(os.environ),

@@ -118,3 +118,24 @@ def test_a_gpu_process_is_named_by_its_job_live_and_not_guessed_in_a_replay():
     assert _what({"pid": 1, "job": 3}, jobs, replayed=False) == "train smollm2-gpu"
     assert _what({"pid": os.getpid(), "job": None}, jobs, replayed=False) == open("/proc/self/comm").read().strip()
     assert _what({"pid": 1, "job": 3}, jobs, replayed=True) == ""     # job 3 of another machine's store
+
+
+def test_the_training_page_shows_a_damaged_run_and_unreadable_metrics_instead_of_failing(populated):
+    """A truncated run.json listed as damaged (not hidden), a non-UTF-8 metrics line named: the page renders."""
+    from pipeline import config, runs
+
+    damaged = runs.new_run(config.load(None, ["name=broken"]), job_id=201)
+    (damaged.dir / "run.json").write_text('{"id": "broken/x", "status": "succ')
+    ok = runs.list_runs()[0]
+    with open(ok.metrics_path, "ab") as f:
+        f.write(b'{"step": 11, "loss": \xff}\n')
+    at = _app()
+    at.run()
+    at.switch_page(PAGES["Training"]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "broken" in at.selectbox[0].value                             # listed (the newest), not hidden
+    assert any("damaged" in e.value and "run.json" in e.value for e in at.error), [e.value for e in at.error]
+    at.selectbox[0].set_value(ok.id).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("line 11" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert any(m.label == "loss" for m in at.metric)
