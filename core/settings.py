@@ -9,12 +9,18 @@ the dashboard's forms.
     from core.settings import opt, build, load_tree
     cfg = build(MyConfig, load_tree("x.yaml", ["a.b=2"], MyConfig))
 
+Config files are read with read_config(): UTF-8 (a byte-order mark is dropped), UTF-16/32 with a byte-order
+mark; anything else (UTF-16 without a mark, a binary file, bytes that are not UTF-8) is one ConfigError line
+that names the file and how to fix it. decode_text() is the same decoding for data files.
+
 Also home(): where sqlgenie keeps models, prepared data, runs, deployments and the job store.
 """
 from __future__ import annotations
 
+import codecs
 import copy
 import dataclasses
+import difflib
 import os
 import types
 import typing
@@ -128,7 +134,9 @@ def _build(cls: type, data: dict, where: str, problems: list[str]) -> Any:
     prefix = where + "." if where else ""
     for key in data:
         if key not in fields:
-            problems.append(f"{prefix}{key}: unknown field (known: {', '.join(sorted(fields))})")
+            near = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"did you mean {prefix}{near[0]}? " if near else ""
+            problems.append(f"{prefix}{key}: unknown field ({hint}known: {', '.join(sorted(fields))})")
     kwargs = {}
     for name, f in fields.items():
         if name in data:
@@ -163,11 +171,19 @@ def apply_override(tree: dict, dotted: str, value: Any) -> str | None:
     """Set `a.b.0.c` in a nested dict/list tree (list items by index); a problem line, or None."""
     keys = dotted.split(".")
     node: Any = tree
+
+    def no_item(i: int) -> str:
+        where, n = ".".join(keys[:i]) or "the list", len(node)
+        return (f"override {dotted}: {where} has {n} item(s) (0..{n - 1}); no item {keys[i]} (to add items, give "
+                f"the whole list: {where}=[...])" if n else f"override {dotted}: {where} is empty; no item {keys[i]}")
+
     for i, k in enumerate(keys[:-1]):
         if isinstance(node, list):
             if not k.isdigit() or int(k) >= len(node):
-                return f"override {dotted}: {'.'.join(keys[:i]) or 'list'} has {len(node)} item(s); no item {k}"
+                return no_item(i)
             node = node[int(k)]
+            if not isinstance(node, (dict, list)):
+                return f"override {dotted}: {'.'.join(keys[:i + 1])} is not a section"
             continue
         nxt = node.setdefault(k, {})
         if not isinstance(nxt, (dict, list)):
@@ -176,7 +192,7 @@ def apply_override(tree: dict, dotted: str, value: Any) -> str | None:
     last = keys[-1]
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):
-            return f"override {dotted}: the list has {len(node)} item(s); no item {last}"
+            return no_item(len(keys) - 1)
         node[int(last)] = value
     else:
         node[last] = value
@@ -190,20 +206,101 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
+def _yaml_problem(e: yaml.YAMLError, source: str) -> str:
+    """One line for a YAML error: the file, line and column, what is wrong, and the fix where it is known."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = " ".join(str(x) for x in (getattr(e, "context", None), getattr(e, "problem", None)) if x) or str(e)
+    what = " ".join(what.split())
+    if "'\\t'" in what:
+        return f"{source}: not valid YAML{where}: a tab; YAML indents with spaces only (replace the tabs with spaces)"
+    return f"{source}: not valid YAML{where}: {what}"
+
+
 def parse_yaml(text: str, source: str) -> dict:
     """A YAML mapping (empty text -> {}); anything else is one ConfigError naming `source`."""
     try:
-        tree = yaml.safe_load(text) or {}
+        tree = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError([f"{source}: not valid YAML: {e}"], source) from None
+        raise ConfigError([_yaml_problem(e, source)], source) from None
+    if tree is None:
+        return {}
     if not isinstance(tree, dict):
-        raise ConfigError([f"{source}: top level must be a mapping"], source)
+        kind = {list: "a list", str: "plain text"}.get(type(tree), f"a {type(tree).__name__}")
+        raise ConfigError([f"{source}: the top level is {kind}; a config is a mapping of settings "
+                           "(`section:` lines with indented `key: value` lines under them)"], source)
     return tree
 
 
-def with_overrides(cls: type, tree: dict, overrides: list[str] | None, source: str) -> dict:
-    """defaults <- tree <- `key=value` overrides (list items addressable by index); bad overrides are one
-    ConfigError."""
+# ------------------------------------------------------------------------------------ files
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _utf16_without_bom(data: bytes) -> bool:
+    """Mostly-ASCII text saved as UTF-16 without a byte-order mark: every other byte is a NUL."""
+    head = data[:4096]
+    if len(head) < 4:
+        return False
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    return max(even, odd) > 0.4 * (len(head) // 2) and min(even, odd) < 0.05 * (len(head) // 2)
+
+
+def decode_text(data: bytes, source: str, lenient: bool = False) -> str:
+    """The text of a file's bytes: UTF-8 (a byte-order mark is dropped), or UTF-16 / UTF-32 when a byte-order mark
+    says so. Raises ValueError with one line naming `source` and the fix when the bytes are not such text:
+    UTF-16 without a mark, a binary file, or (unless `lenient`) bytes that are not UTF-8. With `lenient`,
+    invalid UTF-8 bytes become lone surrogates (U+DC80..U+DCFF), for data files that count bad rows one by one."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError as e:
+                name = codec.replace("-sig", "").upper()
+                raise ValueError(f"{source} starts with a {name} byte-order mark but byte {e.start} is not {name}: "
+                                 "save it as UTF-8") from None
+    if _utf16_without_bom(data):
+        raise ValueError(f"{source} is UTF-16 (without a byte-order mark): save it as UTF-8")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if lenient:
+            return data.decode("utf-8", errors="surrogateescape")
+        text = None
+        bad = e.start
+    else:
+        bad = text.find("\x00")
+        if bad < 0 or lenient:
+            return text
+    line = (data[:bad].count(b"\n") if text is None else text[:bad].count("\n")) + 1
+    if text is not None or b"\x00" in data[:65536] or sum(b < 9 or 13 < b < 32 for b in data[:4096]) > 0.02 * min(
+            len(data), 4096):
+        raise ValueError(f"{source} is not a text file (binary data at line {line}): save it as UTF-8 text")
+    raise ValueError(f"{source}: line {line} has a byte that is not UTF-8 (0x{data[bad]:02x}): save the file as UTF-8")
+
+
+def read_config(path: str | Path) -> dict:
+    """A YAML config file as a mapping: one ConfigError naming the file when it is missing, empty, not UTF-8
+    text (UTF-16 / UTF-32 with a byte-order mark are read), not YAML, or not a mapping."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise ConfigError([f"{path}: no such file (recipes live in configs/)"], source)
+    try:
+        text = decode_text(path.read_bytes(), source)
+    except ValueError as e:
+        raise ConfigError([str(e)], source) from None
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot be read: {e.strerror or e}"], source) from None
+    if not text.strip():
+        raise ConfigError([f"{path} is empty: write the settings that differ from the defaults (at least "
+                           f"`name: {path.stem}`), or leave out the config file to use the defaults"], source)
+    return parse_yaml(text, source)
+
+
+def apply_overrides(cls: type, tree: dict, overrides: list[str] | None) -> tuple[dict, list[str]]:
+    """(defaults <- tree <- `key=value` overrides, the problem of each override that could not be applied): every
+    override is tried, so its problems can join the field checks of the same command."""
     full = merge(to_dict(cls()), tree)
     problems = []
     for item in overrides or []:
@@ -214,6 +311,13 @@ def with_overrides(cls: type, tree: dict, overrides: list[str] | None, source: s
         bad = apply_override(full, key.strip(), _parse_scalar(raw))
         if bad:
             problems.append(bad)
+    return full, problems
+
+
+def with_overrides(cls: type, tree: dict, overrides: list[str] | None, source: str) -> dict:
+    """defaults <- tree <- `key=value` overrides (list items addressable by index); bad overrides are one
+    ConfigError (apply_overrides() returns them instead, to report them with the field checks)."""
+    full, problems = apply_overrides(cls, tree, overrides)
     if problems:
         raise ConfigError(problems, source)
     return full

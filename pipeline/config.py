@@ -17,7 +17,7 @@ from typing import Literal, Optional
 from core import assets
 from core.errors import ConfigError
 from core.measured import FIGURES
-from core.settings import build, collect, opt, parse_yaml, with_overrides
+from core.settings import apply_overrides, build, collect, opt, parse_yaml, read_config
 from core.settings import dump as _dump
 from core.settings import explain as _explain
 from sql.prompt import PROMPT_DEFAULT, PromptContract
@@ -222,10 +222,10 @@ class RunConfig:
 # ------------------------------------------------------------------------------------- loading
 def from_tree(tree: dict, overrides: list[str] | None, source: str, validate: bool = True,
               need_model: bool = False) -> RunConfig:
-    """defaults <- tree <- overrides; type/range problems and (with validate) rule/path problems together."""
-    full = with_overrides(RunConfig, tree, overrides, source)
+    """defaults <- tree <- overrides; override, type/range and (with validate) rule/path problems together."""
+    full, problems = apply_overrides(RunConfig, tree, overrides)
     cfg, typed = collect(RunConfig, full)
-    problems = list(typed)
+    problems += typed
     if validate:
         reported = {p.split(":", 1)[0].replace("[", ".").replace("]", "") for p in typed}
         problems += [msg for where, msg in cfg.problems(need_model) if not any(r.startswith(where) for r in reported)]
@@ -242,9 +242,7 @@ def load(path: str | Path | None = None, overrides: list[str] | None = None, val
     if path is not None:
         path = Path(path)
         source = str(path)
-        if not path.is_file():
-            raise ConfigError([f"{path}: no such file (recipes live in configs/)"], source)
-        tree = parse_yaml(path.read_text(encoding="utf-8"), source)
+        tree = read_config(path)   # UTF-8 (BOM or not), UTF-16/32 with a BOM; else one line naming the file
         tree.setdefault("name", path.stem)
     return from_tree(tree, overrides, source, validate, need_model)
 

@@ -1,3 +1,5 @@
+import codecs
+
 import pytest
 
 from core.errors import ConfigError
@@ -114,3 +116,60 @@ def test_explain_documents_every_leaf_field():
 def test_override_without_equals_is_an_error():
     with pytest.raises(ConfigError, match="expected key=value"):
         config.load(None, ["data.max_seq_len"])
+
+
+RECIPE = "name: enc\ndata:\n  max_seq_len: 512   # caf\u00e9\n"
+
+
+def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path):
+    """Windows editors save UTF-16 with a BOM (a traceback before) or UTF-8 with one: the BOM tells, so the file is
+    read as meant."""
+    path = tmp_path / "x.yaml"
+    for data in (RECIPE.encode("utf-16"), codecs.BOM_UTF16_BE + RECIPE.encode("utf-16-be"), RECIPE.encode("utf-32"),
+                 RECIPE.encode("utf-8-sig")):
+        path.write_bytes(data)
+        cfg = config.load(path)
+        assert cfg.name == "enc" and cfg.data.max_seq_len == 512, data[:4]
+
+
+@pytest.mark.parametrize("content, says", [
+    (RECIPE.encode("utf-16-le"), "x.yaml is UTF-16 (without a byte-order mark): save it as UTF-8"),
+    (bytes(range(256)) * 4, "x.yaml is not a text file"),
+    ("name: caf\u00e9\n".encode("latin-1"), "x.yaml: line 1 has a byte that is not UTF-8 (0xe9): save the file as UTF-8"),
+    (b"", "x.yaml is empty"),
+    (b"- a\n- b\n", "x.yaml: the top level is a list; a config is a mapping"),
+    (b"name: x\ndata:\n\tmax_seq_len: 512\n", "x.yaml: not valid YAML at line 3, column 1: a tab; YAML indents with spaces"),
+], ids=["utf16-without-bom", "binary", "latin1", "empty", "list", "tab"])
+def test_a_config_file_that_is_not_a_yaml_mapping_is_one_line(tmp_path, content, says):
+    path = tmp_path / "x.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as e:
+        config.load(path)
+    assert len(e.value.problems) == 1 and "\n" not in e.value.problems[0], e.value.problems
+    assert says in e.value.problems[0], e.value.problems
+
+
+def test_a_misspelt_section_is_named_with_the_likely_one(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("name: x\ntrian:\n  epochs: 2\n")
+    with pytest.raises(ConfigError, match="trian: unknown field \\(did you mean train\\?"):
+        config.load(path)
+
+
+def test_a_missing_list_index_is_reported_with_every_other_problem(tmp_path):
+    """`data.sources.5.path=x` where there are 2 sources used to hide the other problems of the command."""
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.touch(), b.touch()
+    with pytest.raises(ConfigError) as e:
+        config.load(None, [f"data.sources=[{{path: {a}}}, {{path: {b}}}]", "data.sources.5.path=x",
+                           "train.lora.dropout=1.5", "data.max_seq_len=abc", "train.backend=tensorflow",
+                           "data.eval_sources.0.weight=2", "data.max_seq_len.x=1", "train.lora.target_modules.0.x=1"])
+    p = e.value.problems
+    assert len(p) == 7, p
+    for part in ("override data.sources.5.path: data.sources has 2 item(s) (0..1); no item 5",
+                 "override data.eval_sources.0.weight: data.eval_sources is empty; no item 0",
+                 "override data.max_seq_len.x: data.max_seq_len is not a section",
+                 "override train.lora.target_modules.0.x: train.lora.target_modules.0 is not a section",  # a traceback
+                 "train.lora.dropout: 1.5 must be >= 0 and < 1", "data.max_seq_len: expected a whole number",
+                 "train.backend: 'tensorflow' is not one of"):
+        assert any(part in x for x in p), (part, p)
