@@ -3,10 +3,19 @@ length-filter, mix by weight, split a holdout, save as Parquet with a report and
 
 Every input record is accounted for: it is usable, or dropped under one reason, counted per source in the
 report (rows_in = usable + dropped, always): broken_line (a line or CSV record that is not a record),
-field_too_large, missing_field, non_utf8, duplicate_id, unparseable_sql (sqlglot cannot parse the gold
-SQL), not_a_query (the gold "SQL" is no statement, e.g. a lone `DROP`), too_long (prompt + completion >
-max_seq_len). The output folder is named by the data fingerprint (pipeline/runs.py: prepared_dir), built
-in a staging folder and published atomically; one process prepares a given fingerprint at a time.
+field_too_large, missing_field, non_utf8, wrong_type (a field of a type it cannot have, e.g. an `id` that
+is a list), duplicate_id, unparseable_sql (sqlglot cannot parse the gold SQL), not_a_query (the gold "SQL"
+is no statement, e.g. a lone `DROP`), gold_does_not_run (the gold SQL fails on its own sql_context in the
+SQLite sandbox, or on its Spider database), too_long (prompt + completion > max_seq_len). The report names
+where the first dropped rows of each reason are ("line 4: id is a list, not text or a number").
+
+The gold SQL check (data.check_sql) parses every gold with sqlglot, then runs it in sql/sandbox.py: the
+row's CREATE + INSERT statements in a throwaway in-memory SQLite, the gold read-only with a time cap (a
+gold that writes, DML / DDL, runs on a fresh copy with writes allowed). It runs only for SQLite gold
+(data.sql_dialect '' or sqlite), in worker processes on big inputs.
+
+The output folder is named by the data fingerprint (pipeline/runs.py: prepared_dir), built in a staging
+folder and published atomically; one process prepares a given fingerprint at a time.
 
     sqlgenie prepare -c configs/smollm2-cpu.yaml
     -> <home>/data/<name>-<fingerprint>/{train,eval}.parquet, report.json, report.md, lengths.png
@@ -16,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -30,8 +40,12 @@ from pipeline.data.loaders import load
 from pipeline.model import load_tokenizer
 from sql.prompt import ChatFormatter
 
-REASONS = ["broken_line", "field_too_large", "missing_field", "non_utf8", "duplicate_id", "unparseable_sql",
-           "not_a_query", "too_long"]
+REASONS = ["broken_line", "field_too_large", "missing_field", "non_utf8", "wrong_type", "duplicate_id",
+           "unparseable_sql", "not_a_query", "gold_does_not_run", "too_long"]
+ROW_CHECKS = "2: gold SQL run on its sql_context; wrong_type"   # what decides which rows are kept, beyond the config
+EXAMPLES = 5                  # dropped rows named in the report per source and reason
+GOLD_TIMEOUT_S = 2.0          # per gold statement (loading the row's context has the sandbox's own cap)
+GOLD_ROWS_PER_WORKER = 2000   # fewer rows than this run in this process: starting workers would cost more
 CARRY = ["id", "source", "kind", "domain", "sql_complexity", "sql_task_type", "question", "sql"]
 KEEP_COLUMNS = CARRY + ["input_ids", "prompt_length", "length"]
 
@@ -46,7 +60,8 @@ class PrepareResult:
 
     def summary(self) -> str:
         r = self.report
-        drops = ", ".join(f"{k} {v}" for k, v in r["dropped"].items() if v) or "none"
+        drops = ", ".join(f"{k} {v}" + (f" ({'; '.join(ex)})" if (ex := _first_examples(r, k, 2)) else "")
+                          for k, v in r["dropped"].items() if v) or "none"
         return (f"prepared {self.train_rows} train + {self.eval_rows} eval rows in {self.seconds:.1f} s "
                 f"({r['rows_per_s']:.0f} rows/s) -> {self.out_dir}\n"
                 f"  dropped: {drops}\n  tokens: mean {r['tokens']['mean']:.0f}, p95 {r['tokens']['p95']}, "
@@ -63,7 +78,15 @@ def fingerprint(cfg: RunConfig) -> dict:
     data = to_dict(cfg.data)
     data.pop("output_dir", None)
     return {"data": data, "tokenizer": cfg.model.tokenizer or cfg.model.name_or_path,
-            "chat_template": cfg.model.chat_template}
+            "chat_template": cfg.model.chat_template, "row_checks": ROW_CHECKS}
+
+
+def _first_examples(report: dict, reason: str, n: int) -> list[str]:
+    """The first n dropped rows of a reason, named "<source> <where>" ("g.jsonl line 4: id is a list ...")."""
+    out = []
+    for name, s in report.get("sources", {}).items():
+        out += [f"{name} {at}" for at in s.get("examples", {}).get(reason, [])]
+    return out[:n]
 
 
 # ------------------------------------------------------------------------------------ row checks
@@ -106,6 +129,93 @@ def _check_sql(ds, dialect: str):
     why = dict(zip(unique, _column(parsed, "ok")))
     bad = [b or (why.get(s, "") if k == "sql" else "") for s, k, b in zip(sqls, kinds, bads)]
     return ds.remove_columns("bad").add_column("bad", bad)
+
+
+def _gold_runs(group: tuple[str, str, list[str]]) -> list[str]:
+    """Run the gold SQLs of rows sharing one database: `group` = (sql_context, '', sqls) or ('', db_path, sqls).
+    Per SQL '' when every statement of it runs, else why not in one line. Read-only on one loaded copy; a
+    statement refused as a write runs again on a fresh copy with writes allowed (the copy is thrown away)."""
+    from sql.sandbox import Sandbox, SandboxError
+    from sql.statements import split_statements
+
+    context, db_path, sqls = group
+
+    def fresh():
+        if db_path:
+            return Sandbox.from_database(db_path, timeout_s=GOLD_TIMEOUT_S)
+        return Sandbox.from_context(context, timeout_s=GOLD_TIMEOUT_S)
+
+    def run_all(box, statements: list[str], write: bool) -> None:
+        for st in statements:
+            box.query(st, read_only=not write)
+
+    shared, out = None, []
+    try:
+        for sql in sqls:
+            statements = split_statements(sql) or [sql]
+            try:
+                try:
+                    if shared is None:
+                        shared = fresh()
+                    run_all(shared, statements, write=False)
+                except SandboxError as e:
+                    if e.kind != "denied":
+                        raise
+                    with fresh() as box:       # DML / DDL gold: on its own copy, writes allowed
+                        run_all(box, statements, write=True)
+                out.append("")
+            except SandboxError as e:
+                out.append(" ".join(f"{e.kind}: {e}".split()))
+    finally:
+        if shared is not None:
+            shared.close()
+    return out
+
+
+def _check_gold(ds):
+    """Mark sql rows whose gold SQL does not run on their own data (gold_does_not_run, with the error added to
+    the row's origin); rows sharing a context or a database load it once, big inputs in worker processes.
+    Returns the dataset and (rows checked, rows failed)."""
+    cols = {c: _column(ds, c) for c in ("kind", "bad", "schema", "sample_data", "db_path", "sql", "origin")}
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, (kind, bad) in enumerate(zip(cols["kind"], cols["bad"])):
+        if kind == "sql" and not bad:
+            db = cols["db_path"][i]
+            ctx = "" if db else f"{cols['schema'][i]}\n{cols['sample_data'][i]}".strip()
+            groups[(ctx, db)].append(i)
+    if not groups:
+        return ds, (0, 0)
+    jobs = [(ctx, db, [cols["sql"][i] for i in idx]) for (ctx, db), idx in groups.items()]
+    rows = sum(len(idx) for idx in groups.values())
+    workers = min(os.cpu_count() or 1, 8, rows // GOLD_ROWS_PER_WORKER)
+    if workers > 1 and sys.platform == "linux":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        import sql.sandbox  # noqa: F401 - imported before the fork, so no worker imports anything
+        import sql.statements  # noqa: F401
+
+        # fork: the workers need nothing but the sandbox and start in milliseconds; a worker that dies is an
+        # error here (a multiprocessing.Pool would wait for its lost rows forever)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                results = list(pool.map(_gold_runs, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+        except BrokenProcessPool:
+            raise DataError("the gold SQL check stopped: one of its worker processes died (out of memory?); "
+                            "prepare again, or set data.check_sql=false to skip the check") from None
+    else:
+        results = [_gold_runs(j) for j in jobs]
+    bad, origin, failed = cols["bad"], cols["origin"], 0
+    for idx, why in zip(groups.values(), results):
+        for i, w in zip(idx, why):
+            if w:
+                bad[i] = "gold_does_not_run"
+                origin[i] = f"{origin[i]}: {w}"[:300]
+                failed += 1
+    if failed:
+        ds = ds.remove_columns(["bad", "origin"]).add_column("bad", bad).add_column("origin", origin)
+    return ds, (rows, failed)
 
 
 def _format_and_tokenize(batch: dict, formatter, tokenizer, max_seq_len: int):
@@ -204,13 +314,17 @@ def _percentile(sorted_vals, p: float) -> int:
 
 def _report_md(rep: dict) -> str:
     lines = [f"# Prepared data: {rep['run']}", "", f"Tokenizer: `{rep['tokenizer']}`, max_seq_len {rep['max_seq_len']}, "
-             f"fast template path: {rep['fast_template']}.", "",
+             f"fast template path: {rep['fast_template']}. Gold SQL run check: {rep['gold_check']}.", "",
              "Every record read is either usable or dropped under one reason: rows in = usable + dropped.", "",
              "| source | rows in | usable | " + " | ".join(REASONS) + " | in mixture |",
              "|---|---:|---:|" + "---:|" * len(REASONS) + "---:|"]
     for name, s in rep["sources"].items():
         lines.append(f"| {name} | {s['rows_in']} | {s['usable']} | "
                      + " | ".join(str(s['dropped'].get(r, 0)) for r in REASONS) + f" | {s['in_mixture']} |")
+    named = [(n, r, s["examples"][r]) for n, s in rep["sources"].items() for r in REASONS if s.get("examples", {}).get(r)]
+    if named:
+        lines += ["", f"Where the dropped rows are (the first {EXAMPLES} per source and reason):", ""]
+        lines += [f"- {n}, {r}: " + "; ".join(f"`{a}`" for a in ats) for n, r, ats in named]
     t = rep["tokens"]
     lines += ["", f"Train rows {rep['train_rows']}, eval rows {rep['eval_rows']}. Tokens per row: mean {t['mean']:.1f}, "
               f"p50 {t['p50']}, p95 {t['p95']}, max {t['max']}; {t['total']} tokens in train, {t['completion']} of them "
@@ -272,10 +386,20 @@ def _run(cfg: RunConfig, out_dir: Path) -> PrepareResult:
     ds = datasets.concatenate_datasets(loaded)
     ds = _mark_duplicates(ds)
     mark("load")
+    gold_check = "off (data.check_sql: false)"
     if cfg.data.check_sql:
         ds = _check_sql(ds, cfg.data.sql_dialect)
-    mark("check_sql")
+        mark("check_sql")
+        if (cfg.data.sql_dialect or "sqlite").lower() == "sqlite":
+            ds, (checked, failed) = _check_gold(ds)
+            gold_check = f"{checked} rows run, {failed} failed"
+        else:
+            gold_check = f"skipped: the gold SQL is {cfg.data.sql_dialect}, not SQLite"
+        mark("check_gold")
+    else:
+        mark("check_sql")
     formatter.verify_fast_path([r for r in ds.select(range(min(64, len(ds))))])
+    origins = _column(ds, "origin")            # not carried through tokenizing; the row order is kept
     # In-process on purpose: the tokenizer's Rust backend already uses every core, and forked workers
     # would each run it single-threaded after pickling it (measured 3x slower on 2 cores).
     ds = ds.map(_format_and_tokenize, batched=True, batch_size=2000,
@@ -288,12 +412,15 @@ def _run(cfg: RunConfig, out_dir: Path) -> PrepareResult:
 
     table = ds.with_format("arrow")[:]          # one Arrow table from here on: take/slice/write in C++
     sources, bads = table.column("source").to_pylist(), table.column("bad").to_pylist()
-    per_source = {n: {"rows_in": 0, "dropped": Counter(), "usable": 0, "in_mixture": 0} for n in names}
+    per_source = {n: {"rows_in": 0, "dropped": Counter(), "usable": 0, "in_mixture": 0, "examples": defaultdict(list)}
+                  for n in names}
     index_by_source: dict[str, list[int]] = defaultdict(list)
     for i, (s, b) in enumerate(zip(sources, bads)):
         per_source[s]["rows_in"] += 1
         if b:
             per_source[s]["dropped"][b] += 1
+            if len(per_source[s]["examples"][b]) < EXAMPLES:
+                per_source[s]["examples"][b].append(origins[i] or f"id {table.column('id')[i].as_py()}")
         else:
             per_source[s]["usable"] += 1
             index_by_source[s].append(i)
@@ -308,8 +435,9 @@ def _run(cfg: RunConfig, out_dir: Path) -> PrepareResult:
     for name, n in taken.items():
         per_source[name]["in_mixture"] = n
     if len(train_idx) == 0:
-        raise DataError("no usable training rows are left after filtering; see the reasons: "
-                        + json.dumps({n: dict(s["dropped"]) for n, s in per_source.items()}))
+        why = "; ".join(f"{n}: " + ", ".join(f"{r} {k} (first: {s['examples'][r][0]})" for r, k in s["dropped"].items())
+                        for n, s in per_source.items() if s["dropped"])
+        raise DataError(f"no usable training rows are left after filtering ({why or 'the sources are empty'})")
     mark("filter_mix_split")
 
     # ---- write atomically: a staging folder published in one rename
@@ -332,10 +460,12 @@ def _run(cfg: RunConfig, out_dir: Path) -> PrepareResult:
         "phases_s": phases,
         "fingerprint": fingerprint(cfg), "fingerprint_digest": out_dir.name.rsplit("-", 1)[-1],
         "run": cfg.name, "tokenizer": str(getattr(tokenizer, "name_or_path", "")), "max_seq_len": cfg.data.max_seq_len,
-        "fast_template": formatter.fast, "train_rows": train.num_rows, "eval_rows": len(eval_idx),
+        "fast_template": formatter.fast, "gold_check": gold_check, "train_rows": train.num_rows,
+        "eval_rows": len(eval_idx),
         "rows_in": len(ds), "seconds": round(seconds, 2), "rows_per_s": len(ds) / max(seconds, 1e-9),
         "dropped": {r: dropped.get(r, 0) for r in REASONS},
-        "sources": {n: {**s, "dropped": {r: s["dropped"].get(r, 0) for r in REASONS}} for n, s in per_source.items()},
+        "sources": {n: {**s, "dropped": {r: s["dropped"].get(r, 0) for r in REASONS}, "examples": dict(s["examples"])}
+                    for n, s in per_source.items()},
         "tokens": {"mean": float(lengths.mean()), "p50": _percentile(lengths, 50), "p95": _percentile(lengths, 95),
                    "max": int(lengths[-1]), "total": int(lengths.sum()), "completion": comp_tokens},
     }

@@ -22,17 +22,19 @@ def test_bad_rows_are_dropped_with_a_reason_each(tmp_path, home, tiny_tokenizer_
              gretel_row(3),                                        # duplicate_id
              gretel_row(101, sql="SELEC FROM WHERE ((("),          # unparseable_sql
              gretel_row(103, sql="DROP"),                          # not_a_query (sqlglot's fallback parse only)
-             gretel_row(102, sql_context="CREATE TABLE t (a INT); " + "INSERT INTO t VALUES (1); " * 200)]  # too_long
+             gretel_row(102, sql_context="CREATE TABLE t (a INT); " + "INSERT INTO t VALUES (1); " * 200,
+                        sql="SELECT COUNT(*) FROM t;")]                # too_long
     path = write_gretel(tmp_path / "g.parquet", rows)
     res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(path)}], "data.max_seq_len=512", "data.eval_fraction=0"))
     rep = res.report
     assert rep["dropped"] == {"broken_line": 0, "field_too_large": 0, "missing_field": 1, "non_utf8": 0,
-                              "duplicate_id": 1, "unparseable_sql": 1, "not_a_query": 1, "too_long": 1}
+                              "wrong_type": 0, "duplicate_id": 1, "unparseable_sql": 1, "not_a_query": 1,
+                              "gold_does_not_run": 0, "too_long": 1}
     assert res.train_rows == 20 and rep["sources"]["g.parquet"]["usable"] == 20
     out = res.out_dir
     assert {p.name for p in out.iterdir()} >= {"train.parquet", "report.json", "report.md", "lengths.png"}
     assert json.loads((out / "report.json").read_text())["train_rows"] == 20
-    assert "| g.parquet | 25 | 20 | 0 | 0 | 1 | 0 | 1 | 1 | 1 | 1 | 20 |" in (out / "report.md").read_text()
+    assert "| g.parquet | 25 | 20 | 0 | 0 | 1 | 0 | 0 | 1 | 1 | 1 | 0 | 1 | 20 |" in (out / "report.md").read_text()
 
 
 def _adds_up(report: dict, source: str) -> dict:
@@ -132,3 +134,70 @@ def test_a_failed_run_keeps_the_previous_output(tmp_path, home, tiny_tokenizer_d
 def test_missing_tokenizer_path_is_a_clear_error(tmp_path, home):
     with pytest.raises(DataError, match="does not exist"):
         prepare.run(config.load(None, [f"model.tokenizer={tmp_path}/nope"]))
+
+
+def test_an_odd_id_type_drops_that_row_with_its_line_not_the_file(tmp_path, home, tiny_tokenizer_dir):
+    """`"id": [1]` / `{"a": 1}` in one line of a JSONL whose other ids are ints and strings rejected the whole
+    file with no line number; now that row is wrong_type, named by its line, and the rest load."""
+    rows = [gretel_row(i) for i in range(12)]
+    rows[3]["id"], rows[7]["id"], rows[9]["id"] = [1], {"a": 1}, "row-nine"
+    path = write_gretel(tmp_path / "g.jsonl", rows)
+    res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(path)}], "data.eval_fraction=0"))
+    s = _adds_up(res.report, "g.jsonl")
+    assert (s["rows_in"], s["usable"], s["dropped"]["wrong_type"]) == (12, 10, 2)
+    assert s["examples"]["wrong_type"] == ["line 4: id is a list, not text or a number",
+                                           "line 8: id is a mapping, not text or a number"]
+    assert "wrong_type 2 (g.jsonl line 4: id is a list" in res.summary()
+    assert "`line 8: id is a mapping, not text or a number`" in (res.out_dir / "report.md").read_text()
+    assert "row-nine" in pq.read_table(res.out_dir / "train.parquet").column("id").to_pylist()
+
+
+def test_gold_sql_that_does_not_run_on_its_context_is_dropped_with_the_error(tmp_path, home, tiny_tokenizer_dir):
+    """Gold SQL that parses but fails on the row's own tables was counted usable and trained on."""
+    rows = [gretel_row(i) for i in range(10)]
+    rows += [gretel_row(20, sql="SELECT nope FROM products;"),                                  # no such column
+             gretel_row(21, sql="SELECT COUNT(*) FROM orders;"),                                # no such table
+             gretel_row(22, sql="INSERT INTO products VALUES (1, 9);"),                         # breaks the key
+             gretel_row(23, sql_context="CREATE TABLE products (id INT PRIMARY KEY, price INT); "
+                                        "INSERT INTO products VALUES (1, 5);"),
+             gretel_row(24, sql="UPDATE products SET price = 0 WHERE id = 1;", sql_task_type="data manipulation"),
+             gretel_row(25, sql="DELETE FROM products WHERE id = 2; SELECT COUNT(*) FROM products;")]
+    rows[12]["sql_context"] = rows[13]["sql_context"]
+    path = write_gretel(tmp_path / "g.parquet", rows)
+    res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(path)}], "data.eval_fraction=0"))
+    s = _adds_up(res.report, "g.parquet")
+    assert (s["usable"], s["dropped"]["gold_does_not_run"]) == (13, 3), s
+    assert s["examples"]["gold_does_not_run"] == [
+        "row 11: error: no such column: nope", "row 12: error: no such table: orders",
+        "row 13: error: UNIQUE constraint failed: products.id"]
+    assert res.report["gold_check"] == "16 rows run, 3 failed"
+    assert "gold_does_not_run 3 (g.parquet row 11: error: no such column: nope; " in res.summary()
+    kept = pq.read_table(res.out_dir / "train.parquet").column("id").to_pylist()
+    assert {"23", "24", "25"} <= set(kept) and not {"20", "21", "22"} & set(kept)
+
+
+def test_gold_sql_checked_in_worker_processes_gives_the_same_rows(tmp_path, home, tiny_tokenizer_dir, monkeypatch):
+    """Big inputs run the gold check in forked workers (one per core): the same rows are dropped, in order."""
+    monkeypatch.setattr(prepare, "GOLD_ROWS_PER_WORKER", 2)   # workers for 30 rows (on a machine with 2+ cores)
+    rows = [gretel_row(i, sql="SELECT missing FROM products;" if i % 7 == 3 else gretel_row(i)["sql"])
+            for i in range(30)]
+    path = write_gretel(tmp_path / "g.jsonl", rows)
+    res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(path)}], "data.eval_fraction=0"))
+    s = _adds_up(res.report, "g.jsonl")
+    assert s["dropped"]["gold_does_not_run"] == 4
+    assert s["examples"]["gold_does_not_run"] == [f"line {i + 1}: error: no such column: missing" for i in (3, 10, 17, 24)]
+
+
+def test_gold_in_another_dialect_is_not_run_on_sqlite(tmp_path, home, tiny_tokenizer_dir):
+    rows = [gretel_row(i) for i in range(4)] + [gretel_row(9, sql="SELECT nope FROM products;")]
+    path = write_gretel(tmp_path / "g.parquet", rows)
+    res = prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(path)}], "data.eval_fraction=0", "data.sql_dialect=postgres"))
+    assert res.report["gold_check"] == "skipped: the gold SQL is postgres, not SQLite"
+    assert res.train_rows == 5
+
+
+def test_no_usable_rows_names_where_the_first_bad_ones_are(tmp_path, home, tiny_tokenizer_dir):
+    path = write_gretel(tmp_path / "g.jsonl", [gretel_row(i, sql="SELECT x FROM nowhere;") for i in range(3)])
+    with pytest.raises(DataError, match="no usable training rows are left after filtering \\(g.jsonl: gold_does_not_run "
+                                        "3 \\(first: line 1: error: no such table: nowhere\\)\\)"):
+        prepare.run(_cfg(tiny_tokenizer_dir, [{"path": str(path)}]))
