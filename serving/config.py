@@ -12,7 +12,7 @@ from typing import Optional
 
 from core.errors import ConfigError, SqlgenieError
 from core.measured import FIGURES
-from core.settings import build, opt, parse_yaml, with_overrides
+from core.settings import build, opt, read_config, with_overrides
 
 NAME_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -111,11 +111,8 @@ def load_serve_config(path: str | Path | None = None, overrides: list[str] | Non
                       tree: dict | None = None, source: str = "serve") -> ServeConfig:
     """defaults <- YAML file (or tree) <- key=value overrides; every problem in one ConfigError."""
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError([f"{p}: no such file"], str(p))
-        tree = parse_yaml(p.read_text(), str(p))
-        source = str(p)
+        tree = read_config(path)       # one line for a missing, empty, UTF-16, binary or non-mapping file
+        source = str(path)
     full = with_overrides(ServeConfig, tree or {}, overrides, source)
     cfg = build(ServeConfig, full, source)
     bad = cfg.problems()

@@ -247,3 +247,15 @@ def test_the_router_is_started_without_any_secret_and_with_a_request_timeout(mon
     assert "s3cret" not in " ".join(cmd) and "--api-key" not in cmd
     assert cmd[cmd.index("--request-timeout-secs") + 1] == "17"
     assert launch._with_token({"A": "1"}) == {"A": "1", "VLLM_API_KEY": "s3cret"}
+
+
+def test_a_serve_config_saved_as_utf16_is_read_and_a_binary_one_is_one_line(tmp_path):
+    good = tmp_path / "serve.yaml"
+    good.write_bytes("replicas: 2\nname: utf16\n".encode("utf-16"))      # with a byte-order mark
+    cfg = load_serve_config(good)
+    assert (cfg.replicas, cfg.name) == (2, "utf16")
+    bad = tmp_path / "bin.yaml"
+    bad.write_bytes(b"\x00\x01\x02\xff" * 10)
+    with pytest.raises(ConfigError) as e:
+        load_serve_config(bad)
+    assert len(e.value.problems) == 1 and "bin.yaml" in e.value.problems[0]
