@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -22,7 +21,7 @@ import requests
 
 from serving import deployments as D
 from serving.plan import free_ports
-from tests.conftest import share_models
+from tests.conftest import share_models, until
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,16 +29,6 @@ ART = ROOT / "tests" / "e2e" / "artifacts"
 NS = "sqg-door"
 HOST_ADDR, OTHER_ADDR = "10.213.7.1", "10.213.7.2"      # this machine, the other host
 TOKEN = "door-test-token-7f3a9c"
-
-
-def _until(cond, timeout: float, what: str):
-    end = time.time() + timeout
-    while time.time() < end:
-        got = cond()
-        if got:
-            return got
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +65,7 @@ def public_console(tmp_path_factory, other_host):
     with open(out, "w") as log:
         proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "sqlgenie"), "console", "--replicas", "1"], cwd=ROOT,
                                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    _until(lambda: "console is up" in out.read_text() or proc.poll() is not None, 900, "the console")
+    until(lambda: "console is up" in out.read_text() or proc.poll() is not None, 900, "the console")
     for sock in held:
         if sock is not None:
             sock.close()
@@ -188,7 +177,7 @@ def test_a_dashboard_started_by_hand_elsewhere_stays_local_or_refuses(tmp_path, 
                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
     try:
-        _until(lambda: _answers(f"http://127.0.0.1:{port}/_stcore/health"), 120, "the dashboard on localhost")
+        until(lambda: _answers(f"http://127.0.0.1:{port}/_stcore/health"), 120, "the dashboard on localhost")
         from_other = subprocess.run(["ip", "netns", "exec", NS, sys.executable, "-c",
                                      f"import socket; socket.create_connection(('{HOST_ADDR}', {port}), 5)"],
                                     capture_output=True, text=True, timeout=60)

@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,22 +21,12 @@ from core.procs import group_alive
 from pipeline.jobs import JobStore
 from serving import deployments as D
 from serving.plan import free_ports
-from tests.conftest import share_models
+from tests.conftest import share_models, until
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 ART = ROOT / "tests" / "e2e" / "artifacts"
 STEPS = 6
-
-
-def _until(cond, timeout: float, what: str, every: float = 1.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        got = cond()
-        if got:
-            return got
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +39,7 @@ def console(tmp_path_factory):
     log = open(home.parent / "console.out", "w+")
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "sqlgenie"), "console", "--no-serve"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    _until(lambda: "console is up" in (home.parent / "console.out").read_text() or proc.poll() is not None, 180,
+    until(lambda: "console is up" in (home.parent / "console.out").read_text() or proc.poll() is not None, 180,
            "the console")
     assert proc.poll() is None, (home.parent / "console.out").read_text()
     old = os.environ.get("SQLGENIE_HOME")
@@ -76,7 +65,7 @@ def browser():
 
 def _fill(page, label: str, value: str) -> None:
     box = page.get_by_label(label, exact=True)
-    _until(lambda: box.count() == 1, 30, f"one field {label!r} (the previous form's rerun to finish)", 0.3)
+    until(lambda: box.count() == 1, 30, f"one field {label!r} (the previous form's rerun to finish)", 0.3)
     box.fill(value)
     box.press("Enter")
     page.wait_for_timeout(700)
@@ -103,14 +92,14 @@ def test_form_train_progress_try_it_side_by_side_stop(console, browser):
 
     prep = _submit(page, "prepare", "e2e")
     page.screenshot(path=str(ART / "1-new-job-form.png"), full_page=True)
-    assert _until(lambda: store.get(prep).status in ("succeeded", "failed") and store.get(prep), 300,
+    assert until(lambda: store.get(prep).status in ("succeeded", "failed") and store.get(prep), 300,
                   "the prepare job").status == "succeeded", store.get(prep).error
 
     job = _submit(page, "train", "e2e", steps=STEPS)
     page.goto(f"{console['dash']}/?job={job}")
     page.wait_for_selector(f"text=/ {STEPS} steps", timeout=600000)       # the progress bar
     page.screenshot(path=str(ART / "2-train-progress.png"), full_page=True)
-    done = _until(lambda: store.get(job).status in ("succeeded", "failed") and store.get(job), 900, "the train job")
+    done = until(lambda: store.get(job).status in ("succeeded", "failed") and store.get(job), 900, "the train job")
     assert done.status == "succeeded", done.error
 
     page.goto(f"{console['dash']}/?job={job}")
@@ -119,7 +108,7 @@ def test_form_train_progress_try_it_side_by_side_stop(console, browser):
     link.wait_for(timeout=30000)
     url = link.get_attribute("href")
     deployment = re.search(r"deployment=([\w-]+)", url).group(1)
-    _until(lambda: D.exists(deployment) and D.load(deployment)["phase"] == "ready", 600, "the Try-it deployment")
+    until(lambda: D.exists(deployment) and D.load(deployment)["phase"] == "ready", 600, "the Try-it deployment")
 
     play = browser.new_page(viewport={"width": 1600, "height": 1300})
     play.goto(url)

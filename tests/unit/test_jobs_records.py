@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from core.procs import alive, group_alive, group_members, stop
 from pipeline.jobs import JobStore
+from tests.conftest import until
 
 CFG = "name: jobtest\ndata:\n  sources: [{path: 'bundled:train', max_rows: 50}]\n"
 LONGER = CFG.replace("max_rows: 50", "max_rows: 3000")            # runs to its end in the test
@@ -33,13 +33,7 @@ def store(home):
 
 
 def _until(what, check, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return until(check, timeout, what, every=0.1)
 
 
 def _wait(store, job_id, states, timeout=300.0):
