@@ -1,0 +1,116 @@
+"""Lexicon: business and commerce domains (companies, shops, money, property, travel trade).
+
+See types.py for the shape and the rules; tests/unit/test_lexicon.py checks them.
+"""
+from __future__ import annotations
+
+from pipeline.datagen.lexicon.types import Attr, Bridge, Domain, Entity, Relation
+
+CITIES = ("Lyon", "Porto", "Austin", "Osaka", "Leeds", "Gdansk", "Tucson", "Malmo", "Cork", "Valencia", "Denver",
+          "Kraków", "Nagoya", "Turin", "Halifax", "Adelaide")
+COUNTRY_CODES = ("US", "FR", "DE", "JP", "BR", "IN", "GB", "CA", "ES", "NL")
+
+HR = Domain(
+    "company_hr", "A company's offices, departments, employees, projects and who works on which project.",
+    entities=(
+        Entity("office", "office", "offices", ("offices", "office", "locations", "sites"),
+               label=Attr("office_name", "label", ("office", "office name", "site"), ("name", "site_name", "location"),
+                          values=("Harbor Point", "North Tower", "Riverside Hub", "Old Mill", "Westgate",
+                                  "Canal Street", "Pine Court", "Summit House", "Eastfield", "Lakeview")),
+               attrs=(
+                   Attr("city", "text", ("city", "town"), ("city_name", "town"), values=CITIES,
+                        filter_phrase="in {v}"),
+                   Attr("country", "cat", ("country", "country code"), ("country_code", "ctry"),
+                        values=COUNTRY_CODES, filter_phrase="in country {v}"),
+                   Attr("floor_area", "int", ("floor area", "area", "size in square meters"),
+                        ("area_sqm", "size_m2", "sq_meters"), lo=120, hi=9000, unit="square meters",
+                        more="bigger than {v} square meters", less="smaller than {v} square meters",
+                        most="biggest", least="smallest"),
+                   Attr("opened_year", "year", ("year it opened", "opening year"), ("year_opened", "open_yr"),
+                        lo=1985, hi=2024, more="opened after {v}", less="opened before {v}", most="newest",
+                        least="oldest"),
+                   Attr("monthly_rent", "money", ("monthly rent", "rent"), ("rent", "rent_per_month"), lo=2000,
+                        hi=95000, unit="dollars", more="with rent above {v}", less="with rent below {v}",
+                        most="most expensive", least="cheapest"),
+                   Attr("has_parking", "bool", ("parking",), ("parking", "parking_available"),
+                        is_true="with parking", is_false="without parking"),
+               )),
+        Entity("department", "department", "departments", ("departments", "department", "dept", "divisions"),
+               label=Attr("department_name", "label", ("department", "department name"), ("name", "dept_name"),
+                          values=("Finance", "Legal", "Marketing", "Engineering", "Sales", "Support", "Research",
+                                  "Procurement", "Security", "Design")),
+               attrs=(
+                   Attr("budget", "money", ("budget", "yearly budget"), ("annual_budget", "budget_usd"), lo=50000,
+                        hi=4000000, unit="dollars", more="with a budget over {v}", less="with a budget under {v}",
+                        most="best funded", least="least funded"),
+                   Attr("headcount_target", "int", ("headcount target", "target headcount"),
+                        ("target_headcount", "hc_target"), lo=3, hi=120),
+                   Attr("cost_center", "cat", ("cost center", "cost centre"), ("cost_centre", "cc_code"),
+                        values=("CC-100", "CC-200", "CC-300", "CC-400", "CC-500")),
+                   Attr("founded", "date", ("date it was set up", "founding date"), ("created_on", "est_date"),
+                        lo=2000, hi=2023, more="set up after {v}", less="set up before {v}"),
+                   Attr("is_remote_first", "bool", ("remote first",), ("remote_first",), is_true="remote-first",
+                        is_false="office-based"),
+               )),
+        Entity("employee", "employee", "employees", ("employees", "employee", "staff", "emp", "workers"),
+               synonyms=("staff member", "worker", "person on staff"),
+               label=Attr("full_name", "person", ("name", "full name"), ("name", "employee_name", "emp_name")),
+               attrs=(
+                   Attr("job_title", "cat", ("job title", "title", "role", "position"), ("title", "position", "role"),
+                        values=("Analyst", "Engineer", "Manager", "Director", "Intern", "Designer", "Accountant"),
+                        filter_phrase="working as {v}"),
+                   Attr("salary", "money", ("salary", "pay", "annual salary", "wage"), ("annual_salary", "sal", "pay"),
+                        lo=28000, hi=240000, unit="dollars", more="earning more than {v}", less="earning less than {v}",
+                        most="best paid", least="lowest paid"),
+                   Attr("hire_date", "date", ("hire date", "start date", "date hired"), ("hired_on", "start_dt"),
+                        lo=2008, hi=2024, more="hired after {v}", less="hired before {v}", most="most recently hired",
+                        least="longest serving"),
+                   Attr("birth_year", "year", ("birth year", "year of birth"), ("year_born", "yob"), lo=1958, hi=2003,
+                        more="born after {v}", less="born before {v}", most="youngest", least="oldest"),
+                   Attr("email", "text", ("email", "email address", "e-mail"), ("email_address", "mail"),
+                        values=("a.lopez@corp.example", "j.smith@corp.example", "m.tanaka@corp.example",
+                                "s.okafor@corp.example", "l.nguyen@corp.example", "r.haddad@corp.example",
+                                "p.kowalski@corp.example", "e.rossi@corp.example", "k.mehta@corp.example")),
+                   Attr("is_contractor", "bool", ("contractor status",), ("contractor", "is_contract"),
+                        is_true="contractors", is_false="permanent staff"),
+                   Attr("performance_score", "real", ("performance score", "rating", "review score"),
+                        ("perf_score", "rating"), lo=1.0, hi=5.0, more="rated above {v}", less="rated below {v}",
+                        most="best rated", least="worst rated", nullable=0.1),
+               )),
+        Entity("project", "project", "projects", ("projects", "project", "initiatives"),
+               label=Attr("project_name", "label", ("project", "project name", "codename"), ("name", "codename"),
+                          values=("Apollo", "Bluebird", "Cobalt", "Driftwood", "Ember", "Falcon", "Granite",
+                                  "Horizon", "Ivy", "Juniper")),
+               attrs=(
+                   Attr("status", "cat", ("status", "state"), ("project_status", "state"),
+                        values=("planned", "active", "on hold", "done"), filter_phrase="that are {v}"),
+                   Attr("start_date", "date", ("start date", "kickoff date"), ("started_on", "kickoff"), lo=2019,
+                        hi=2024, more="started after {v}", less="started before {v}"),
+                   Attr("deadline", "date", ("deadline", "due date"), ("due_date", "end_dt"), lo=2023, hi=2026,
+                        more="due after {v}", less="due before {v}", nullable=0.15),
+                   Attr("estimated_cost", "money", ("estimated cost", "cost estimate", "cost"), ("est_cost", "cost"),
+                        lo=5000, hi=2500000, unit="dollars", more="costing more than {v}", less="costing less than {v}",
+                        most="costliest", least="cheapest"),
+                   Attr("priority", "int", ("priority", "priority level"), ("prio", "priority_level"), lo=1, hi=5),
+               )),
+    ),
+    relations=(
+        Relation("department", "office", ("office_id", "site_id", "location_id"), "based in {p}", "hosts {c}"),
+        Relation("employee", "department", ("department_id", "dept_id", "dept_no"), "works in {p}",
+                 "employs {c}"),
+        Relation("project", "department", ("owner_department_id", "dept_id", "owning_dept"), "owned by {p}",
+                 "owns {c}"),
+    ),
+    bridges=(
+        Bridge("employee", "project", ("assignments", "employee_projects", "project_staffing"),
+               "assigned to {b}", "staffed by {a}",
+               attrs=(Attr("hours_per_week", "int", ("hours per week", "weekly hours"), ("weekly_hours", "hrs_pw"),
+                           lo=2, hi=40),
+                      Attr("assignment_role", "cat", ("role on the project", "project role"), ("proj_role", "role"),
+                           values=("lead", "member", "reviewer", "advisor"))),
+               noun="assignment", plural="assignments"),
+    ),
+    tags=("business",),
+)
+
+DOMAINS = (HR,)
