@@ -4,7 +4,7 @@
     sqlgenie generate-data [--train N --test N --out DIR]
     sqlgenie prepare -c configs/smollm2-cpu.yaml [key=value ...]
     sqlgenie train -c configs/smollm2-cpu.yaml [train.resume=latest]
-    sqlgenie evaluate -c configs/smollm2-cpu.yaml [--adapter latest|RUN_ID|DIR] [--split ood] [--limit 500]
+    sqlgenie evaluate -c configs/smollm2-cpu.yaml [--adapter latest|RUN_ID|DIR] [--split ood|ood2] [--limit 500]
     sqlgenie export -c configs/smollm2-cpu.yaml [export.adapter=RUN_ID] 'export.formats=[merged,gguf-q8_0]'
     sqlgenie runs [NAME]                                       # every run: id, job, status, steps, loss
     sqlgenie config -c configs/llama31-8b-qlora.yaml [--explain]
@@ -150,13 +150,14 @@ def add_commands(sub) -> None:
     e.add_argument("--config", "-c")
     e.add_argument("overrides", nargs="*")
     e.add_argument("--adapter", help="`latest` (this config's newest trained run), a run id, or an adapter folder")
-    e.add_argument("--split", default="bundled:test", help="bundled:test | ood (the hand-written yardstick) | a file "
-                                                          "or Spider folder")
+    e.add_argument("--split", default="bundled:test", help="bundled:test | ood (the hand-written yardstick) | ood2 "
+                                                          "(the second one, for final figures only) | a file or "
+                                                          "Spider folder")
     e.add_argument("--limit", type=int, default=500)
     e.add_argument("--label", help="name of the result folder (default: base / adapter)")
     e.add_argument("--endpoint", help="with --backend openai: base URL of a vLLM replica or the router")
     e.add_argument("--test-suite", type=int, default=0, metavar="K",
-                   help="also compare on K generated databases (test-suite accuracy; the OOD split uses 3 by default)")
+                   help="also compare on K generated databases (test-suite accuracy; the OOD splits use 3 by default)")
     e.add_argument("--backend", choices=["auto", "transformers", "vllm", "openai"], default="auto",
                    help="vllm: offline batch generation in the serving environment (.venv-serve)")
     e.add_argument("--merge", action="store_true", help="with --backend vllm: merge the adapter first (bf16)")

@@ -1,11 +1,16 @@
-"""The out-of-distribution yardstick: hand-written multi-table schemas and questions the generator never makes.
+"""The out-of-distribution yardsticks: hand-written multi-table schemas and questions the generator never makes.
 
-    data/ood/schemas/<db_id>.sql     CREATE TABLE (with keys) + INSERT rows, written by hand for this project
-    data/ood/questions.jsonl         {"db_id", "question", "query", "difficulty"} per line, gold SQL by hand
+    data/<name>/schemas/<db_id>.sql  CREATE TABLE (with keys) + INSERT rows, written by hand for this project
+    data/<name>/questions.jsonl      {"db_id", "question", "query", "difficulty"} per line, gold SQL by hand
+
+Two of them, read the same way (SPLITS): `ood`, the one the team reports on as it works, and `ood2`, an
+independent second one written later in other domains, looked at only for final figures (so that fitting
+the first one by accident shows).
 
     from pipeline.data import ood
     folder = ood.folder()           # a Spider-format folder built from those files (cached by content hash)
-    sqlgenie evaluate -c ... --split ood      # test-suite execution accuracy on 3 generated databases per row
+    folder = ood.folder("ood2")     # the second yardstick
+    sqlgenie evaluate -c ... --split ood      # (or ood2) test-suite execution accuracy on 3 generated databases
 
 The folder holds database/<db_id>/<db_id>.sqlite and questions.json, so the Spider loader and the test-suite
 scorer read it as they read Spider. Building it checks every gold query: it must run on its database and
@@ -23,23 +28,31 @@ from core.errors import DataError
 from core.files import FileLock, publish, staging_dir
 from core.settings import REPO_ROOT, home
 
-SOURCE = REPO_ROOT / "data" / "ood"
+SPLITS = ("ood", "ood2")
 SUITE_DATABASES = 3
 
 
-def _digest() -> str:
+def source(name: str = "ood") -> Path:
+    """The folder of the yardstick `name` (one of SPLITS)."""
+    if name not in SPLITS:
+        raise DataError(f"no OOD yardstick named {name!r} (have: {', '.join(SPLITS)})")
+    return REPO_ROOT / "data" / name
+
+
+def _digest(name: str) -> str:
+    root = source(name)
     h = hashlib.sha256()
-    for p in sorted(SOURCE.rglob("*")):
+    for p in sorted(root.rglob("*")):
         if p.is_file():
-            h.update(p.relative_to(SOURCE).as_posix().encode())
+            h.update(p.relative_to(root).as_posix().encode())
             h.update(p.read_bytes())
     return h.hexdigest()[:12]
 
 
-def questions() -> list[dict]:
-    path = SOURCE / "questions.jsonl"
+def questions(name: str = "ood") -> list[dict]:
+    path = source(name) / "questions.jsonl"
     if not path.is_file():
-        raise DataError(f"{path} is missing: the OOD yardstick ships with the repository")
+        raise DataError(f"{path} is missing: the {name} yardstick ships with the repository")
     out = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
@@ -50,14 +63,14 @@ def questions() -> list[dict]:
     return out
 
 
-def schemas() -> dict[str, str]:
-    return {p.stem: p.read_text(encoding="utf-8") for p in sorted((SOURCE / "schemas").glob("*.sql"))}
+def schemas(name: str = "ood") -> dict[str, str]:
+    return {p.stem: p.read_text(encoding="utf-8") for p in sorted((source(name) / "schemas").glob("*.sql"))}
 
 
-def build(dest: Path) -> Path:
-    """Write the Spider-format folder into `dest`; every gold query checked on its database."""
-    sql = schemas()
-    qs = questions()
+def build(dest: Path, name: str = "ood") -> Path:
+    """Write the Spider-format folder of yardstick `name` into `dest`; every gold query checked on its database."""
+    sql = schemas(name)
+    qs = questions(name)
     problems = []
     for db_id, script in sql.items():
         d = dest / "database" / db_id
@@ -84,19 +97,19 @@ def build(dest: Path) -> Path:
         finally:
             conn.close()
     if problems:
-        raise DataError("the OOD yardstick does not check out:\n  - " + "\n  - ".join(problems[:20]))
+        raise DataError(f"the {name} yardstick ({source(name)}) does not check out:\n  - " + "\n  - ".join(problems[:20]))
     (dest / "questions.json").write_text(json.dumps(qs, indent=1))
     return dest
 
 
-def folder() -> Path:
-    """The built yardstick (built once per content version, under a lock)."""
-    final = home() / "cache" / f"ood-{_digest()}"
+def folder(name: str = "ood") -> Path:
+    """The built yardstick `name` (built once per content version, under a lock)."""
+    final = home() / "cache" / f"{name}-{_digest(name)}"
     if (final / "questions.json").is_file():
         return final
-    with FileLock(final.parent / f".{final.name}.lock", "building the OOD yardstick", wait_s=300):
+    with FileLock(final.parent / f".{final.name}.lock", f"building the {name} yardstick", wait_s=300):
         if not (final / "questions.json").is_file():
             tmp = staging_dir(final.parent, final.name)
-            build(tmp)
+            build(tmp, name)
             publish(tmp, final)
     return final

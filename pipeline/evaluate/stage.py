@@ -1,6 +1,6 @@
 """Evaluation stage: generate SQL for held-out questions and score it by execution on SQLite.
 
-    sqlgenie evaluate -c configs/smollm2-cpu.yaml [--adapter latest|RUN_ID|DIR] [--split ood] [--limit 500]
+    sqlgenie evaluate -c configs/smollm2-cpu.yaml [--adapter latest|RUN_ID|DIR] [--split ood|ood2] [--limit 500]
                       [--constrained] [--vote 8 [--no-resample]] [--repair] [--test-suite 3] [--backend auto|vllm|openai|transformers]
 
 Prompts are rendered by sql/prompt.py under the evaluated model's contract (an adapter's own model card;
@@ -13,7 +13,8 @@ sample rows in the sandbox, drops those that fail and keeps the answer most cand
 schema says it is when there is one reading (moved to the table of its FROM that has it, a missing table
 joined by the one foreign-key path), as `ask` does (sql/repair.py). Splits: `bundled:test` (the generator's
 held-out domains and template families), `ood` (the hand-written multi-table yardstick in data/ood/, scored
-as a test suite on 3 generated databases by default), or any Gretel file / Spider folder.
+as a test suite on 3 generated databases by default), `ood2` (the second, independent one in data/ood2/,
+scored the same way; for final figures only), or any Gretel file / Spider folder.
 
 Writes metrics.json (execution accuracy, valid SQL, runs, exact match, counts per status, breakdowns by
 complexity / difficulty / task / domain, latency per question) and rows.jsonl into a new folder: the run's
@@ -64,7 +65,7 @@ class EvalResult:
 
 def load_rows(split: str, limit: int, seed: int) -> list[dict]:
     """Usable text-to-SQL rows of a split, shuffled by `seed`, at most `limit`."""
-    path = ood.folder() if split == "ood" else split
+    path = ood.folder(split) if split in ood.SPLITS else split
     rows = [r for r in load(str(path)) if not r["bad"] and r["kind"] == "sql"]
     random.Random(seed).shuffle(rows)
     return rows[:limit]
@@ -159,7 +160,7 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     tok = _tokenizer(adapter_path, cfg)
     fmt = ChatFormatter.for_contract(tok, contract)
     rows = load_rows(split, limit, cfg.data.seed)
-    if split == "ood" and not suite:
+    if split in ood.SPLITS and not suite:
         suite = ood.SUITE_DATABASES
     reqs = [G.Request(fmt.prompt_ids(r), schema_grammar(r["schema"]) if constrained else None) for r in rows]
     model_path = assets.resolve(cfg.model.name_or_path)
