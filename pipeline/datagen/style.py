@@ -24,11 +24,27 @@ ABBREV = {"amount": "amt", "quantity": "qty", "number": "num", "date": "dt", "sa
           "count": "cnt", "passengers": "pax", "enrollment": "enrl", "monthly": "mthly", "premium": "prem",
           "reading": "rdg", "output": "out", "transaction": "txn", "session": "sess", "maintenance": "maint",
           "appointment": "appt", "installed": "inst", "launch": "lnch", "credit": "cr", "activation": "actv",
-          "delivery": "dlv", "kg": "kg", "mb": "mb", "mw": "mw", "mwh": "mwh"}
-# words SQLite reserves (an identifier spelled like one must be quoted); name, date, status ... are fine bare
-_KEYWORDS = {"order", "group", "select", "from", "where", "table", "index", "values", "default", "check", "case",
-             "when", "end", "limit", "offset", "references", "primary", "unique", "join", "on", "as", "by", "in",
-             "is", "not", "and", "or", "to", "into", "set", "all", "union", "except", "intersect", "transaction"}
+          "delivery": "dlv", "kg": "kg", "mb": "mb", "mw": "mw", "mwh": "mwh", "description": "descr",
+          "location": "loc", "average": "avg", "percent": "pct", "account": "acct", "reference": "ref",
+          "manager": "mgr", "warehouse": "whse", "inventory": "inv", "distance": "dist", "duration": "dur",
+          "message": "msg", "region": "rgn", "country": "ctry", "building": "bldg", "estimated": "est",
+          "registration": "reg", "certificate": "cert", "payment": "pmt", "balance": "bal", "volume": "vol",
+          "height": "ht", "length": "len", "production": "prod", "contract": "ctr", "phone": "ph",
+          "first": "fst", "last": "lst", "name": "nm", "code": "cd", "year": "yr",
+          "month": "mo", "value": "val", "level": "lvl"}
+# SQLite's keywords (sqlite3_keyword_name): an identifier spelled like one is quoted. Some (name-like words such
+# as "key", "action", "release") work bare in SQLite, but quoting them is harmless and other engines need it.
+_KEYWORDS = set("""
+abort action add after all alter always analyze and as asc attach autoincrement before begin between by cascade
+case cast check collate column commit conflict constraint create cross current current_date current_time
+current_timestamp database default deferrable deferred delete desc detach distinct do drop each else end escape
+except exclude exclusive exists explain fail filter first following for foreign from full generated glob group
+groups having if ignore immediate in index indexed initially inner insert instead intersect into is isnull join
+key last left like limit match materialized natural no not nothing notnull null nulls of offset on or order others
+outer over partition plan pragma preceding primary query raise range recursive references regexp reindex release
+rename replace restrict returning right rollback row rows savepoint select set table temp temporary then ties to
+transaction trigger unbounded union unique update using vacuum values view virtual when where window with without
+""".split())
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -62,6 +78,12 @@ class Style:
         if self.name == "prefixed":
             return name
         return self._word(name)
+
+
+def name_words(name: str) -> list[str]:
+    """A table or column name of any style as lower-case words: "HireDt" / "hire_dt" / "Hire Dt" -> hire, dt."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", name))
+    return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", spaced) if w]
 
 
 def needs_quotes(name: str) -> bool:
