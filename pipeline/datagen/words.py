@@ -70,7 +70,9 @@ def finish(text: str, sloppy: bool, rng: random.Random) -> str:
             p = p.replace(" with ", " w/ ") if rng.random() < 0.2 else p
             out.append(p)
         text = "".join(out).strip().rstrip("?.! ")
-        text = re.sub(r"^(what is|what are|show|list|give|find|get) ", "", text) if rng.random() < 0.3 else text
+        if rng.random() < 0.3:
+            text = re.sub(r"^(what is|what are|show( me)?|list|give( me)?|find|get) ", "", text)
+        text = re.sub(r"^me ", "give me ", text)
     elif text[:1] != V_OPEN:
         text = text[:1].upper() + text[1:]
     return unmark(re.sub(r"\s+", " ", text)).strip()
@@ -97,8 +99,10 @@ def _plural_word(w: str) -> str:
     low = w.lower()
     if low in IRREGULAR_PLURALS:
         return IRREGULAR_PLURALS[low]
-    if re.search(r"(s|x|z|ch|sh)$", low):
+    if re.search(r"(ss|us|is|as|x|z|ch|sh)$", low):
         return w + "es"
+    if low.endswith("s"):               # 'works', 'premises', 'headquarters': already a plural form
+        return w
     if re.search(r"[^aeiou]y$", low):
         return w[:-1] + "ies"
     return w + "s"
@@ -319,6 +323,8 @@ class Speaker:
         if t.person:
             return self.pick(val, val, f"{self.noun(t)} {val}")
         n = self.noun(t)
+        if str(v).lower().startswith("the "):        # 'The Clockwork Isles': no 'the The ...'
+            return self.pick(f"{n} {val}", val)
         return self.pick(f"the {val} {n}", f"{n} {val}", val, f"the {n} {val}")
 
     # ------------------------------------------------------------------------------------- conditions

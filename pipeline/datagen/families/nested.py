@@ -90,6 +90,12 @@ def _no_children(cx: Ctx) -> tuple[Table, Ref, Query, str, str]:
         cp = cx.sp.plural(lk.child)
         words = cx.sp.pick(f"{pp} with no {cp}", f"{pp} without any {cp}", f"{pp} that have no {cp}")
         pred = f"have no {cp}"
+        verb = lk.relation.parent_verb
+        w = verb.split(" ", 1)[0] if verb else ""
+        if verb and verb.endswith(" {c}") and verb.count(" ") == 1 and cx.sp.chance(0.5) and \
+                (w.endswith("ed") or w.endswith("s") and not w.endswith("ss") and w not in ("is", "has")):
+            pred = f"{deconj(w) if w.endswith('s') else w} no {cp}"       # 'review no earthquakes'
+            words = f"{pp} {cx.sp.who(pt)} {pred}"
     else:
         b = lk.child.bridge
         other = [e for e in cx.s.ends(lk.child) if e is not lk][0]
@@ -147,14 +153,13 @@ def above_average(cx: Ctx) -> B:
     opts = []
     if given and given.endswith("{v}") and avg_words != "average":
         phrase = given.replace("{v}", avg_words)
-        cx.sp.mentions.append((c, given))
-        opts.append((f"{p} {phrase}", predicate(phrase)))
+        opts.append((f"{p} {phrase}", predicate(phrase), given))
     cmp_ = cx.sp.pick("above", "higher than", "greater than") if up else cx.sp.pick("below", "lower than", "less than")
-    opts.append((f"{p} whose {a} is {cmp_} {avg_words if avg_words != 'average' else 'the average'}", None))
+    opts.append((f"{p} whose {a} is {cmp_} {avg_words if avg_words != 'average' else 'the average'}", None, a))
     art = ("an " if up else "a ") if article(a) else ""
     opts.append((f"{p} with {art}{'above' if up else 'below'}-average {a}",
-                 f"have {art}{'above' if up else 'below'}-average {a}"))
-    np_, pred = cx.rng.choice(opts)
+                 f"have {art}{'above' if up else 'below'}-average {a}", a))
+    np_, pred, said = cx.rng.choice(opts)
     show = cx.sp.chance(0.4)
     text = cx.say(question=[f"Which {p} {pred}?" if pred else None, f"What are the {cx.sp.label_words(t)} of the {np_}?"],
                   imperative=[f"List the {np_}.", f"Find all {np_}."],
@@ -163,7 +168,7 @@ def above_average(cx: Ctx) -> B:
         text = add_tail(cx, text, cx.sp.attr(c, plural_=True), False, t.person)
     sub = Query([Agg("AVG", Col(Ref(t), c))], Ref(t))
     cond = Cond(Col(r, c), ">" if up else "<", sub)
-    cx.said(cond, a)
+    cx.said(cond, said)
     return B(Query([Col(r, t.label)] + ([Col(r, c)] if show else []), r, where=[cond]), text, t)
 
 
