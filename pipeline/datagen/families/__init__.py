@@ -231,6 +231,14 @@ def groupable(c: Column) -> bool:
     return not words & NOT_GROUPS
 
 
+def group_col(cx: Ctx, t: Table) -> Column:
+    """A column to group by or count the distinct values of: no NULLs, values that repeat (fewer groups than
+    rows, more than one)."""
+    cols = [c for c in cx.cols(t, ("cat", "text", "year"), nonnull=True)
+            if groupable(c) and 1 < len(set(t.values(c))) < len(t.rows)]
+    return cx.one(cols, "nothing to group by")
+
+
 def rows_np(cx: Ctx, t: Table, phrs: list[Phr], plural_noun: str | None = None) -> str:
     """'employees earning more than 50,000 and hired after 2019-01-01' / 'active projects'."""
     noun = plural_noun or cx.sp.plural(t)

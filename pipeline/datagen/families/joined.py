@@ -3,11 +3,11 @@ filtered by their parent (through the relation's verb: "employees who work in Fi
 parent, counts and aggregates per parent."""
 from __future__ import annotations
 
-from pipeline.datagen.families import AGG, ANALYTICS, JOIN1, RETRIEVAL, Ctx, Skip, family, groupable, rows_np
+from pipeline.datagen.families import AGG, ANALYTICS, JOIN1, RETRIEVAL, Ctx, Skip, family, group_col, rows_np
 from pipeline.datagen.families import Built as B
 from pipeline.datagen.families.single import add_tail, agg_funcs, agg_word
 from pipeline.datagen.query import Agg, Col, Cond, Join, Query, Ref, alias_refs
-from pipeline.datagen.schema import NUMERIC, Column, Link, Table
+from pipeline.datagen.schema import NUMERIC, Column, Link
 from pipeline.datagen.words import Phr, be, deconj, mark, pluralizable, verb_phr
 
 T = "join_or_group"
@@ -15,13 +15,6 @@ NUM_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
 
 # --------------------------------------------------------------------------------------------------- helpers
-def group_col(cx: Ctx, t: Table) -> Column:
-    """A column to group by: no NULLs, values that repeat (fewer groups than rows, more than one)."""
-    cols = [c for c in cx.cols(t, ("cat", "text", "year"), nonnull=True)
-            if groupable(c) and 1 < len(set(t.values(c))) < len(t.rows)]
-    return cx.one(cols, "nothing to group by")
-
-
 def group_words(cx: Ctx, c: Column, plural_: bool = False) -> str:
     """'job title' / 'job titles' for a grouping column (a bool groups by its wording of yes / no)."""
     if plural_:
@@ -180,8 +173,6 @@ def group_having(cx: Ctx) -> B:
     t = cx.subject()
     r = Ref(t)
     g = group_col(cx, t)
-    if g.kind == "bool":
-        raise Skip("a yes/no column")
     counts = {}
     for v in t.values(g):
         counts[v] = counts.get(v, 0) + 1
@@ -196,13 +187,18 @@ def group_having(cx: Ctx) -> B:
 
 
 # ------------------------------------------------------------------------------------------------ joins
-@family(T, JOIN1, RETRIEVAL, 6, needs="link")
-def join_where_parent(cx: Ctx) -> B:
+def children_of_some(cx: Ctx) -> tuple[Link, Ref, Query, Cond, Phr, str]:
+    """Child rows kept by a condition on their parent: the link, the child's ref, the joined query, the
+    condition, the words for the relation ('who work in the Finance department') and the child plural."""
     lk = link(cx)
     c, p, q = joined(cx, lk, parent_first=False)
     cond, filled = parent_filter(cx, lk, p)
-    rel = child_side(cx, lk, filled)
-    cp = cx.sp.plural(lk.child)
+    return lk, c, q, cond, child_side(cx, lk, filled), cx.sp.plural(lk.child)
+
+
+@family(T, JOIN1, RETRIEVAL, 6, needs="link")
+def join_where_parent(cx: Ctx) -> B:
+    lk, c, q, cond, rel, cp = children_of_some(cx)
     lw = cx.sp.label_words(lk.child)
     shown = [x for x in lk.child.attrs() if x.kind != "bool"]
     extra = cx.rng.choice(shown) if shown and cx.sp.chance(0.25) else None
@@ -256,11 +252,7 @@ def join_project(cx: Ctx) -> B:
 
 @family(T, JOIN1, ANALYTICS, 2.5, needs="link")
 def join_count_where(cx: Ctx) -> B:
-    lk = link(cx)
-    c, p, q = joined(cx, lk, parent_first=False)
-    cond, filled = parent_filter(cx, lk, p)
-    rel = child_side(cx, lk, filled)
-    cp = cx.sp.plural(lk.child)
+    lk, c, q, cond, rel, cp = children_of_some(cx)
     text = cx.say(question=[f"How many {cp} {rel.pred}?" if rel.pred else None, f"How many {cp} {rel.post} are there?",
                             f"What is the number of {cp} {rel.post}?"],
                   imperative=[f"Count the {cp} {rel.post}."],
@@ -343,14 +335,10 @@ def join_having(cx: Ctx) -> B:
 
 @family(T, JOIN1, ANALYTICS, 2.5, needs="link")
 def join_agg_where(cx: Ctx) -> B:
-    lk = link(cx)
-    c, p, q = joined(cx, lk, parent_first=False)
+    lk, c, q, cond, rel, cp = children_of_some(cx)
     col = cx.one([x for x in cx.cols(lk.child, NUMERIC + ("date",), distinct=1)], "no number")
     func = cx.rng.choice(agg_funcs(col))
     w = agg_word(cx, func, col)
-    cond, filled = parent_filter(cx, lk, p)
-    rel = child_side(cx, lk, filled)
-    cp = cx.sp.plural(lk.child)
     a = cx.sp.attr(col)
     text = cx.say(question=[f"What is the {w} {a} of the {cp} {rel.post}?", f"What's the {w} {a} among {cp} {rel.post}?"],
                   imperative=[f"Find the {w} {a} of {cp} {rel.post}.", f"Give me the {w} {a} for {cp} {rel.post}."],

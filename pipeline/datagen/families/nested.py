@@ -15,12 +15,12 @@ from pipeline.datagen.families import (
     Ctx,
     Skip,
     family,
+    group_col,
     rows_np,
 )
 from pipeline.datagen.families import Built as B
 from pipeline.datagen.families.joined import (
     child_side,
-    group_col,
     group_words,
     joined,
     link,
@@ -177,8 +177,6 @@ def group_superlative(cx: Ctx) -> B:
     t = cx.subject()
     r = Ref(t)
     g = group_col(cx, t)
-    if g.kind == "bool":
-        raise Skip("a yes/no column")
     most = cx.sp.chance(0.75)
     a = group_words(cx, g)
     p = cx.sp.plural(t)
@@ -340,43 +338,36 @@ def _two_conds(cx: Ctx, r: Ref, g) -> tuple[Cond, Cond]:
     return Cond(Col(r, c), ">", v), Cond(Col(r, c), "<=", v) if cx.sp.chance(0.2) else Cond(Col(r, c), "<", v)
 
 
-@family(T, SETOP, RETRIEVAL, 1)
-def set_both(cx: Ctx) -> B:
+def _set_of_groups(cx: Ctx, op: str):
+    """Values of a grouping column found under one condition, INTERSECT / EXCEPT those under another: the
+    query and the words (group plural, row plural, the two conditions' words)."""
     t = cx.subject()
     g = group_col(cx, t)
-    if g.kind == "bool":
-        raise Skip("a yes/no column")
     r1, r2 = Ref(t), Ref(t)
     c1, c2 = _two_conds(cx, r1, g)
     c2 = Cond(Col(r2, c2.left.column), c2.op, c2.value)
-    p = cx.sp.plural(t)
-    ga = group_words(cx, g, plural_=True)
     p1, p2 = cx.phr(c1, t), cx.phr(c2, t)
-    text = cx.say(question=[f"Which {ga} have both {p} {p1.post} and {p} {p2.post}?"],
-                  imperative=[f"List the {ga} that have {p} {p1.post} as well as {p} {p2.post}.",
-                              f"Find the {ga} shared by {p} {p1.post} and {p} {p2.post}."],
-                  terse=[f"{ga} with both {p} {p1.post} and {p} {p2.post}"])
-    q = Query([Col(r1, g)], r1, where=[c1], setop=("INTERSECT", Query([Col(r2, g)], r2, where=[c2])))
+    q = Query([Col(r1, g)], r1, where=[c1], setop=(op, Query([Col(r2, g)], r2, where=[c2])))
+    return t, q, group_words(cx, g, plural_=True), cx.sp.plural(t), p1.post, p2.post
+
+
+@family(T, SETOP, RETRIEVAL, 1)
+def set_both(cx: Ctx) -> B:
+    t, q, ga, p, w1, w2 = _set_of_groups(cx, "INTERSECT")
+    text = cx.say(question=[f"Which {ga} have both {p} {w1} and {p} {w2}?"],
+                  imperative=[f"List the {ga} that have {p} {w1} as well as {p} {w2}.",
+                              f"Find the {ga} shared by {p} {w1} and {p} {w2}."],
+                  terse=[f"{ga} with both {p} {w1} and {p} {w2}"])
     return B(q, text, t)
 
 
 @family(T, SETOP, RETRIEVAL, 1)
 def set_but_not(cx: Ctx) -> B:
-    t = cx.subject()
-    g = group_col(cx, t)
-    if g.kind == "bool":
-        raise Skip("a yes/no column")
-    r1, r2 = Ref(t), Ref(t)
-    c1, c2 = _two_conds(cx, r1, g)
-    c2 = Cond(Col(r2, c2.left.column), c2.op, c2.value)
-    p = cx.sp.plural(t)
-    ga = group_words(cx, g, plural_=True)
-    p1, p2 = cx.phr(c1, t), cx.phr(c2, t)
-    text = cx.say(question=[f"Which {ga} have {p} {p1.post} but no {p} {p2.post}?"],
-                  imperative=[f"List the {ga} that have {p} {p1.post} but none {p2.post}.",
-                              f"Find the {ga} with {p} {p1.post}, leaving out those with {p} {p2.post}."],
-                  terse=[f"{ga} with {p} {p1.post} but not {p2.post}"])
-    q = Query([Col(r1, g)], r1, where=[c1], setop=("EXCEPT", Query([Col(r2, g)], r2, where=[c2])))
+    t, q, ga, p, w1, w2 = _set_of_groups(cx, "EXCEPT")
+    text = cx.say(question=[f"Which {ga} have {p} {w1} but no {p} {w2}?"],
+                  imperative=[f"List the {ga} that have {p} {w1} but none {w2}.",
+                              f"Find the {ga} with {p} {w1}, leaving out those with {p} {w2}."],
+                  terse=[f"{ga} with {p} {w1} but not {w2}"])
     return B(q, text, t)
 
 
@@ -419,7 +410,7 @@ def window_rank(cx: Ctx) -> B:
             g = group_col(cx, t)
         except Skip:
             g = None
-    if g is not None and g.kind != "bool":
+    if g is not None:
         ga = group_words(cx, g)
         text = cx.say(question=[f"How does each {noun} rank by {a} within its {ga}? Show the name, {ga}, {a} and rank."],
                       imperative=[f"Rank the {p} by {a} within each {ga}, highest first, showing name, {ga}, {a} "

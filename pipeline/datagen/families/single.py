@@ -12,7 +12,7 @@ from pipeline.datagen.families import (
     and_list,
     cut,
     family,
-    groupable,
+    group_col,
     roundest,
     rows_np,
     which,
@@ -40,13 +40,17 @@ def ask_rows(cx: Ctx, t: Table, np_: str, phrs: list, lw: str) -> str:
         terse=[np_, f"{lw} of {np_}", f"all {np_}"])
 
 
+def labels_where(cx: Ctx, t: Table, r: Ref, cond: Cond) -> B:
+    """The labels of t's rows that pass one condition, asked for in words."""
+    np_, phrs = _np(cx, t, [cond])
+    return B(Query([Col(r, t.label)], r, where=[cond]), ask_rows(cx, t, np_, phrs, cx.sp.label_words(t)), t)
+
+
 @family(T, BASIC, RETRIEVAL, 8)
 def list_where(cx: Ctx) -> B:
     t = cx.subject()
     r = Ref(t)
-    c = cx.cond(r)
-    np_, phrs = _np(cx, t, [c])
-    return B(Query([Col(r, t.label)], r, where=[c]), ask_rows(cx, t, np_, phrs, cx.sp.label_words(t)), t)
+    return labels_where(cx, t, r, cx.cond(r))
 
 
 @family(T, BASIC, RETRIEVAL, 4)
@@ -342,17 +346,14 @@ def missing_values(cx: Ctx) -> B:
             any(v is not None for v in t.values(c))]
     c = cx.one(cols, "no missing values")
     cond = Cond(Col(r, c), "IS NULL" if cx.sp.chance(0.7) else "IS NOT NULL")
-    np_, phrs = _np(cx, t, [cond])
-    return B(Query([Col(r, t.label)], r, where=[cond]), ask_rows(cx, t, np_, phrs, cx.sp.label_words(t)), t)
+    return labels_where(cx, t, r, cond)
 
 
 @family(T, BASIC, RETRIEVAL, 2)
 def distinct_values(cx: Ctx) -> B:
     t = cx.subject()
     r = Ref(t)
-    cols = [c for c in cx.cols(t, ("cat", "text", "year"), nonnull=True)
-            if groupable(c) and 1 < len(set(t.values(c))) < len(t.rows)]
-    c = cx.one(cols, "no repeating values")
+    c = group_col(cx, t)
     a = cx.sp.attr(c, plural_=True)
     p = cx.sp.plural(t)
     text = cx.say(
@@ -368,9 +369,7 @@ def distinct_values(cx: Ctx) -> B:
 def count_distinct(cx: Ctx) -> B:
     t = cx.subject()
     r = Ref(t)
-    cols = [c for c in cx.cols(t, ("cat", "text", "year"), nonnull=True)
-            if groupable(c) and 1 < len(set(t.values(c))) < len(t.rows)]
-    c = cx.one(cols, "no repeating values")
+    c = group_col(cx, t)
     a = cx.sp.attr(c, plural_=True)
     p = cx.sp.plural(t)
     text = cx.say(question=[f"How many different {a} are there among the {p}?", f"How many distinct {a} do the {p} have?"],
@@ -422,8 +421,7 @@ def in_values(cx: Ctx) -> B:
     c = cx.one(cols, "no category with 3 values")
     a, b = cx.rng.sample(sorted({v for v in t.values(c) if v is not None}), 2)
     cond = Cond(Col(r, c), "IN", (a, b))
-    np_, phrs = _np(cx, t, [cond])
-    return B(Query([Col(r, t.label)], r, where=[cond]), ask_rows(cx, t, np_, phrs, cx.sp.label_words(t)), t)
+    return labels_where(cx, t, r, cond)
 
 
 __all__ = ["ask_rows", "agg_funcs", "agg_word", "superlative", "cut"]
