@@ -22,7 +22,8 @@ from pipeline.datagen.schema import Column, Table
 V_OPEN, V_CLOSE = "\x02", "\x03"
 _MARKED = re.compile("\x02(.*?)\x03", re.S)
 PREPS = {"in", "on", "at", "from", "under", "inside", "near", "for", "of", "by", "within", "between", "to", "into",
-         "outside", "after", "before", "during", "over", "above", "below", "across", "via", "through", "among"}
+         "outside", "after", "before", "during", "over", "above", "below", "across", "via", "through", "among",
+         "since", "until", "per", "with", "without", "about", "against", "at"}
 PARTICIPLES = {"born", "made", "sold", "built", "held", "set", "run", "paid", "led", "taught", "written", "grown",
                "shown", "given", "seen", "done", "drawn", "kept", "won", "lost", "bought", "brought", "caught",
                "found", "sent", "spent", "shot", "hit", "cut", "put", "read", "known", "driven", "flown", "worn",

@@ -233,7 +233,7 @@ def join_project(cx: Ctx) -> B:
             imperative=[f"List each {cn} with {its} {pn}." if not cond else f"List the {np_} with their {pn}.",
                         f"Show every {cn} and the name of {its} {pn}." if not cond else
                         f"Show the {np_} and the name of their {pn}.",
-                        f"For each {cn}, give its name and {its} {pn}." if not cond else None],
+                        f"For each {cn}, give {its} name and {its} {pn}." if not cond else None],
             terse=[f"{np_} with their {pn}", f"{cn} and {pn} names" if not cond else f"{np_}: name, {pn}"])
         q.select = [Col(c, ct.label), Col(p, pt.label)]
     else:
