@@ -78,8 +78,11 @@ def child_side(cx: Ctx, lk: Link, filled: str) -> Phr:
         role = r.role
         post = f"whose {role} {cx.sp.noun(lk.parent)} is {filled}"
         return Phr(post, post, None)
-    post = cx.sp.pick(f"of {filled}", f"in {filled}", f"belonging to {filled}", f"linked to {filled}")
-    return Phr(post, post, f"belong to {filled}" if post.startswith("belonging") else f"are in {filled}")
+    if lk.parent.person:                     # rows of a person: not 'in Maria Lopez'
+        post = cx.sp.pick(f"of {filled}", f"linked to {filled}")
+    else:
+        post = cx.sp.pick(f"of {filled}", f"in {filled}", f"belonging to {filled}", f"linked to {filled}")
+    return Phr(post, post, f"are in {filled}" if post.startswith("in ") else f"belong to {filled}")
 
 
 def parent_base_verb(lk: Link) -> str | None:

@@ -184,9 +184,18 @@ def agg_funcs(c: Column) -> list[str]:
     if c.kind in ("date", "year"):
         return ["MIN", "MAX"]
     out = ["MIN", "MAX", "AVG"]
+    words = set(c.attr.name.split("_"))
+    if words & NOT_ADDITIVE_WORDS:
+        return out
     if c.kind == "money" or c.attr.unit and c.kind in ("int", "real") and c.attr.unit.lower() not in NOT_ADDITIVE:
         out.append("SUM")
     return out
+
+
+# a column named like these holds a per-row limit, rate or score: nobody adds it up across rows
+NOT_ADDITIVE_WORDS = {"max", "maximum", "min", "minimum", "avg", "average", "mean", "rate", "pct", "percent", "ratio",
+                      "score", "rating", "age", "year", "yr", "limit", "cap", "capacity", "target", "goal", "threshold",
+                      "per", "speed", "temp", "temperature", "rank", "unit"}
 
 
 # units of measures nobody adds up across rows (an age, a rate, a temperature)
