@@ -88,6 +88,8 @@ def plural(noun: str) -> str:
     if not words:
         return noun
     head = len(words) - 1
+    if head and _participle(words[-1]):          # 'license sold' -> 'licenses sold'
+        head -= 1
     for i, w in enumerate(words[1:], 1):
         if w in PREPS or w in ("who", "that"):
             head = i - 1
@@ -150,8 +152,12 @@ _NOT_EN = {"open", "even", "seven", "ten", "often", "green", "between", "garden"
            "women", "men", "when", "then", "than", "been", "seen"}
 
 
+_NOT_ED = {"bed", "red", "shed", "hundred", "embed", "sled", "wed", "naked", "sacred", "wicked", "kindred"}
+
+
 def _participle(w: str) -> bool:
-    return w.endswith("ed") or w in PARTICIPLES or (w.endswith("en") and len(w) > 4 and w not in _NOT_EN)
+    return (w.endswith("ed") and not w.endswith("eed") and w not in _NOT_ED) or w in PARTICIPLES or \
+        (w.endswith("en") and len(w) > 4 and w not in _NOT_EN)
 
 
 def nominal(phrase: str) -> bool:
@@ -408,11 +414,12 @@ class Speaker:
                      ">=": ("at least", "no less than"), "<=": ("at most", "no more than")}[op]
         w = self.rng.choice(words)
         sym = {">": ">", "<": "<", ">=": ">=", "<=": "<="}[op]
-        options = [f"whose {p} is {w} {val}", f"with {article(p)}{p} {w} {val}"]
+        of = "of " if w in ("at least", "at most", "no less than", "no more than") else ""
+        options = [f"whose {p} is {w} {val}", f"with {article(p)}{p} {of}{w} {val}"]
         if self.terse:
             options += [f"with {p} {sym} {val}", f"where {p} {sym} {val}"]
         post = self.pick(*options)
-        return Phr(post, post, f"have {article(p)}{p} {w} {val}")
+        return Phr(post, post, f"have {article(p)}{p} {of}{w} {val}")
 
     def _eq(self, col: Column, op: str, v, who: str) -> Phr:
         a = col.attr
