@@ -39,6 +39,8 @@ from pipeline.config import RunConfig, SourceConfig
 from pipeline.data.loaders import load
 from pipeline.model import load_tokenizer
 from sql.prompt import ChatFormatter
+from sql.sandbox import Sandbox, SandboxError  # imported before any fork: a worker imports nothing
+from sql.statements import split_statements
 
 REASONS = ["broken_line", "field_too_large", "missing_field", "non_utf8", "wrong_type", "duplicate_id",
            "unparseable_sql", "not_a_query", "gold_does_not_run", "too_long"]
@@ -135,9 +137,6 @@ def _gold_runs(group: tuple[str, str, list[str]]) -> list[str]:
     """Run the gold SQLs of rows sharing one database: `group` = (sql_context, '', sqls) or ('', db_path, sqls).
     Per SQL '' when every statement of it runs, else why not in one line. Read-only on one loaded copy; a
     statement refused as a write runs again on a fresh copy with writes allowed (the copy is thrown away)."""
-    from sql.sandbox import Sandbox, SandboxError
-    from sql.statements import split_statements
-
     context, db_path, sqls = group
 
     def fresh():
@@ -192,9 +191,6 @@ def _check_gold(ds):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
-
-        import sql.sandbox  # noqa: F401 - imported before the fork, so no worker imports anything
-        import sql.statements  # noqa: F401
 
         # fork: the workers need nothing but the sandbox and start in milliseconds; a worker that dies is an
         # error here (a multiprocessing.Pool would wait for its lost rows forever)

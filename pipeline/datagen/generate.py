@@ -26,6 +26,7 @@ from pathlib import Path
 
 from core.errors import SqlgenieError
 from pipeline.datagen.families import FAMILIES, TIER_GROUPS, TIERS, WORDED, Ctx, Family, Skip
+from pipeline.datagen.lexicon import load_all
 from pipeline.datagen.query import explain, render, tie_probe
 from pipeline.datagen.schema import SIZE_WEIGHTS, SIZES, build_schema
 from pipeline.datagen.words import REGISTERS, finish
@@ -108,8 +109,6 @@ def verify(sql, task_type: str, context: str, context_reversed: str, probe: str 
 
 # ---------------------------------------------------------------------------------- generation
 def lexicon() -> list:
-    from pipeline.datagen.lexicon import load_all
-
     return list(load_all())
 
 

@@ -39,6 +39,7 @@ from core.files import write_atomic
 from core.procs import ProcRecord, alive, group_alive, log_tail, spawn, stop
 from core.settings import home, parse_yaml
 from pipeline import config as C
+from pipeline import runs
 from serving import deployments
 from serving.config import load_serve_config
 
@@ -467,8 +468,6 @@ class JobStore:
         """How the stage itself recorded success (its train run says so, or the log ends with the stage's
         summary), for a job whose exit code was lost; None when nothing says so."""
         if j.kind == "train":
-            from pipeline import runs
-
             run = runs.for_job(j.id)
             if run is not None and run.status == "succeeded":
                 return f"its run {run.id} recorded that it succeeded"

@@ -32,6 +32,7 @@ from core.modelinfo import write_card
 from core.settings import REPO_ROOT, dump
 from pipeline import runs
 from pipeline.config import RunConfig
+from pipeline.data import prepare
 from pipeline.train import checkpoints
 from pipeline.train import plan as planning
 
@@ -142,8 +143,6 @@ def run(cfg: RunConfig) -> TrainResult:
 def _being_written(cfg: RunConfig, run_: runs.Run) -> Path:
     """What a write that failed was most likely writing, when the error names no file (torch.save and
     safetensors name none): the newest unfinished checkpoint, adapter or prepared-data folder, else the run."""
-    from pipeline.data import prepare
-
     data = runs.prepared_dir(cfg, prepare.fingerprint(cfg))
     found = checkpoints.incomplete(run_.dir) + list(run_.dir.glob(".adapter.partial-*"))
     found += list(data.parent.glob(f".{data.name}.partial-{os.getpid()}"))

@@ -8,7 +8,7 @@ from pipeline.datagen.families import Built as B
 from pipeline.datagen.families.single import add_tail, agg_funcs, agg_word
 from pipeline.datagen.query import Agg, Col, Cond, Join, Query, Ref, alias_refs
 from pipeline.datagen.schema import NUMERIC, Column, Link
-from pipeline.datagen.words import Phr, be, deconj, mark, pluralizable, verb_phr
+from pipeline.datagen.words import Phr, be, deconj, mark, plural, pluralizable, verb_phr
 
 T = "join_or_group"
 NUM_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
@@ -23,7 +23,6 @@ def group_words(cx: Ctx, c: Column, plural_: bool = False) -> str:
             w = f"{c.name} values"
             cx.sp.mentions.append((c, c.name))
             return w
-        from pipeline.datagen.words import plural
         w = plural(cx.rng.choice(phrases))
         cx.sp.mentions.append((c, w))
         return w

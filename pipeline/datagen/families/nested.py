@@ -14,6 +14,7 @@ from pipeline.datagen.families import (
     WIN,
     Ctx,
     Skip,
+    cut,
     family,
     group_col,
     rows_np,
@@ -333,7 +334,6 @@ def _two_conds(cx: Ctx, r: Ref, g) -> tuple[Cond, Cond]:
     if c.kind == "cat":
         a, b = cx.rng.sample(vals, 2)
         return Cond(Col(r, c), "=", a), Cond(Col(r, c), "=", b)
-    from pipeline.datagen.families import cut
     v = cut(vals, ">", cx.rng, c.kind)
     return Cond(Col(r, c), ">", v), Cond(Col(r, c), "<=", v) if cx.sp.chance(0.2) else Cond(Col(r, c), "<", v)
 
@@ -376,7 +376,6 @@ def case_label(cx: Ctx) -> B:
     t = cx.subject()
     r = Ref(t)
     c = cx.one(cx.cols(t, ("int", "real", "money"), nonnull=True, distinct=3), "no number")
-    from pipeline.datagen.families import cut
     v = cut(t.values(c), ">", cx.rng, c.kind)
     hi, lo = cx.rng.choice((("high", "low"), ("above", "below"), ("large", "small"), ("yes", "no"), ("over", "under")))
     a = cx.sp.attr(c)
