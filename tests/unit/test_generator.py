@@ -239,13 +239,6 @@ def test_verify_rejects_empty_order_dependent_and_tied_answers():
     assert gen.verify("SELECT nope FROM t;", "data retrieval", ctx, rev) == "sql_error"
 
 
-def test_the_new_generator_does_not_use_the_old_templates():
-    code = "import sys, pipeline.datagen.generate; print(sorted(m for m in sys.modules if 'datagen' in m))"
-    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)),
-                         capture_output=True, text=True, check=True).stdout
-    assert "pipeline.datagen.templates" not in out and "pipeline.datagen.domains" not in out
-
-
 def test_bundled_split_sizes_columns_and_no_leakage():
     train = pq.read_table(BUNDLED / "train.parquet").to_pylist()
     test = pq.read_table(BUNDLED / "test.parquet").to_pylist()
