@@ -56,7 +56,7 @@ def main() -> None:
     print(f"deployment up in {time.time() - t0:.0f} s", flush=True)
     rep0 = f"http://127.0.0.1:{state['replicas'][0]['port']}"
     solo_log = D.state_dir(cfg.name) / "logs" / "router-solo.log"
-    _, solo = spawn(launch.router_command(cfg, [rep0], 8392, 8393), {}, solo_log, role="solo router")
+    _, solo = spawn(launch.router_command(cfg, [rep0], "127.0.0.1", 8392, 8393), {}, solo_log, role="solo router")
     results: dict[str, list] = {}
     try:
         launch.wait_ready(solo, "http://127.0.0.1:8392", str(solo_log), "router (replica 0 only)", 60)

@@ -69,8 +69,9 @@ class ServeConfig:
     start_timeout_s: int = opt(600, "Give up on a replica that is not healthy after this long.", ge=10)
     max_restarts: int = opt(5, "Supervised deployments (`serve run`, serve jobs): restarts of a dead replica "
                                "before giving up on it (backoff 2, 4, 8 ... 60 s).", ge=0)
-    request_timeout_s: int = opt(60, "The router gives up on a replica's answer after this long and retries it on "
-                                     "another (a replica that hangs keeps nobody waiting longer).", ge=1)
+    request_timeout_s: int = opt(0, "The router gives up on a replica's answer after this long and retries it on "
+                                    "another (a replica that hangs keeps nobody waiting longer); 0: 120 s on GPUs, "
+                                    "600 s on CPUs, where a first answer with an adapter can take minutes.", ge=0)
     hang_timeout_s: int = opt(30, "Supervised deployments: a replica whose process lives but that has answered no "
                                   "health check for this long is stopped and started again (0: never).", ge=0)
     extra_args: list[str] = opt([], "More vLLM flags, verbatim (e.g. --max-num-seqs 64).")

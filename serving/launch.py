@@ -107,7 +107,16 @@ def _with_token(env: dict) -> dict:
     return {**env, "VLLM_API_KEY": access.token()} if access.token() else env
 
 
-def router_command(cfg: ServeConfig, urls: list[str], host: str, port: int, metrics_port: int) -> list[str]:
+def request_timeout(cfg: ServeConfig, devices: list[str]) -> int:
+    """The router's per-request timeout: the config's, else 120 s on GPUs and 600 s when a replica is a CPU (a
+    loaded 2-core CPU took over 60 s for a first answer with a LoRA adapter)."""
+    if cfg.request_timeout_s:
+        return cfg.request_timeout_s
+    return 600 if any(str(d).startswith("cpu") for d in devices) else 120
+
+
+def router_command(cfg: ServeConfig, urls: list[str], host: str, port: int, metrics_port: int,
+                   timeout_s: int = 120) -> list[str]:
     """vllm-router's command line (no secret on it: the router passes each client's Authorization header on to
     the workers, and a gate in front checks it)."""
     py = os.environ.get("SQLGENIE_ROUTER_PYTHON") or vllm_python()
@@ -122,7 +131,7 @@ def router_command(cfg: ServeConfig, urls: list[str], host: str, port: int, metr
            "--health-success-threshold", "1", "--health-check-endpoint", "/health",
            "--cb-failure-threshold", "2", "--cb-timeout-duration-secs", "5",
            # A replica that hangs (alive, silent) holds a request until this timeout, then it is retried elsewhere.
-           "--request-timeout-secs", str(cfg.request_timeout_s),
+           "--request-timeout-secs", str(timeout_s),
            "--worker-startup-timeout-secs", "30", "--log-level", "warning"]
     return cmd
 
@@ -157,7 +166,8 @@ def start_router(name: str, cfg: ServeConfig, router: dict, urls: list[str]) -> 
 
     gated = bool(router.get("gate"))
     host, port = ("127.0.0.1", router["internal_port"]) if gated else (cfg.host, router["port"])
-    _, rec = spawn(router_command(cfg, urls, host, port, router["metrics_port"]), {}, router["log"],
+    _, rec = spawn(router_command(cfg, urls, host, port, router["metrics_port"], router.get("request_timeout_s", 120)),
+                   {}, router["log"],
                    role="router", on_start=_record_into(name, setter))
     try:
         wait_ready(rec, f"http://127.0.0.1:{port}", router["log"], "vllm-router", 60)
@@ -268,6 +278,7 @@ def up(cfg: ServeConfig, progress: Callable[[str], None] = print, supervised: bo
              "router": {"url": f"http://{host_url}:{router_port}", "port": router_port, "metrics_port": metrics_port,
                         "metrics": f"http://127.0.0.1:{metrics_port}/metrics", "log": str(logs / "router.log"), "proc": None,
                         "internal_port": internal_port,
+                        "request_timeout_s": request_timeout(cfg, [r.device for r in replicas]),
                         "gate": {"log": str(logs / "gate.log"), "proc": None} if gated else None},
              "sampler": {}, "models": served_models(cfg), "events": []}
     D.event(state, f"starting {len(replicas)} replica(s) of {cfg.model}")

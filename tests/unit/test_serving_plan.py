@@ -243,9 +243,13 @@ def test_a_deployment_name_that_is_not_a_plain_folder_name_is_refused(home, name
 def test_the_router_is_started_without_any_secret_and_with_a_request_timeout(monkeypatch):
     """The token travels in the environment: vllm-router's --api-key (what it sends to workers) put it in ps."""
     monkeypatch.setenv("SQLGENIE_TOKEN", "s3cret")
-    cmd = launch.router_command(ServeConfig(request_timeout_s=17), ["http://127.0.0.1:8100"], "127.0.0.1", 8000, 29000)
+    cmd = launch.router_command(ServeConfig(), ["http://127.0.0.1:8100"], "127.0.0.1", 8000, 29000, timeout_s=17)
     assert "s3cret" not in " ".join(cmd) and "--api-key" not in cmd
     assert cmd[cmd.index("--request-timeout-secs") + 1] == "17"
+    # a CPU replica's first answer with an adapter took over a minute on a loaded 2-core machine: 60 s cut it
+    assert launch.request_timeout(ServeConfig(), ["cpu:0"]) == 600
+    assert launch.request_timeout(ServeConfig(), ["cuda:0"]) == 120
+    assert launch.request_timeout(ServeConfig(request_timeout_s=7), ["cpu:0"]) == 7
     assert launch._with_token({"A": "1"}) == {"A": "1", "VLLM_API_KEY": "s3cret"}
 
 
