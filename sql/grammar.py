@@ -8,20 +8,33 @@ What it allows: SELECT (DISTINCT), FROM with joins (INNER/LEFT/CROSS, ON/USING),
 GROUP BY, HAVING, ORDER BY (ASC/DESC, NULLS FIRST/LAST), LIMIT/OFFSET, UNION/INTERSECT/EXCEPT, WITH
 (common table expressions), scalar/IN/EXISTS subqueries, CASE, CAST, BETWEEN, LIKE, IS NULL, window
 functions (OVER with PARTITION BY / ORDER BY / frames), SQLite's aggregate and scalar functions, string,
-number and NULL literals, keywords in upper or lower case.
+number and NULL literals.
 
-What it pins down: in a query without WITH, every table in FROM/JOIN is a schema table and every column
-(qualified or not) is a schema column; GROUP BY and ORDER BY items may also be select aliases. Inside a WITH
-query, CTE names count as tables and CTE-defined names as columns (a grammar cannot tell which names the
-CTEs defined, so there any identifier may stand for a column). What it cannot pin down in a context-free
-grammar, and leaves to the checker (sql/validate.py): that a qualified column belongs to the table its
-qualifier names, that an alias was defined before use. A derived table's columns must be read through
-schema names or `alias.*` outside WITH (write a CTE to name new columns). It generates only reads: no
+In one canonical layout, the one the bundled training data and both OOD yardsticks are written in: a single
+line, one space between words, none after `(` or before `)`, `, ` after a comma, spaces around binary
+operators, keywords in upper case (function names in either case), column aliases with AS. xgrammar (the
+engine vLLM uses) fills a token mask before every decode step; free whitespace (`ws?` next to `ws`, runs of
+tabs and newlines), implicit aliases and keywords in two cases made each mask a search over tens of
+thousands of tokens (25 ms a token on average, 700 ms at worst), where this layout makes it a lookup
+(bench/grammar_cost.py). A space always opens a word and never ends a rule, and each place where a space is
+followed by an open-ended name or expression is one shared rule (`sp_term`, `sp_alias`, ...), so that
+xgrammar decides those tokens once at compile time instead of at every step (see `_query_rules`).
+
+What it pins down: in a query without WITH, every table in FROM/JOIN is a schema table, every column
+(qualified or not) is a schema column and a table alias is short (1-2 characters, or a letter and two
+digits) or derived from a table name (`cust`, `oi`); GROUP BY and ORDER BY items may also be select aliases.
+Inside a WITH query a grammar cannot tell which names the CTEs defined, so there any identifier may stand for
+a table or a column. What it cannot pin down in a context-free grammar, and leaves to the checker
+(sql/validate.py): that a qualified column belongs to the table its qualifier names, that an alias was
+defined before use. A derived table's columns must be read through schema names or `alias.*` outside WITH
+(write a CTE to name new columns). Names the query defines are not length-limited (an expanded bound cost 3x
+the compile time): a run-away name ends at the request's max_tokens. It generates only reads: no
 INSERT/UPDATE/DELETE/DDL, so a constrained model cannot be talked into changing data.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sql.validate import schema_columns
 
@@ -31,17 +44,19 @@ KEYWORDS = ["SELECT", "DISTINCT", "ALL", "FROM", "WHERE", "GROUP", "BY", "HAVING
             "CASE", "WHEN", "THEN", "ELSE", "END", "CAST", "ASC", "DESC", "NULLS", "FIRST", "LAST", "OVER",
             "PARTITION", "ROWS", "RANGE", "UNBOUNDED", "PRECEDING", "FOLLOWING", "CURRENT", "ROW", "TRUE", "FALSE",
             "COLLATE", "NOCASE", "ESCAPE", "RECURSIVE", "FILTER"]
-AGGREGATES = ["COUNT", "SUM", "AVG", "MIN", "MAX", "TOTAL", "GROUP_CONCAT"]
+AGGREGATES = ["COUNT", "SUM", "AVG", "MIN", "MAX", "TOTAL", "GROUP_CONCAT"]      # MIN/MAX(a, b) too
 WINDOW_ONLY = ["ROW_NUMBER", "RANK", "DENSE_RANK", "NTILE", "LAG", "LEAD", "FIRST_VALUE", "LAST_VALUE", "NTH_VALUE",
                "PERCENT_RANK", "CUME_DIST"]
 SCALARS = ["ROUND", "ABS", "LENGTH", "LOWER", "UPPER", "SUBSTR", "SUBSTRING", "TRIM", "LTRIM", "RTRIM", "REPLACE",
            "INSTR", "COALESCE", "IFNULL", "NULLIF", "IIF", "STRFTIME", "DATE", "DATETIME", "JULIANDAY", "TIME",
            "UNIXEPOCH", "PRINTF", "FORMAT", "TYPEOF", "SIGN", "CEIL", "CEILING", "FLOOR", "POWER", "SQRT", "LOG",
-           "HEX", "QUOTE", "CHAR", "UNICODE", "RANDOM", "MAX", "MIN"]
+           "HEX", "QUOTE", "CHAR", "UNICODE", "RANDOM"]
 TYPES = ["INTEGER", "INT", "REAL", "TEXT", "NUMERIC", "FLOAT", "DECIMAL", "DATE", "BLOB"]
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_ALIAS = 32   # a name the query defines (select alias, CTE) is at most this long: no run-away identifiers
-MAX_WS = 8       # at most this much whitespace between two tokens: no run-away tabs or newlines
+# What may follow a table alias: a space (the next keyword), a comma join, the end of a subquery or statement, or
+# the dot of a qualified column. Told to xgrammar as a lookahead, it settles at compile time which tokens may end
+# an alias (` WHERE` is no alias `WH` followed by `ERE`); without it those were checked at every step.
+_AFTER_ALIAS = "(= [ ,);.])"
 
 
 def _lit(s: str) -> str:
@@ -49,8 +64,9 @@ def _lit(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _kw(word: str) -> str:
-    return f"({_lit(word)} | {_lit(word.lower())})" if word.lower() != word else _lit(word)
+def _fn(word: str) -> str:
+    """A function name, in upper or lower case (people write `count(*)` as often as `COUNT(*)`)."""
+    return f"({_lit(word)} | {_lit(word.lower())})"
 
 
 def _name_forms(name: str) -> list[str]:
@@ -104,49 +120,63 @@ def _declared_names(ddl: str, dialect: str) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(tables)), list(dict.fromkeys(columns))
 
 
-def _rules(sfx: str, table_ref_names: str, column_names: str) -> list[str]:
-    """Every rule of the query grammar, with suffix `sfx` (the WITH variant also accepts CTE names for tables
-    and CTE-defined names for columns)."""
-    K = _kw
-    q = f"query{sfx}"
+@dataclass(frozen=True)
+class _Names:
+    """Which names one copy of the query rules accepts: the schema's own (no WITH) or any (inside WITH)."""
+
+    sfx: str             # rule-name suffix of this copy
+    table: str           # a table in FROM/JOIN
+    column_ref: str      # a column in an expression, qualified or not
+    qualifier: str       # what stands before `.*` or `.column`
+    table_alias: str
+    using_column: str
+    alias_items: bool    # GROUP BY / ORDER BY items may be select aliases (inside WITH they are columns anyway)
+
+
+def _query_rules(n: _Names) -> list[str]:
+    """The query rules for one set of names. Every rule that starts with `sp_` opens with the one space
+    before a word; the rest start at a word and never end in a space. Where a space may be followed by an
+    open-ended name (a column, a table), that name has an `sp_` rule of its own which refers to no recursive
+    rule (`sp_column_ref`, `sp_table_name`, `sp_alias`): xgrammar computes the mask of such a rule once and its
+    cache reuses it for the next schema, where a rule inside the recursive query rules is computed anew."""
+    s = n.sfx
+    q, e, el = f"query{s}", f"expr{s}", f"expr_list{s}"
+    se, st, gi = f"sp_expr{s}", f"sp_term{s}", f"sp_group_item{s}"
     return [
-        f"column_ref{sfx} ::= (qualifier{sfx} ws? \".\" ws?)? ({column_names})",
-        f"qualifier{sfx} ::= table_name | table_alias{sfx}",
-        f"{q} ::= select_core{sfx} (ws setop ws select_core{sfx})* (ws order_by{sfx})? (ws limit{sfx})?",
-        f"select_core{sfx} ::= {K('SELECT')} (ws ({K('DISTINCT')} | {K('ALL')}))? ws select_list{sfx} "
-        f"(ws {K('FROM')} ws from_clause{sfx})? (ws {K('WHERE')} ws expr{sfx})? "
-        f"(ws {K('GROUP')} ws {K('BY')} ws group_items{sfx})? (ws {K('HAVING')} ws expr{sfx})?",
-        f"group_items{sfx} ::= (expr{sfx} | alias) (ws? \",\" ws? (expr{sfx} | alias))*",
-        f"select_list{sfx} ::= select_item{sfx} (ws? \",\" ws? select_item{sfx})*",
-        f"select_item{sfx} ::= \"*\" | qualifier{sfx} ws? \".\" ws? \"*\" | expr{sfx} (ws ({K('AS')} ws)? alias)?",
-        f"from_clause{sfx} ::= table_ref{sfx} (join{sfx})*",
-        f"join{sfx} ::= ws? \",\" ws? table_ref{sfx} | ws join_kw ws table_ref{sfx} "
-        f"(ws {K('ON')} ws expr{sfx} | ws {K('USING')} ws? \"(\" ws? column_name (ws? \",\" ws? column_name)* ws? \")\")?",
-        f"table_ref{sfx} ::= ({table_ref_names}) (ws ({K('AS')} ws)? table_alias{sfx})? | "
-        f"\"(\" ws? {q} ws? \")\" (ws ({K('AS')} ws)? table_alias{sfx})?",
-        f"expr{sfx} ::= term{sfx} (ws? sym_op ws? term{sfx} | ws kw_op ws term{sfx})*",
-        f"term{sfx} ::= ({K('NOT')} ws | \"-\" ws? | \"+\" ws?)* atom{sfx} (ws suffix{sfx})*",
-        f"suffix{sfx} ::= ({K('NOT')} ws)? {K('IN')} ws? \"(\" ws? ({q} | expr_list{sfx}) ws? \")\" | "
-        f"({K('NOT')} ws)? {K('BETWEEN')} ws term{sfx} ws {K('AND')} ws term{sfx} | "
-        f"{K('IS')} ws ({K('NOT')} ws)? ({K('NULL')} | {K('TRUE')} | {K('FALSE')}) | "
-        f"{K('COLLATE')} ws {K('NOCASE')} | {K('ESCAPE')} ws string",
-        f"atom{sfx} ::= literal | column_ref{sfx} | func{sfx} | case{sfx} | cast{sfx} | "
-        f"{K('EXISTS')} ws? \"(\" ws? {q} ws? \")\" | \"(\" ws? {q} ws? \")\" | \"(\" ws? expr_list{sfx} ws? \")\"",
-        f"func{sfx} ::= agg_name ws? \"(\" ws? (({K('DISTINCT')} ws)? expr_list{sfx} | \"*\")? ws? \")\" "
-        f"(ws {K('FILTER')} ws? \"(\" ws? {K('WHERE')} ws expr{sfx} ws? \")\")? (ws over{sfx})? | "
-        f"window_name ws? \"(\" ws? expr_list{sfx}? ws? \")\" ws over{sfx} | "
-        f"scalar_name ws? \"(\" ws? expr_list{sfx}? ws? \")\"",
-        f"over{sfx} ::= {K('OVER')} ws? \"(\" ws? ({K('PARTITION')} ws {K('BY')} ws expr_list{sfx})? ws? "
-        f"({K('ORDER')} ws {K('BY')} ws order_items{sfx})? ws? frame? ws? \")\"",
-        f"case{sfx} ::= {K('CASE')} (ws expr{sfx})? (ws {K('WHEN')} ws expr{sfx} ws {K('THEN')} ws expr{sfx})+ "
-        f"(ws {K('ELSE')} ws expr{sfx})? ws {K('END')}",
-        f"cast{sfx} ::= {K('CAST')} ws? \"(\" ws? expr{sfx} ws {K('AS')} ws type_name ws? \")\"",
-        f"expr_list{sfx} ::= expr{sfx} (ws? \",\" ws? expr{sfx})*",
-        f"order_by{sfx} ::= {K('ORDER')} ws {K('BY')} ws order_items{sfx}",
-        f"order_items{sfx} ::= order_item{sfx} (ws? \",\" ws? order_item{sfx})*",
-        f"order_item{sfx} ::= (expr{sfx} | alias) (ws ({K('ASC')} | {K('DESC')}))? "
-        f"(ws {K('NULLS')} ws ({K('FIRST')} | {K('LAST')}))?",
-        f"limit{sfx} ::= {K('LIMIT')} ws expr{sfx} (ws {K('OFFSET')} ws expr{sfx} | ws? \",\" ws? expr{sfx})?",
+        f"{q} ::= select_core{s} (setop \" \" select_core{s})* (\" ORDER BY\" order_items{s})? "
+        f"(\" LIMIT\" {se} (\" OFFSET\" {se} | \",\" {se})?)?",
+        f"select_core{s} ::= \"SELECT\" (\" DISTINCT\" | \" ALL\")? sp_select_item{s} (\",\" sp_select_item{s})* "
+        f"(\" FROM\" sp_table_ref{s} join{s}*)? (\" WHERE\" {se})? (\" GROUP BY\" {gi} (\",\" {gi})*)? "
+        f"(\" HAVING\" {se})?",
+        f"sp_select_item{s} ::= sp_star | sp_qstar{s} | {se} (\" AS\" sp_alias)?",
+        f"sp_qstar{s} ::= \" \" {n.qualifier} \".*\"",
+        f"join{s} ::= \",\" sp_table_ref{s} | join_kw sp_table_ref{s} "
+        f"(\" ON\" {se} | \" USING (\" {n.using_column} (\", \" {n.using_column})* \")\")?",
+        f"sp_table_ref{s} ::= sp_table_name{s} table_alias_part{s}? | sp_derived{s} table_alias_part{s}?",
+        f"sp_table_name{s} ::= \" \" {n.table}",
+        f"sp_derived{s} ::= \" (\" {q} \")\"",
+        f"table_alias_part{s} ::= \" AS\" sp_table_alias{s} | sp_table_alias{s}",
+        f"sp_table_alias{s} ::= \" \" {n.table_alias} {_AFTER_ALIAS}",
+        f"{se} ::= {st} (binop {st})*",
+        f"{e} ::= term{s} (binop {st})*",
+        f"{st} ::= sp_column_ref{s} suffix{s}* | sp_term_other{s}",
+        f"sp_column_ref{s} ::= \" \" {n.column_ref}",
+        f"sp_term_other{s} ::= \" \" (\"NOT\" {st} | \"-\" term{s} | atom_other{s} suffix{s}*)",
+        f"{gi} ::= {se} | sp_alias" if n.alias_items else f"{gi} ::= {se}",
+        f"term{s} ::= \"NOT\" {st} | \"-\" term{s} | atom{s} suffix{s}*",
+        f"suffix{s} ::= \" NOT\"? (\" IN (\" ({q} | {el}) \")\" | \" BETWEEN\" {st} \" AND\" {st} | "
+        f"(\" LIKE\" | \" GLOB\") {st} (\" ESCAPE \" string)?) | \" IS\" {st} | \" COLLATE NOCASE\"",
+        f"atom{s} ::= {n.column_ref} | atom_other{s}",
+        f"atom_other{s} ::= literal | func{s} | case{s} | cast{s} | "
+        f"(\"EXISTS (\" | \"EXISTS(\") {q} \")\" | \"(\" {q} \")\" | \"(\" {el} \")\"",
+        f"func{s} ::= agg_name \"(\" (\"DISTINCT\" {se} | {el} | \"*\")? \")\" (\" FILTER (WHERE\" {se} \")\")? "
+        f"(\" \" over{s})? | window_name \"(\" {el}? \")\" \" \" over{s} | scalar_name \"(\" {el}? \")\"",
+        f"over{s} ::= \"OVER (\" (\"PARTITION BY\" {se} (\",\" {se})* (\" ORDER BY\" order_items{s})? (\" \" frame)? | "
+        f"\"ORDER BY\" order_items{s} (\" \" frame)? | frame)? \")\"",
+        f"case{s} ::= \"CASE\" {se}? (\" WHEN\" {se} \" THEN\" {se})+ (\" ELSE\" {se})? \" END\"",
+        f"cast{s} ::= {_fn('CAST')} \"(\" {e} \" AS \" type_name \")\"",
+        f"{el} ::= {e} (\",\" {se})*",
+        f"order_items{s} ::= {gi} order_dir (\",\" {gi} order_dir)*",
     ]
 
 
@@ -156,35 +186,39 @@ def schema_grammar(ddl: str, dialect: str = "sqlite") -> str:
     if not tables:
         known, _ = schema_columns(ddl, dialect)
         tables, columns = list(known), sorted({c for cols in known.values() for c in cols})
-    K = _kw
+    plain = _Names("_plain", table="table_name", column_ref="(qualifier_plain \".\")? column_name",
+                   qualifier="qualifier_plain", table_alias="table_alias_plain", using_column="column_name",
+                   alias_items=True)
+    anywhere = _Names("_w", table="any_name", column_ref="any_name (\".\" any_name)?", qualifier="any_name",
+                      table_alias="alias", using_column="any_name", alias_items=False)
     rules = [
-        "root ::= ws? (query_plain | with_query) ws? (\";\" ws?)?",
-        f"with_query ::= {K('WITH')} ws ({K('RECURSIVE')} ws)? cte (ws? \",\" ws? cte)* ws query_w",
-        f"cte ::= alias (ws? \"(\" ws? alias (ws? \",\" ws? alias)* ws? \")\")? ws {K('AS')} ws? \"(\" ws? query_w ws? \")\"",
-        *_rules("_plain", "table_name", "column_name"),
-        *_rules("_w", "table_name | alias", "column_name | alias"),
-        f"setop ::= {K('UNION')} (ws {K('ALL')})? | {K('INTERSECT')} | {K('EXCEPT')}",
-        f"join_kw ::= ({K('NATURAL')} ws)? (({K('LEFT')} | {K('RIGHT')} | {K('FULL')}) (ws {K('OUTER')})? ws | "
-        f"{K('INNER')} ws | {K('CROSS')} ws)? {K('JOIN')}",
-        "sym_op ::= \"||\" | \"<=\" | \">=\" | \"<>\" | \"!=\" | \"==\" | \"=\" | \"<\" | \">\" | \"+\" | \"-\" | \"*\" | \"/\" | \"%\"",
-        f"kw_op ::= {K('AND')} | {K('OR')} | ({K('NOT')} ws)? ({K('LIKE')} | {K('GLOB')}) | {K('IS')} (ws {K('NOT')})?",
-        f"table_alias_plain ::= short_alias | {_alternatives_plain(_derived_aliases(tables))}",
-        "table_alias_w ::= table_alias_plain | alias",
-        "short_alias ::= [A-Za-z_] [A-Za-z0-9_]? | [A-Za-z] [0-9] [0-9]?",
-        f"frame ::= ({K('ROWS')} | {K('RANGE')}) ws ({K('BETWEEN')} ws bound ws {K('AND')} ws bound | bound)",
-        f"bound ::= {K('UNBOUNDED')} ws ({K('PRECEDING')} | {K('FOLLOWING')}) | {K('CURRENT')} ws {K('ROW')} | "
-        f"number ws ({K('PRECEDING')} | {K('FOLLOWING')})",
-        "literal ::= number | string | " + " | ".join(K(w) for w in ("NULL", "TRUE", "FALSE"))
-        + " | " + " | ".join(K(w) for w in ("CURRENT_DATE", "CURRENT_TIMESTAMP", "CURRENT_TIME")),
+        "root ::= (query_plain | with_query) \";\"?",
+        "with_query ::= (\"WITH RECURSIVE\" | \"WITH\") sp_cte (\",\" sp_cte)* \" \" query_w",
+        "sp_cte ::= sp_alias (\"(\" alias (\", \" alias)* \")\")? \" AS (\" query_w \")\"",
+        *_query_rules(plain),
+        *_query_rules(anywhere),
+        "qualifier_plain ::= table_name | table_alias_plain",
+        "setop ::= \" UNION ALL\" | \" UNION\" | \" INTERSECT\" | \" EXCEPT\"",
+        "join_kw ::= \" NATURAL\"? (\" LEFT\" | \" RIGHT\" | \" FULL\")? \" OUTER\"? (\" INNER\" | \" CROSS\")? \" JOIN\"",
+        "binop ::= \" ||\" | \" <=\" | \" >=\" | \" <>\" | \" !=\" | \" ==\" | \" =\" | \" <\" | \" >\" | \" +\" | \" -\" | "
+        "\" *\" | \" /\" | \" %\" | \" AND\" | \" OR\"",
+        "order_dir ::= (\" ASC\" | \" DESC\")? (\" NULLS FIRST\" | \" NULLS LAST\")?",
+        "sp_alias ::= \" \" alias",
+        "sp_star ::= \" *\"",
+        f"table_alias_plain ::= short_alias | ({_alternatives_plain(_derived_aliases(tables))}) {_AFTER_ALIAS}",
+        f"short_alias ::= ([A-Za-z_] | [A-Za-z_] [A-Za-z0-9_] | [A-Za-z] [0-9] [0-9]) {_AFTER_ALIAS}",
+        "frame ::= (\"ROWS\" | \"RANGE\") \" \" (\"BETWEEN \" bound \" AND \" bound | bound)",
+        "bound ::= \"UNBOUNDED PRECEDING\" | \"UNBOUNDED FOLLOWING\" | \"CURRENT ROW\" | number (\" PRECEDING\" | \" FOLLOWING\")",
+        "literal ::= number | string | \"NULL\" | \"TRUE\" | \"FALSE\" | \"CURRENT_DATE\" | \"CURRENT_TIMESTAMP\" | \"CURRENT_TIME\"",
         "number ::= [0-9]+ (\".\" [0-9]+)? ([eE] [-+]? [0-9]+)? | \".\" [0-9]+",
         "string ::= \"'\" ([^'] | \"''\")* \"'\"",
-        "agg_name ::= " + " | ".join(K(f) for f in AGGREGATES),
-        "window_name ::= " + " | ".join(K(f) for f in WINDOW_ONLY + AGGREGATES),
-        "scalar_name ::= " + " | ".join(K(f) for f in SCALARS),
-        "type_name ::= " + " | ".join(K(t) for t in TYPES),
+        "agg_name ::= " + " | ".join(_fn(f) for f in AGGREGATES),
+        "window_name ::= " + " | ".join(_fn(f) for f in WINDOW_ONLY),
+        "scalar_name ::= " + " | ".join(_fn(f) for f in SCALARS),
+        "type_name ::= " + " | ".join(_lit(t) for t in TYPES),
         f"table_name ::= {_alternatives(tables)}",
         f"column_name ::= {_alternatives(columns)}",
-        f"alias ::= [A-Za-z_] [A-Za-z0-9_]{{0,{MAX_ALIAS - 1}}} | \"\\\"\" [^\"]{{1,{MAX_ALIAS}}} \"\\\"\"",
-        f"ws ::= [ \\t\\n\\r]{{1,{MAX_WS}}}",
+        "alias ::= [A-Za-z_] [A-Za-z0-9_]* | \"\\\"\" [^\"]+ \"\\\"\"",
+        "any_name ::= alias | \"[\" [^\\]]+ \"]\" | \"`\" [^`]+ \"`\"",
     ]
     return "\n".join(rules) + "\n"
