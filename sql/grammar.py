@@ -84,20 +84,30 @@ def _alternatives(names: list[str]) -> str:
     return " | ".join(_lit(f) for f in forms) if forms else '"__no_name__"'
 
 
+def _words(name: str) -> list[str]:
+    """A name of any style as lower-case words: "HireDt" / "hire_dt" / "Hire Dt" -> hire, dt."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1 \2", name))
+    return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", spaced) if w]
+
+
 def _derived_aliases(tables: list[str]) -> list[str]:
-    """The longer table aliases people write for these tables: a prefix of 3 to 6 letters (`emp`, `cust`) and
-    the initials of a snake_case or CamelCase name (`oi` for order_items, `ba` for BankAccounts). One or two
+    """The longer table aliases people write for these tables: a prefix of 3 to 6 letters (`emp`, `cust`), the
+    initials of a name's words (`oi` for order_items, `ba` for BankAccounts, `sr` for "Service Requests") and
+    those initials numbered (`oi2`), also with a `tbl` prefix left out (`ins` for tbl_inspectors). One or two
     characters (`o`, `t1`) are always allowed; the whole table name is the table itself."""
     out = []
     for t in tables:
-        if not _PLAIN.match(t):
-            continue
         low = t.lower()
-        out += [low[:n] for n in range(3, min(6, len(low) - 1) + 1)]
-        words = [w for w in re.split(r"_|(?<=[a-z0-9])(?=[A-Z])", t) if w]
-        if len(words) >= 2:
-            out.append("".join(w[0] for w in words).lower())
-    return [a for a in dict.fromkeys(out) if a.upper() not in KEYWORDS and len(a) > 2]
+        if _PLAIN.match(t):
+            out += [low[:n] for n in range(3, min(6, len(low) - 1) + 1)]
+        words = _words(t)
+        for ws in (words, [w for w in words if w != "tbl"]):
+            if not ws:
+                continue
+            initials = "".join(w[0] for w in ws)
+            out += [ws[0][:n] for n in range(3, min(6, len(ws[0]) - 1) + 1)] + [initials]
+            out += [initials + str(i) for i in range(2, 10)]
+    return [a for a in dict.fromkeys(out) if _PLAIN.match(a) and a.upper() not in KEYWORDS and len(a) > 2]
 
 
 def _alternatives_plain(names: list[str]) -> str:

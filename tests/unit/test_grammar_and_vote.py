@@ -103,6 +103,17 @@ def test_xgrammar_settles_the_mask_at_compile_time_and_lets_every_gold_token_thr
     assert sum(uncertain) / steps < 0.02 * len(tok), (sum(uncertain) / steps, len(tok))
 
 
+def test_the_grammar_takes_the_table_aliases_the_bundled_data_writes():
+    """The generator aliases a table by its words' initials, numbered on a clash, and leaves a `tbl` prefix out
+    (pipeline/datagen/query.py): `ins` for tbl_inspectors, `ti2` for a second tbl_inspections. Still a closed set."""
+    g = schema_grammar("CREATE TABLE tbl_inspectors (code INT, full_name TEXT);\n"
+                       "CREATE TABLE tbl_inspections (insp_no INT, inspector_id INT, redo_of INT);")
+    assert accepts(g, "SELECT i.insp_no, ins.full_name FROM tbl_inspections i JOIN tbl_inspectors ins "
+                      "ON i.inspector_id = ins.code;")
+    assert accepts(g, "SELECT ti.insp_no FROM tbl_inspections ti JOIN tbl_inspections ti2 ON ti2.insp_no = ti.redo_of;")
+    assert not accepts(g, "SELECT xyz.full_name FROM tbl_inspectors xyz;")
+
+
 def test_voting_keeps_the_majority_result_and_drops_failures():
     right = "SELECT COUNT(*) FROM orders;"
     same = "SELECT COUNT(id) FROM orders;"            # other text, same result: they agree
