@@ -45,6 +45,10 @@ def console(tmp_path_factory):
     old = os.environ.get("SQLGENIE_HOME")
     os.environ["SQLGENIE_HOME"] = str(home)
     yield {"dash": f"http://127.0.0.1:{dash}", "play": f"http://127.0.0.1:{play}", "home": home, "proc": proc}
+    store = JobStore(home / "jobs.db")
+    for j in store.list():              # a failed test must not leave its Try-it deployment running
+        if j.status in ("queued", "running"):
+            store.cancel(j.id)
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(120)
     out = (home.parent / "console.out").read_text()

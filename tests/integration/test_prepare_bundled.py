@@ -16,8 +16,13 @@ def test_prepare_bundled_with_smollm2(home):
     res = prepare.run(cfg)
     rep = res.report
     assert rep["fast_template"] is True
-    assert res.train_rows == 20_000 and res.eval_rows == 60 and rep["rows_in"] == 20_060
-    assert sum(rep["dropped"].values()) == 0
+    assert res.eval_rows == 60 and rep["rows_in"] == 20_060
+    # The bundled schemas are long (a few dozen rows run past 1024 SmolLM2 tokens): those are the only drops,
+    # each is counted, and they stay a sliver of the data.
+    too_long = rep["dropped"]["too_long"]
+    assert sum(rep["dropped"].values()) == too_long < 200
+    assert res.train_rows + too_long == 20_000
+    assert rep["sources"]["bundled:train"]["examples"].get("too_long", []) or too_long == 0
     assert 100 < rep["tokens"]["mean"] < cfg.data.max_seq_len
     tok = AutoTokenizer.from_pretrained(assets.resolve("embedded:smollm2-135m-instruct"))
     row = pq.read_table(res.out_dir / "train.parquet").slice(0, 1).to_pylist()[0]

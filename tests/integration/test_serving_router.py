@@ -210,7 +210,7 @@ def test_a_replica_that_answers_garbage_is_named_and_the_others_carry_on(deploym
     bad = _GarbageReplica(18120, "itest")
     good = f"http://127.0.0.1:{deployment['replicas'][0]['port']}"
     cfg = ServeConfig(**deployment["config"])
-    _, rec = spawn(launch.router_command(cfg, [good, bad.url], 18020, 18092), {}, tmp_path / "router.log")
+    _, rec = spawn(launch.router_command(cfg, [good, bad.url], "127.0.0.1", 18020, 18092), {}, tmp_path / "router.log")
     try:
         launch.wait_ready(rec, "http://127.0.0.1:18020", str(tmp_path / "router.log"), "vllm-router", 60)
         with pytest.raises(EndpointError, match=r"18120/v1/completions failed: malformed answer \(not JSON\)"):
