@@ -26,7 +26,7 @@ from tests.conftest import share_models, until
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 ART = ROOT / "tests" / "e2e" / "artifacts"
-STEPS = 6
+STEPS = 3
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_form_train_progress_try_it_side_by_side_stop(console, browser):
     page.goto(f"{console['dash']}/?job={job}")
     page.wait_for_selector(f"text=/ {STEPS} steps", timeout=600000)       # the progress bar
     page.screenshot(path=str(ART / "2-train-progress.png"), full_page=True)
-    done = until(lambda: store.get(job).status in ("succeeded", "failed") and store.get(job), 900, "the train job")
+    done = until(lambda: store.get(job).status in ("succeeded", "failed") and store.get(job), 1500, "the train job")
     assert done.status == "succeeded", done.error
 
     page.goto(f"{console['dash']}/?job={job}")
