@@ -105,6 +105,8 @@ def test_packing_attention_is_chosen_once_in_the_plan(llama_dir, monkeypatch):
     assert make_plan(cfg, llama_dir, H200).attention == "unsloth"            # Unsloth packs with its own
     cpu = make_plan(cfg, llama_dir, CPU)
     assert not cpu.packing and cpu.attention == "sdpa"
+    # no packing on a CPU: one row per micro-batch (no padding), the effective batch kept by accumulation
+    assert cpu.micro_batch == 1 and cpu.grad_accum == cfg.train.batch_size * cfg.train.grad_accum
 
 
 def test_a_batch_that_does_not_split_over_the_processes_is_refused(llama_dir, monkeypatch):
