@@ -1,4 +1,5 @@
-"""Compare two evaluation runs: a markdown table, a PNG bar chart by complexity, the worst failure classes.
+"""Compare two evaluation runs: a markdown table, a PNG bar chart by complexity, the error kinds of each
+(pipeline/evaluate/error_kinds.py), the worst failure classes.
 
     python -m pipeline compare <home>/runs/smollm2-cpu/eval/base <home>/runs/smollm2-cpu/eval/adapter
     -> compare.md + compare.png in the second run's folder
@@ -8,6 +9,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+
+from pipeline.evaluate import error_kinds
 
 
 def _load(d: Path) -> tuple[dict, list[dict]]:
@@ -33,7 +36,7 @@ def compare(a_dir: Path, b_dir: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    (ma, _), (mb, rows_b) = _load(Path(a_dir)), _load(Path(b_dir))
+    (ma, rows_a), (mb, rows_b) = _load(Path(a_dir)), _load(Path(b_dir))
     keys = sorted({k for k in ma["breakdown"] | mb["breakdown"] if k.startswith("sql_complexity:")})
     lines = [f"# {ma['label']} vs {mb['label']}", "",
              f"| metric | {ma['label']} | {mb['label']} | change |", "|---|---:|---:|---:|"]
@@ -45,6 +48,8 @@ def compare(a_dir: Path, b_dir: Path) -> Path:
         a, b = ma["breakdown"].get(k, {}), mb["breakdown"].get(k, {})
         lines.append(f"| {k.split(':', 1)[1]} (n={b.get('n', a.get('n', 0))}) | {a.get('accuracy', 0):.1%} | "
                      f"{b.get('accuracy', 0):.1%} | {100 * (b.get('accuracy', 0) - a.get('accuracy', 0)):+.1f} pts |")
+    lines += ["", "## Why the wrong answers are wrong", "",
+              error_kinds.table({ma["label"]: error_kinds.taxonomy(rows_a), mb["label"]: error_kinds.taxonomy(rows_b)})]
     lines += ["", f"## Worst failure classes of {mb['label']}", ""]
     for cls, n, ex in failure_classes(rows_b):
         lines += [f"**{cls}** ({n} rows), e.g. _{ex['question']}_", "", f"    gold: {ex['gold']}",

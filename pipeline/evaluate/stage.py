@@ -39,6 +39,7 @@ from pipeline import runs
 from pipeline.config import RunConfig
 from pipeline.data import ood
 from pipeline.data.loaders import load
+from pipeline.evaluate import error_kinds
 from pipeline.evaluate import generate as G
 from pipeline.evaluate.scoring import score
 from pipeline.evaluate.spider import score_suite
@@ -200,6 +201,10 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     info["rows_per_s"] = len(rows) / info["generation_s"]
 
     per_row, metrics = score_predictions(rows, outs, suite, vote=bool(vote), repair=repair)
+    for p in per_row:
+        kinds = error_kinds.kinds_of(p)
+        p["error_kind"] = kinds[0] if kinds else None
+    metrics["error_kinds"] = error_kinds.taxonomy(per_row)
     metrics.update({"label": label, "adapter": str(adapter_path) if adapter_path else None,
                     "run": run_.id if run_ else None, "model": cfg.model.name_or_path, "split": split,
                     "backend": backend + ("+merged" if merge and adapter_path else ""), "generation": info,
