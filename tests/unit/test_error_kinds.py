@@ -45,3 +45,26 @@ def test_counts_and_table():
     md = table({"before": t, "after": taxonomy(rows[:1])})
     assert md.count("\n| ") == len(KINDS) + 2
     assert "| wrong_literal | 2 (67%) | 0 (0%) |" in md and "| **right** | 1 of 5 | 1 of 1 |" in md
+
+
+def test_compare_report_shows_both_evaluations_kinds(tmp_path):
+    import json
+
+    from pipeline.evaluate import report
+
+    def folder(name, rows):
+        d = tmp_path / name
+        d.mkdir()
+        right = sum(r["status"] == "match" for r in rows) / len(rows)
+        d.joinpath("metrics.json").write_text(json.dumps({
+            "label": name, "execution_accuracy": right, "valid_sql_rate": 1.0, "exact_match": 0.0, "scored": len(rows),
+            "breakdown": {"sql_complexity:basic SQL": {"n": len(rows), "accuracy": right}}}))
+        d.joinpath("rows.jsonl").write_text("".join(json.dumps({**r, "question": "q", "sql_complexity": "basic SQL"})
+                                                    + "\n" for r in rows))
+        return d
+
+    before = folder("before", [_row("SELECT title FROM books WHERE language = 'english' ORDER BY year DESC")] * 2)
+    after = folder("after", [_row(GOLD, status="match"), _row("no", valid=False, runs=False, status="pred_error")])
+    md = report.compare(before, after).read_text()
+    assert "## Why the wrong answers are wrong" in md
+    assert "| wrong_literal | 2 (100%) | 0 (0%) |" in md and "| no_sql | 0 (0%) | 1 (100%) |" in md
