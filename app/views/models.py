@@ -12,6 +12,7 @@ from app.state import store
 from core.errors import SqlgenieError
 from core.modelinfo import read_card
 from pipeline import runs
+from pipeline.evaluate import error_kinds
 from pipeline.evaluate.report import compare
 
 
@@ -19,6 +20,28 @@ def _eval_line(d: Path) -> str:
     m = json.loads((d / "metrics.json").read_text())
     return (f"{m['label']} on {m.get('split')}: EX {m['execution_accuracy']:.1%}, valid {m['valid_sql_rate']:.1%}, "
             f"runs {m.get('runs_rate', 0):.1%} ({m['scored']} rows)")
+
+
+def _kinds_chart(d: Path) -> None:
+    """The latest evaluation's wrong answers by error kind (stored by `evaluate`; recomputed from rows.jsonl for
+    evaluations made before it was)."""
+    try:
+        m = json.loads((d / "metrics.json").read_text())
+        counts = m.get("error_kinds")
+        if counts is None and (d / "rows.jsonl").is_file():
+            rows = [json.loads(line) for line in (d / "rows.jsonl").read_text().splitlines() if line.strip()]
+            counts = error_kinds.taxonomy(rows)
+    except (OSError, ValueError) as e:
+        st.warning(f"the evaluation in {d} cannot be read ({e}): run the evaluation again")
+        return
+    if not counts or not counts.get("wrong"):
+        return
+    st.markdown(f"**Why the wrong answers are wrong**: {counts['wrong']} of {counts['rows']} rows of "
+                f"{m['label']} on {m.get('split')} (the first kind that fits each; pipeline/evaluate/error_kinds.py)")
+    kinds = [k for k in error_kinds.KINDS if counts["kind"].get(k)]
+    st.bar_chart({"kind": [k.replace("_", " ") for k in kinds], "wrong answers": [counts["kind"][k] for k in kinds]},
+                 x="kind", y="wrong answers", x_label="", y_label="wrong answers", horizontal=True,
+                 sort="-wrong answers", height=60 + 28 * len(kinds))
 
 
 def page() -> None:
@@ -62,6 +85,8 @@ def page() -> None:
     if tried:
         dep, _, model = tried
         c[3].link_button("Open the playground", actions.playground_url(dep, dep, model))
+    if run.evals():
+        _kinds_chart(run.evals()[-1])
     with st.expander("Model card: the prompt contract it was trained with", expanded=False):
         st.json(card.get("contract", {}))
         st.json({k: card.get(k) for k in ("base_model", "steps", "training", "data")}, expanded=False)
