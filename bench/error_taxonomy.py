@@ -1,12 +1,13 @@
 """Why the wrong answers are wrong, for stored evaluations: each one's rows (rows.jsonl, written by `sqlgenie evaluate`)
 sorted into the error kinds of pipeline/evaluate/error_kinds.py (older rows have no `error_kind` stored: it is recomputed).
 
-  python bench/error_taxonomy.py NAME=path/to/rows.jsonl [NAME=...] [--json out.json]
+  python bench/error_taxonomy.py NAME=path/to/rows.jsonl[.gz] [NAME=...] [--json out.json]
 prints a markdown table (one column per evaluation: counts and shares of the wrong rows) for docs/quality-errors.md.
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -23,7 +24,8 @@ def main() -> None:
     results = {}
     for spec in a.evals:
         name, _, path = spec.partition("=")
-        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        text = gzip.decompress(Path(path).read_bytes()).decode() if path.endswith(".gz") else Path(path).read_text()
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
         results[name] = taxonomy(rows)
     print(table(results))
     if a.json:
