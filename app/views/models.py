@@ -85,8 +85,9 @@ def page() -> None:
     if tried:
         dep, _, model = tried
         c[3].link_button("Open the playground", actions.playground_url(dep, dep, model))
-    if run.evals():
-        _kinds_chart(run.evals()[-1])
+    run_evals = run.evals()
+    if run_evals:
+        _kinds_chart(run_evals[-1])
     with st.expander("Model card: the prompt contract it was trained with", expanded=False):
         st.json(card.get("contract", {}))
         st.json({k: card.get(k) for k in ("base_model", "steps", "training", "data")}, expanded=False)

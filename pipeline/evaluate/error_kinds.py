@@ -38,28 +38,19 @@ def _parse(sql: str) -> exp.Expression | None:
     return tree if isinstance(tree, (exp.Query,)) else None
 
 
-def _aliases(tree: exp.Expression) -> dict[str, str]:
-    out = {}
-    for t in tree.find_all(exp.Table):
-        out[(t.alias_or_name or t.name).lower()] = t.name.lower()
-    return out
-
-
-def _col(c: exp.Column, aliases: dict[str, str]) -> str:
-    table = aliases.get(c.table.lower(), c.table.lower()) if c.table else ""
-    return f"{table}.{c.name.lower()}" if table else c.name.lower()
-
-
 def features(tree: exp.Expression) -> dict:
-    """What the comparison looks at: tables, join pairs, constructs, literals, aggregates, groups, columns."""
-    aliases = _aliases(tree)
-    joins = set()
+    """What the comparison looks at: tables, join pairs (the two key columns' names), constructs, literals,
+    aggregates, groups, columns (a join's keys left out: those are wrong_join's)."""
+    joins, in_joins = set(), set()
     for j in tree.find_all(exp.Join):
         on = j.args.get("on")
-        for eq in (on.find_all(exp.EQ) if on else ()):
+        if not on:
+            continue
+        in_joins.update(id(c) for c in on.find_all(exp.Column))
+        for eq in on.find_all(exp.EQ):
             cols = [c for c in (eq.this, eq.expression) if isinstance(c, exp.Column)]
             if len(cols) == 2:
-                joins.add(frozenset(_col(c, aliases).split(".")[-1] for c in cols))
+                joins.add(frozenset(c.name.lower() for c in cols))
     subqueries = sum(1 for s in tree.find_all(exp.Select)) - 1
     constructs = {name for name, kind in CONSTRUCTS.items() if tree.find(kind)}
     if subqueries > 0:
@@ -67,9 +58,8 @@ def features(tree: exp.Expression) -> dict:
     literals = Counter(str(lit.this) for lit in tree.find_all(exp.Literal))
     aggregates = Counter(type(a).__name__ for a in tree.find_all(exp.AggFunc))
     groups = {c.name.lower() for g in tree.find_all(exp.Group) for c in g.find_all(exp.Column)}
-    in_joins = {id(c) for j in tree.find_all(exp.Join) if j.args.get("on") for c in j.args["on"].find_all(exp.Column)}
-    columns = {c.name.lower() for c in tree.find_all(exp.Column) if id(c) not in in_joins}   # a join's keys: wrong_join
-    return {"tables": set(aliases.values()), "joins": joins, "constructs": constructs, "literals": literals,
+    columns = {c.name.lower() for c in tree.find_all(exp.Column) if id(c) not in in_joins}
+    return {"tables": {t.name.lower() for t in tree.find_all(exp.Table)}, "joins": joins, "constructs": constructs, "literals": literals,
             "aggregates": aggregates, "groups": groups, "columns": columns}
 
 
@@ -109,11 +99,11 @@ def kinds_of(row: dict) -> list[str]:
     return out or ["other_mismatch"]
 
 
-def taxonomy(rows: list[dict]) -> dict:
-    """Counts over an evaluation's rows: `kind` (each wrong row's first kind), `any` (every kind that fits)."""
+def taxonomy(rows: list[dict], kinds: list[list[str]] | None = None) -> dict:
+    """Counts over an evaluation's rows: `kind` (each wrong row's first kind), `any` (every kind that fits);
+    `kinds`: each row's kinds_of where the caller has them already."""
     first, every = Counter(), Counter()
-    for row in rows:
-        ks = kinds_of(row)
+    for ks in kinds if kinds is not None else map(kinds_of, rows):
         if ks:
             first[ks[0]] += 1
             every.update(ks)

@@ -201,10 +201,10 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     info["rows_per_s"] = len(rows) / info["generation_s"]
 
     per_row, metrics = score_predictions(rows, outs, suite, vote=bool(vote), repair=repair)
-    for p in per_row:
-        kinds = error_kinds.kinds_of(p)
-        p["error_kind"] = kinds[0] if kinds else None
-    metrics["error_kinds"] = error_kinds.taxonomy(per_row)
+    kinds = [error_kinds.kinds_of(p) for p in per_row]
+    for p, ks in zip(per_row, kinds):
+        p["error_kind"] = ks[0] if ks else None
+    metrics["error_kinds"] = error_kinds.taxonomy(per_row, kinds)
     metrics.update({"label": label, "adapter": str(adapter_path) if adapter_path else None,
                     "run": run_.id if run_ else None, "model": cfg.model.name_or_path, "split": split,
                     "backend": backend + ("+merged" if merge and adapter_path else ""), "generation": info,

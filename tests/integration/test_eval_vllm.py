@@ -1,9 +1,11 @@
 """Evaluation through real vLLM on CPU: offline batch generation and an OpenAI-compatible server."""
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections import Counter
 
 import pytest
 import requests
@@ -70,6 +72,11 @@ def test_evaluate_through_an_openai_endpoint(home, vllm_server):
     assert _success_count(vllm_server) - before == 12
     assert sum(m["status"].values()) == 12
     assert (res.out_dir / "rows.jsonl").read_text().count("\n") == 12
+    # each wrong row carries its error kind, and metrics count exactly those
+    rows = [json.loads(line) for line in (res.out_dir / "rows.jsonl").read_text().splitlines()]
+    stored = Counter(r["error_kind"] for r in rows if r["error_kind"])
+    assert dict(stored) == m["error_kinds"]["kind"] and m["error_kinds"]["right"] == m["status"].get("match", 0)
+    assert all((r["error_kind"] is None) == (r["status"] in ("match", "unscorable")) for r in rows)
 
 
 def test_evaluate_with_offline_vllm_matches_the_endpoint_on_the_same_rows(home, vllm_server):
