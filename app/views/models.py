@@ -17,7 +17,10 @@ from pipeline.evaluate.report import compare
 
 
 def _eval_line(d: Path) -> str:
-    m = json.loads((d / "metrics.json").read_text())
+    try:
+        m = json.loads((d / "metrics.json").read_text())
+    except (OSError, ValueError) as e:
+        return f"{d.name}: unreadable ({e}); run the evaluation again"
     return (f"{m['label']} on {m.get('split')}: EX {m['execution_accuracy']:.1%}, valid {m['valid_sql_rate']:.1%}, "
             f"runs {m.get('runs_rate', 0):.1%} ({m['scored']} rows)")
 
