@@ -1,6 +1,7 @@
 """sqlgenie: the one command line (installed as the `sqlgenie` console script by the setup).
 
     sqlgenie console                      # dashboard + playground + a supervised deployment; Ctrl-C stops all
+    sqlgenie console --only serve         # one part in the foreground (the Procfile: `honcho start`)
     sqlgenie prepare|train|evaluate|export|config|runs|assets|generate-data|compare ...   (pipeline stages)
     sqlgenie serve up|run|replica|status|down|stats ...                                  (serving)
     sqlgenie ask --schema s.sql "question"                                                (text-to-SQL)
@@ -21,7 +22,10 @@ from serving import cli as serving_cli
 
 
 def cmd_console(args) -> None:
-    console.run(args.model, args.replicas, serve=not args.no_serve)
+    if args.only:
+        console.run_one(args.only, args.model, args.replicas)
+    else:
+        console.run(args.model, args.replicas, serve=not args.no_serve)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -32,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--model", default="embedded:smollm2-135m-instruct")
     c.add_argument("--replicas", type=int, help="default: one per GPU, or 2 on a CPU machine with 2+ cores")
     c.add_argument("--no-serve", action="store_true", help="dashboard and playground only")
+    c.add_argument("--only", choices=["dashboard", "playground", "serve"],
+                   help="run this one part in the foreground (what the Procfile starts; `honcho start` runs all three)")
     c.set_defaults(fn=cmd_console)
     pipeline_cli.add_commands(sub)
     serving_cli.add_serve(sub)

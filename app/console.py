@@ -1,6 +1,7 @@
 """`sqlgenie console`: the dashboard, the playground and a supervised deployment of the default model, one command.
 
     sqlgenie console [--model embedded:smollm2-135m-instruct] [--replicas N] [--no-serve]
+    sqlgenie console --only dashboard|playground|serve      # one part in the foreground (the Procfile's way)
     # ports: DASHBOARD_PORT (8501), PLAYGROUND_PORT (7860), SQLGENIE_ROUTER_PORT (8000); SQLGENIE_HOST to bind
     # beyond localhost (needs SQLGENIE_TOKEN)
 
@@ -78,24 +79,17 @@ def _wait(url: str, what: str, rec: ProcRecord, log: Path, timeout_s: float, ok=
     raise ConsoleError(f"{what} did not answer at {url} within {timeout_s:.0f} s; see {log}")
 
 
-def run(model: str, replicas: int | None, serve: bool = True, say=print) -> int:
-    host = access.bind_address()
-    access.check_bind(host)
-    t0 = time.time()
-    _cleanup_previous(say)
-    if serve:
-        check_engine()
-    ports = {"dashboard": int(os.environ.get("DASHBOARD_PORT", "8501")),
-             "playground": int(os.environ.get("PLAYGROUND_PORT", "7860"))}
-    router_port = int(os.environ.get("SQLGENIE_ROUTER_PORT", "8000"))
-    taken = [f"{what} port {p} is held by {D.port_holder(p)}" for what, p in
-             list(ports.items()) + ([("router", router_port)] if serve else []) if not port_free(p, "127.0.0.1")]
-    if taken:
-        raise ConsoleError("; ".join(taken) + ": stop it, or set DASHBOARD_PORT / PLAYGROUND_PORT / SQLGENIE_ROUTER_PORT")
-    replicas = replicas or _default_replicas()
-    logs = home() / "console"
+def _ports() -> dict[str, int]:
+    return {"dashboard": int(os.environ.get("DASHBOARD_PORT", "8501")),
+            "playground": int(os.environ.get("PLAYGROUND_PORT", "7860")),
+            "router": int(os.environ.get("SQLGENIE_ROUTER_PORT", "8000"))}
+
+
+def part_commands(model: str, replicas: int, host: str, ports: dict[str, int], serve: bool = True) -> dict[str, list[str]]:
+    """The command of each part, the one place that says how the console starts them (also `--only PART`, the
+    Procfile's way: one part per process, in the foreground)."""
     py = sys.executable
-    parts_cmd = {
+    cmds = {
         "dashboard": [py, "-m", "streamlit", "run", str(REPO_ROOT / "app" / "dashboard.py"),
                       f"--server.address={host}", f"--server.port={ports['dashboard']}", "--server.headless=true",
                       "--browser.gatherUsageStats=false", "--client.toolbarMode=minimal"],
@@ -103,9 +97,52 @@ def run(model: str, replicas: int | None, serve: bool = True, say=print) -> int:
     }
     if serve:
         # replicas and the router's metrics on free ports: a second console (another home) never collides there
-        parts_cmd = {"serve": [py, "-m", "serving", "run", "--model", model, "--replicas", str(replicas), "--name",
-                               DEPLOYMENT, f"router_port={router_port}", "base_port=0", "metrics_port=0",
-                               f"host={host}", "max_model_len=2048"], **parts_cmd}
+        cmds = {"serve": [py, "-m", "serving", "run", "--model", model, "--replicas", str(replicas), "--name",
+                          DEPLOYMENT, f"router_port={ports['router']}", "base_port=0", "metrics_port=0",
+                          f"host={host}", "max_model_len=2048"], **cmds}
+    return cmds
+
+
+def _taken(wanted: list[tuple[str, int]]) -> list[str]:
+    return [f"{what} port {p} is held by {D.port_holder(p)}" for what, p in wanted if not port_free(p, "127.0.0.1")]
+
+
+def run_one(part: str, model: str, replicas: int | None) -> int:
+    """`sqlgenie console --only PART`: one part in the foreground, this process becoming it (exec), so a process
+    manager (honcho, systemd, a container) that starts it and sends it SIGTERM stops exactly what it started:
+    the dashboard and the playground are single processes; `serving run` takes its replicas, router and gate
+    down on SIGTERM (every group signalled at once)."""
+    host = access.bind_address()
+    access.check_bind(host)
+    ports = _ports()
+    port_of = {"dashboard": ports["dashboard"], "playground": ports["playground"], "serve": ports["router"]}
+    taken = _taken([(part if part != "serve" else "router", port_of[part])])
+    if taken:
+        raise ConsoleError("; ".join(taken) + ": stop it, or set DASHBOARD_PORT / PLAYGROUND_PORT / SQLGENIE_ROUTER_PORT")
+    if part == "serve":
+        check_engine()
+    cmd = part_commands(model, replicas or _default_replicas(), host, ports, serve=part == "serve")[part]
+    sys.stdout.flush()
+    os.execve(cmd[0], cmd, {**os.environ, "PYTHONUNBUFFERED": "1", "PLAYGROUND_PORT": str(ports["playground"])})
+    return 0   # not reached
+
+
+def run(model: str, replicas: int | None, serve: bool = True, say=print) -> int:
+    host = access.bind_address()
+    access.check_bind(host)
+    t0 = time.time()
+    _cleanup_previous(say)
+    if serve:
+        check_engine()
+    all_ports = _ports()
+    ports = {"dashboard": all_ports["dashboard"], "playground": all_ports["playground"]}
+    router_port = all_ports["router"]
+    taken = _taken(list(ports.items()) + ([("router", router_port)] if serve else []))
+    if taken:
+        raise ConsoleError("; ".join(taken) + ": stop it, or set DASHBOARD_PORT / PLAYGROUND_PORT / SQLGENIE_ROUTER_PORT")
+    replicas = replicas or _default_replicas()
+    logs = home() / "console"
+    parts_cmd = part_commands(model, replicas, host, all_ports, serve)
     state = {"owner": os.getpid(), "started": t0, "parts": {}}
     recs: dict[str, ProcRecord] = {}
     stopping: list[int] = []
