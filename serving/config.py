@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 from core.errors import ConfigError, SqlgenieError
 from core.measured import FIGURES
@@ -36,14 +36,15 @@ class ServeConfig:
     router_port: int = opt(8000, "The OpenAI endpoint clients use (0: a free port).", ge=0, le=65535)
     base_port: int = opt(8100, "First replica port (replica i gets base_port + i; 0: free ports).", ge=0, le=65535)
     metrics_port: int = opt(29000, "vllm-router's Prometheus port (0: a free port).", ge=0, le=65535)
-    policy: str = opt("round_robin", "round_robin | power_of_two | cache_aware | random | consistent_hash.")
+    policy: Literal["round_robin", "power_of_two", "cache_aware", "random", "consistent_hash"] = opt(
+        "round_robin", "How vllm-router picks a replica for each request.")
     max_model_len: Optional[int] = opt(None, "Context length; None: the model's, capped by the memory left for KV cache.",
                                        ge=64)
     gpu_memory_utilization: float = opt(0.90, "Share of each GPU's memory vLLM may use.", gt=0, le=1)
-    dtype: str = opt("auto", "auto: bfloat16 where the device has it (fp16 on pre-Ampere GPUs).")
-    quantization: str = opt("auto", "auto: fp8 on Ada/Hopper for unquantized checkpoints of 4 GiB and more (a smaller "
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = opt("auto", "auto: bfloat16 where the device has it (fp16 on pre-Ampere GPUs).")
+    quantization: Literal["auto", "none", "fp8"] = opt("auto", "auto: fp8 on Ada/Hopper for unquantized checkpoints of 4 GiB and more (a smaller "
                                     "model is faster and keeps its answers in bf16); 'none' to serve as is.")
-    kv_cache_dtype: str = opt("auto", "auto: fp8 on GPUs with FP8 (halves KV memory) for models of 4 GiB and more, "
+    kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] = opt("auto", "auto: fp8 on GPUs with FP8 (halves KV memory) for models of 4 GiB and more, "
                                       "the model dtype elsewhere.")
     ngram_speculation: int = opt(-1, "n-gram speculation: tokens proposed from the prompt (lookup 2-4); -1 auto: 4 on "
                                   "CPU, where it wins, off on GPUs, where it lost; 0 off.", ge=-1, le=16)

@@ -263,3 +263,11 @@ def test_a_serve_config_saved_as_utf16_is_read_and_a_binary_one_is_one_line(tmp_
     with pytest.raises(ConfigError) as e:
         load_serve_config(bad)
     assert len(e.value.problems) == 1 and "bin.yaml" in e.value.problems[0]
+
+
+@pytest.mark.parametrize("field,typo,allowed", [("policy", "roundrobin", "round_robin"), ("dtype", "bf16", "bfloat16"),
+                                                ("quantization", "FP8", "fp8"), ("kv_cache_dtype", "fp16", "fp8_e5m2")])
+def test_a_typo_in_a_choice_field_is_refused_at_load_naming_the_choices(field, typo, allowed):
+    with pytest.raises(ConfigError, match=f"{field}: '{typo}' is not one of .*{allowed}"):
+        load_serve_config(None, [f"{field}={typo}"])
+    assert getattr(load_serve_config(None, [f"{field}={allowed}"]), field) == allowed
