@@ -5,13 +5,12 @@ evaluate or export a run. Each returns the new job id; nothing heavy runs in the
 """
 from __future__ import annotations
 
-import os
 import time
 
 import yaml
 
+from core import envs
 from core.errors import SqlgenieError
-from core.settings import home
 from pipeline import config as C
 from pipeline import runs
 from pipeline.jobs import JobStore
@@ -19,10 +18,10 @@ from serving import deployments as D
 
 
 def playground_url(deployment: str | None = None, a: str | None = None, b: str | None = None) -> str:
-    host = os.environ.get("SQLGENIE_HOST", "127.0.0.1")
+    host = envs.text("SQLGENIE_HOST")
     host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     q = "&".join(f"{k}={v}" for k, v in (("deployment", deployment), ("a", a), ("b", b)) if v)
-    return f"http://{host}:{os.environ.get('PLAYGROUND_PORT', '7860')}/" + (f"?{q}" if q else "")
+    return f"http://{host}:{envs.port('PLAYGROUND_PORT')}/" + (f"?{q}" if q else "")
 
 
 def run_config(run: runs.Run) -> C.RunConfig:
@@ -65,5 +64,3 @@ def export_run(store: JobStore, run: runs.Run, formats: list[str]) -> int:
     return store.submit("export", yaml.safe_dump(cfg, sort_keys=False))
 
 
-def state_home() -> str:
-    return str(home())

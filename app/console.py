@@ -22,7 +22,7 @@ from pathlib import Path
 
 import requests
 
-from core import access
+from core import access, envs
 from core.errors import SqlgenieError
 from core.files import write_atomic
 from core.procs import ProcRecord, alive, group_alive, log_tail, spawn, stop, stop_all
@@ -80,9 +80,8 @@ def _wait(url: str, what: str, rec: ProcRecord, log: Path, timeout_s: float, ok=
 
 
 def _ports() -> dict[str, int]:
-    return {"dashboard": int(os.environ.get("DASHBOARD_PORT", "8501")),
-            "playground": int(os.environ.get("PLAYGROUND_PORT", "7860")),
-            "router": int(os.environ.get("SQLGENIE_ROUTER_PORT", "8000"))}
+    return {"dashboard": envs.port("DASHBOARD_PORT"), "playground": envs.port("PLAYGROUND_PORT"),
+            "router": envs.port("SQLGENIE_ROUTER_PORT")}
 
 
 def part_commands(model: str, replicas: int, host: str, ports: dict[str, int], serve: bool = True) -> dict[str, list[str]]:

@@ -15,14 +15,13 @@ same login as the dashboard's).
 """
 from __future__ import annotations
 
-import os
 import threading
 
 import gradio as gr
 from starlette.middleware import Middleware
 
 from app.door import Door
-from core import access
+from core import access, envs
 from core.errors import SqlgenieError
 from serving import deployments as D
 from serving.client import EndpointError
@@ -259,7 +258,7 @@ def main() -> None:
     access.check_bind(host)
     demo = build()
     demo.queue(max_size=64)
-    demo.launch(server_name=host, server_port=int(os.environ.get("PLAYGROUND_PORT", "7860")), show_error=True,
+    demo.launch(server_name=host, server_port=envs.port("PLAYGROUND_PORT"), show_error=True,
                 quiet=True, share=False, footer_links=["gradio", "settings"],
                 # Gradio's launch asks itself for startup-events (it returns only whether they ran)
                 app_kwargs={"middleware": [Middleware(Door, open_paths=("/gradio_api/startup-events",))]})

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
+
+from core import envs
 
 TOKEN_ENV = "SQLGENIE_TOKEN"
 HOST_ENV = "SQLGENIE_HOST"
@@ -22,12 +23,12 @@ LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
 def token() -> str:
-    return os.environ.get(TOKEN_ENV, "")
+    return envs.text(TOKEN_ENV)
 
 
 def bind_address() -> str:
     """The address the console's parts listen on (SQLGENIE_HOST, default loopback)."""
-    return os.environ.get(HOST_ENV, "") or "127.0.0.1"
+    return envs.text(HOST_ENV)
 
 
 def is_local(host: str | None) -> bool:

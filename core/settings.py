@@ -21,7 +21,6 @@ import codecs
 import copy
 import dataclasses
 import difflib
-import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 
+from core import envs
 from core.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ _RANGE_KEYS = ("gt", "ge", "lt", "le")
 
 def home() -> Path:
     """Where sqlgenie keeps models, prepared data, runs, deployments and the job store (git-ignored)."""
-    return Path(os.environ.get("SQLGENIE_HOME", REPO_ROOT / ".sqlgenie")).resolve()
+    return Path(envs.text("SQLGENIE_HOME") or REPO_ROOT / ".sqlgenie").resolve()
 
 
 def opt(default: Any, help: str, **kw: Any) -> Any:
@@ -150,13 +150,6 @@ def _build(cls: type, data: dict, where: str, problems: list[str]) -> Any:
 
 def to_dict(obj: Any) -> dict:
     return dataclasses.asdict(obj)
-
-
-def field_problems(obj: Any) -> list[str]:
-    """Re-check an object built in code (e.g. by the UI) by round-tripping it through build()."""
-    problems: list[str] = []
-    _build(type(obj), to_dict(obj), "", problems)
-    return problems
 
 
 # ------------------------------------------------------------------------------------ trees

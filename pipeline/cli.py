@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from core import assets
+from core import assets, envs
 from core.errors import run_command
 from core.files import NoSpaceError, failed_path, no_space
 from core.settings import REPO_ROOT
@@ -112,6 +112,9 @@ def cmd_runs(args) -> None:
 def cmd_config(args) -> None:
     if args.explain:
         for name, default, help_ in config.explain():
+            print(f"{name} = {default}\n    {help_}")
+        print("\n# environment variables (core/envs.py)")
+        for name, default, help_ in envs.explain():
             print(f"{name} = {default}\n    {help_}")
         return
     print(config.dump(_config(args)), end="")

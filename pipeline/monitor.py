@@ -16,6 +16,7 @@ import os
 import sys
 import time
 
+from core import envs
 from core.errors import SqlgenieError
 from pipeline.jobs import JobStore
 
@@ -117,7 +118,7 @@ _replay: dict = {}
 
 def _replayed() -> dict | None:
     """The next recorded sample (SQLGENIE_NVML_REPLAY), stamped now; lines cycle."""
-    path = os.environ.get("SQLGENIE_NVML_REPLAY")
+    path = envs.text("SQLGENIE_NVML_REPLAY")
     if not path:
         return None
     if _replay.get("path") != path:

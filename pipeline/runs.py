@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import envs
 from core.errors import SqlgenieError
 from core.files import FileLock, LockBusy, write_atomic, write_record
 from core.settings import dump, home, to_dict
@@ -208,8 +209,8 @@ def _index_path() -> Path:
 
 def new_run(cfg: RunConfig, job_id: int | None = None) -> Run:
     """A new run folder for `cfg` (never an existing one), registered in the index."""
-    if job_id is None and os.environ.get("SQLGENIE_JOB_ID", "").isdigit():
-        job_id = int(os.environ["SQLGENIE_JOB_ID"])
+    if job_id is None and envs.text("SQLGENIE_JOB_ID").isdigit():
+        job_id = int(envs.text("SQLGENIE_JOB_ID"))
     root = runs_root(cfg)
     root.mkdir(parents=True, exist_ok=True)
     for _ in range(5):

@@ -112,15 +112,6 @@ class CompletionsClient:
         return Completion(choices[0]["text"], usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
                           time.time() - t0, [c["text"] for c in choices], choices[0].get("prompt_token_ids"))
 
-    def chat(self, messages: list[dict], max_tokens: int = 160) -> Completion:
-        """/v1/chat/completions (the server applies its own chat template), temperature 0."""
-        t0 = time.time()
-        out = self._request("POST", "/v1/chat/completions", shape=_completion_shape("message"),
-                            json={"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0})
-        usage = out.get("usage") or {}
-        return Completion(out["choices"][0]["message"]["content"] or "", usage.get("prompt_tokens", 0),
-                          usage.get("completion_tokens", 0), time.time() - t0)
-
 
 def _completion_shape(field: str):
     """Checks a completion answer has choices[0].text (field "text") or choices[0].message (a dict)."""

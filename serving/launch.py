@@ -31,7 +31,7 @@ from typing import Callable
 
 import requests
 
-from core import access
+from core import access, envs
 from core.procs import ProcRecord, alive, group_alive, log_tail, spawn, start_ticks, stop, stop_all
 from serving import deployments as D
 from serving.config import DeploymentError, ServeConfig
@@ -42,7 +42,7 @@ RESTART_BACKOFF_S = (2, 4, 8, 16, 32, 60)
 
 def vllm_available() -> bool:
     """Whether some interpreter here can run vLLM (SQLGENIE_VLLM_PYTHON, the serving venv, or this one)."""
-    return bool(os.environ.get("SQLGENIE_VLLM_PYTHON")) or (SERVE_VENV / "python").exists() or _has_vllm()
+    return bool(envs.text("SQLGENIE_VLLM_PYTHON")) or (SERVE_VENV / "python").exists() or _has_vllm()
 
 
 def check_engine() -> None:
@@ -119,7 +119,7 @@ def router_command(cfg: ServeConfig, urls: list[str], host: str, port: int, metr
                    timeout_s: int = 120) -> list[str]:
     """vllm-router's command line (no secret on it: the router passes each client's Authorization header on to
     the workers, and a gate in front checks it)."""
-    py = os.environ.get("SQLGENIE_ROUTER_PYTHON") or vllm_python()
+    py = envs.text("SQLGENIE_ROUTER_PYTHON") or vllm_python()
     cmd = [py, "-m", "vllm_router.launch_router", "--host", host, "--port", str(port),
            "--worker-urls", *urls, "--policy", cfg.policy,
            "--prometheus-host", "127.0.0.1", "--prometheus-port", str(metrics_port),
@@ -344,13 +344,6 @@ def restart_replica(name: str, index: int) -> dict:
     stop(ProcRecord.from_dict(r.get("proc")), 10)
     start_replica(name, r, cfg)
     return D.edit(name, lambda s: D.event(s, f"replica {index} restarted by the user"))
-
-
-def stop_replica(name: str, index: int) -> None:
-    st = D.load(name)
-    stop(ProcRecord.from_dict(st["replicas"][index].get("proc")), 10)
-    D.edit(name, lambda s: (s["replicas"][index].update(state="stopped"),
-                            D.event(s, f"replica {index} stopped by the user")))
 
 
 # ------------------------------------------------------------------------------------ supervision

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import assets
+from core import assets, envs
 from core.cpu import bf16_native, fp8_gemm_ms
 from core.measured import FIGURES
 from core.modelinfo import count_params, draft_head, read_card, read_model_config, text_config
@@ -129,8 +129,8 @@ SERVE_VENV = REPO_ROOT / ".venv-serve" / "bin"
 
 def vllm_python() -> str:
     """The interpreter that has vLLM: SQLGENIE_VLLM_PYTHON, else the serving venv, else this one."""
-    if os.environ.get("SQLGENIE_VLLM_PYTHON"):
-        return os.environ["SQLGENIE_VLLM_PYTHON"]
+    if envs.text("SQLGENIE_VLLM_PYTHON"):
+        return envs.text("SQLGENIE_VLLM_PYTHON")
     return str(SERVE_VENV / "python") if (SERVE_VENV / "python").exists() else sys.executable
 
 

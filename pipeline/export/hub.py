@@ -8,9 +8,9 @@ continues where it stopped. With no network or no token the error is one line sa
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from core import envs
 from core.errors import SqlgenieError
 
 
@@ -23,7 +23,7 @@ def push(folder: Path, repo_id: str, private: bool = True, token: str | None = N
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    token = token or os.environ.get("HF_TOKEN")
+    token = token or envs.text("HF_TOKEN")
     if not token:
         raise HubError("hub push needs a token: set HF_TOKEN (a write token from huggingface.co/settings/tokens)")
     if "/" not in repo_id:

@@ -173,11 +173,3 @@ def patch_unsloth(blocks: bool | None = None) -> bool:
     return True
 
 
-def unpatch_unsloth() -> None:
-    """Unsloth's own matmul_lora and _apply again (the bench's before/after in one process family)."""
-    from unsloth.kernels import fast_lora
-
-    for name in ("matmul_lora", "_apply"):
-        original = getattr(getattr(fast_lora, name, None), "original", None)
-        if original is not None:
-            setattr(fast_lora, name, original)

@@ -14,6 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core import envs
 from core.errors import ConfigError
 from core.measured import FIGURES
 from core.modelinfo import count_params, read_model_config
@@ -272,7 +273,7 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
     fits.budget = budget
     # under torchrun every process takes batch_size / world rows per optimizer step; with several GPUs visible
     # and no torchrun around it, the train command launches one process per GPU itself (stage.py)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = envs.integer("WORLD_SIZE")
     if cuda and device.count > 1 and "WORLD_SIZE" not in os.environ:
         world = device.count
         c.reasons.append(f"{device.count} GPUs visible: the train command runs torchrun with {device.count} processes "

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import assets
+from core import assets, envs
 from core.errors import SqlgenieError
 from core.files import NoSpaceError, failed_path, no_space, publish, staging_dir, write_atomic
 from core.modelinfo import write_card
@@ -60,14 +60,14 @@ class TrainResult:
 
 
 def _distributed() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return envs.integer("WORLD_SIZE") > 1
 
 
 def _open_run(cfg: RunConfig) -> tuple[runs.Run, Path | None]:
     """The run this process writes: the one the launcher made (SQLGENIE_RUN_DIR), the one train.resume names,
     or a new one."""
-    if os.environ.get("SQLGENIE_RUN_DIR"):
-        run = runs.open_run(Path(os.environ["SQLGENIE_RUN_DIR"]))
+    if envs.text("SQLGENIE_RUN_DIR"):
+        run = runs.open_run(Path(envs.text("SQLGENIE_RUN_DIR")))
         return run, checkpoints.latest(run.dir) if cfg.train.resume else None
     if cfg.train.resume:
         run, ckpt = runs.resume_target(cfg)
@@ -125,10 +125,10 @@ def run(cfg: RunConfig) -> TrainResult:
     dist = PartialState(cpu=plan.device.kind != "cuda")  # one process, or one per GPU under torchrun (DDP)
     main = dist.is_main_process
     box = [None, None]
-    if main or os.environ.get("SQLGENIE_RUN_DIR"):
+    if main or envs.text("SQLGENIE_RUN_DIR"):
         run_, ckpt = _open_run(cfg)
         box = [str(run_.dir), str(ckpt) if ckpt else None]
-    if dist.num_processes > 1 and not os.environ.get("SQLGENIE_RUN_DIR"):
+    if dist.num_processes > 1 and not envs.text("SQLGENIE_RUN_DIR"):
         box = broadcast_object_list(box)                 # torchrun by hand: the main process made the run
     run_, ckpt = runs.open_run(Path(box[0])), (Path(box[1]) if box[1] else None)
     with (runs.lock(run_) if main else contextlib.nullcontext()):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core import envs
 from pipeline.config import RunConfig
 from pipeline.model import load_tokenizer
 from pipeline.train import varlen
@@ -43,9 +44,8 @@ def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16)
     if plan.device.kind == "cuda":
-        import os
 
-        kw["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
+        kw["device_map"] = {"": envs.integer("LOCAL_RANK")}
     model = AutoModelForCausalLM.from_pretrained(str(model_path), **kw)
     # No KV cache in training: with one, transformers does not derive the per-example (block-diagonal)
     # mask from the restarting position ids, and packed examples would attend to each other.
