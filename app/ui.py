@@ -14,10 +14,11 @@ from pathlib import Path
 
 from core.procs import log_tail
 from pipeline import runs
-from pipeline.jobs import Job
+from pipeline.jobs import Job, Status
 
-STATUS = {"queued": ("queued", "gray"), "running": ("running", "blue"), "cancelling": ("cancelling", "orange"),
-          "succeeded": ("succeeded", "green"), "failed": ("failed", "red"), "cancelled": ("cancelled", "gray")}
+STATUS = {Status.QUEUED: ("queued", "gray"), Status.RUNNING: ("running", "blue"),
+          Status.CANCELLING: ("cancelling", "orange"), Status.SUCCEEDED: ("succeeded", "green"),
+          Status.FAILED: ("failed", "red"), Status.CANCELLED: ("cancelled", "gray")}
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 _TQDM = re.compile(r"(\d+)/(\d+) \[[^\]]*?(?:<([\d:]+))?[,\]]")
 

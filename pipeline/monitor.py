@@ -18,7 +18,7 @@ import time
 
 from core import envs
 from core.errors import SqlgenieError
-from pipeline.jobs import JobStore
+from pipeline.jobs import JobStore, Status
 
 _NVML = None
 
@@ -144,7 +144,7 @@ def sample(job_pids: dict[int, int] | None = None) -> dict:
 def _job_pids() -> dict[int, int]:
     """Running jobs' supervisor pids, from the job store (for recording samples with their jobs)."""
     try:
-        return {j.id: j.pid for j in JobStore().list(200) if j.status == "running" and j.pid}
+        return {j.id: j.pid for j in JobStore().list(200) if j.status == Status.RUNNING and j.pid}
     except SqlgenieError:  # no usable store here: samples without jobs
         return {}
 

@@ -8,6 +8,7 @@ from app import actions, state, ui
 from app.state import store
 from core.errors import SqlgenieError
 from pipeline import runs
+from pipeline.jobs import ACTIVE, LIVE, Status
 
 
 @st.dialog("Cancel a job")
@@ -38,7 +39,7 @@ def _confirm_rerun(job_id: int, label: str) -> None:
 
 
 def _progress_text(j) -> str:
-    p = ui.progress(j) if j.status in ("running", "cancelling") else None
+    p = ui.progress(j) if j.status in LIVE else None
     return f"{p[0]}/{p[1]} {p[3]}" if p else ""
 
 
@@ -78,7 +79,7 @@ def page() -> None:
     j = by_id[pick]
     label = f"{j.kind} {j.name}"
     cols = st.columns(5)
-    if j.status in ("queued", "running", "cancelling") and cols[0].button(f"Cancel #{pick}", key=f"cancel-{pick}"):
+    if j.status in ACTIVE and cols[0].button(f"Cancel #{pick}", key=f"cancel-{pick}"):
         _confirm_cancel(pick, label)
     if cols[1].button(f"Rerun #{pick}", key=f"rerun-{pick}"):
         _confirm_rerun(pick, label)
@@ -109,12 +110,12 @@ def page() -> None:
                     + (f", {ui.fmt_s(jj.duration())}" if jj.started else ""))
         if jj.note:
             st.caption(jj.note)
-        p = ui.progress(jj) if jj.status in ("running", "cancelling") else None
+        p = ui.progress(jj) if jj.status in LIVE else None
         if p:
             done, total, eta, what = p
             st.progress(min(1.0, done / total), text=f"{done} / {total} {what}" + (f", about {ui.fmt_s(eta)} left"
                                                                                     if eta else ""))
-        if jj.error and jj.status == "failed":
+        if jj.error and jj.status == Status.FAILED:
             st.error(ui.clean_log(jj.error)[-1500:])
         st.code(ui.job_log(jj, 30) or "(no output yet)", language="text", wrap_lines=True)
 

@@ -20,11 +20,12 @@ from pipeline import config as C
 from pipeline import runs
 from pipeline.config import RunConfig
 from pipeline.data import prepare
+from pipeline.jobs.store import KINDS as JOB_KINDS
 from pipeline.jobs.store import machine_gpus
 from pipeline.train.plan import GiB, make_plan
 from serving.config import ServeConfig, load_serve_config
 
-KINDS = ["train", "prepare", "evaluate", "export", "serve"]
+KINDS = ["train", *(k for k in JOB_KINDS if k != "train")]   # the store's kinds, training first
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 

@@ -9,6 +9,7 @@ import streamlit as st
 from app import actions, ui
 from app.state import store
 from core.errors import SqlgenieError
+from pipeline.jobs import Status
 from serving import deployments as D
 from serving import launch
 
@@ -18,7 +19,7 @@ def _confirm_stop(name: str) -> None:
     st.write(f"Stop deployment **{name}**? Its replicas and router are stopped; a serve job behind it ends too.")
     if st.button(f"Yes, stop {name}", type="primary"):
         for j in store().list(200):
-            if j.kind == "serve" and j.status in ("running", "queued") and store().serve_name(j) == name:
+            if j.kind == "serve" and j.status in (Status.RUNNING, Status.QUEUED) and store().serve_name(j) == name:
                 store().cancel(j.id)
         if D.exists(name) and D.load(name).get("phase") != "stopped":
             launch.down(name)

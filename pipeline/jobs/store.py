@@ -32,6 +32,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from core.errors import SqlgenieError
@@ -44,8 +45,21 @@ from serving import deployments
 from serving.config import load_serve_config
 
 KINDS = ("prepare", "train", "evaluate", "export", "serve")
-ACTIVE = ("queued", "running", "cancelling")
-FINAL = ("succeeded", "failed", "cancelled")
+
+
+class Status(StrEnum):
+    """A job's status: the jobs table's `status` column (this module's SQL spells the same words)."""
+    QUEUED = "queued"
+    RUNNING = "running"
+    CANCELLING = "cancelling"       # cancel asked; its processes are being stopped
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (Status.QUEUED, Status.RUNNING, Status.CANCELLING)
+LIVE = (Status.RUNNING, Status.CANCELLING)          # its processes exist
+FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 COLUMNS = ("id", "kind", "name", "config", "args", "status", "pid", "gpus", "log_path", "metrics_path", "created",
            "started", "finished", "exit_code", "error", "proc", "cores", "note")
 SCHEMA = """
@@ -303,7 +317,7 @@ class JobStore:
                            "leave the GPU field empty for " + ("all GPUs" if machine else "the CPU"))
         job_id, jdir = self._insert_new(
             "INSERT INTO jobs (id, kind, name, config, args, status, gpus, created, cores) VALUES (?,?,?,?,?,?,?,?,?)",
-            (kind, name, config, json.dumps(args or []), "queued", json.dumps(gpus), time.time(),
+            (kind, name, config, json.dumps(args or []), Status.QUEUED, json.dumps(gpus), time.time(),
              job_cores(kind, gpus, machine)))
         (jdir / "config.yaml").write_text(config)
         self.update(job_id, log_path=str(jdir / "log.txt"))
@@ -346,12 +360,12 @@ class JobStore:
         """Reconcile, then start queued jobs (oldest first) whose GPUs / cores are free."""
         self.reconcile()
         jobs = self.list()
-        running = [j for j in jobs if j.status in ("running", "cancelling")]
+        running = [j for j in jobs if j.status in LIVE]
         busy = set().union(*(self._holds_gpus(j) for j in running if j.kind != "serve" or j.gpus)) if running else set()
         cores_used = sum(j.cores for j in running)
         budget = os.cpu_count() or 1
         started = []
-        for j in sorted((j for j in jobs if j.status == "queued"), key=lambda j: j.id):
+        for j in sorted((j for j in jobs if j.status == Status.QUEUED), key=lambda j: j.id):
             want_gpus = self._holds_gpus(j) if (j.kind != "serve" or j.gpus) else set()
             if busy & want_gpus or (j.cores and cores_used + j.cores > budget and cores_used > 0):
                 continue
@@ -376,7 +390,7 @@ class JobStore:
         j = self.get(job_id)
         if grace_s is None:  # a serve job stops its replicas and router first
             grace_s = 40.0 if j.kind == "serve" else 10.0
-        if j.status == "queued":
+        if j.status == Status.QUEUED:
             if self._exec("UPDATE jobs SET status='cancelled', finished=?, error='cancelled before it started' "
                           "WHERE id=? AND status='queued'", (time.time(), job_id))[2]:
                 self._mirror(job_id)
@@ -389,7 +403,7 @@ class JobStore:
         stop(j.record(), grace_s)
         if j.kind == "serve":     # its replicas live in their own groups: the deployment is stopped too
             deployments.reap(self.serve_name(j))
-        self.update(job_id, status="cancelled", finished=time.time(), error="cancelled by the user")
+        self.update(job_id, status=Status.CANCELLED, finished=time.time(), error="cancelled by the user")
         self.schedule()
 
     def serve_name(self, j: Job) -> str:
@@ -402,18 +416,18 @@ class JobStore:
         """Make every running job's status follow its processes (see the module docstring)."""
         changed = []
         for j in self.list():
-            if j.status not in ("running", "cancelling"):
+            if j.status not in LIVE:
                 continue
             rec = j.record()
             if rec is None:
                 if j.started and time.time() - j.started > 30:   # claimed but never spawned (scheduler died)
-                    self.update(j.id, status="failed", finished=time.time(), error="its supervisor never started")
+                    self.update(j.id, status=Status.FAILED, finished=time.time(), error="its supervisor never started")
                     changed.append(j.id)
                 continue
             if alive(rec.pid) or self._watcher_alive(j):
                 continue                              # its supervisor (or watcher) is in charge
             fresh = self.get(j.id)                    # the supervisor may have just written its result
-            if fresh.status not in ("running", "cancelling"):
+            if fresh.status not in LIVE:
                 continue
             if group_alive(rec):                      # supervisor gone, stage still running: adopt it
                 self.update(j.id, note=f"adopted at {time.strftime('%H:%M:%S')}: its supervisor (pid {rec.pid}) died "
@@ -446,17 +460,17 @@ class JobStore:
                 pass
         note, error = j.note, None
         if code == 0:
-            status = "succeeded"
+            status = Status.SUCCEEDED
         elif code is None:
             why = unknown or (f"its processes vanished without an exit code (pid {j.pid}: killed, or the machine "
                               "restarted)")
             ok = self.recognised_success(j)
             if ok:
-                status, note = "succeeded", "; ".join(filter(None, [note, f"{why}; {ok}"]))
+                status, note = Status.SUCCEEDED, "; ".join(filter(None, [note, f"{why}; {ok}"]))
             else:
-                status, error = "failed", f"{why}; last log lines:\n{log_tail(j.log_path, 15)}"
+                status, error = Status.FAILED, f"{why}; last log lines:\n{log_tail(j.log_path, 15)}"
         else:
-            status, error = "failed", f"exit code {code}; last log lines:\n{log_tail(j.log_path, 15)}"
+            status, error = Status.FAILED, f"exit code {code}; last log lines:\n{log_tail(j.log_path, 15)}"
         if self._exec("UPDATE jobs SET status=CASE status WHEN 'cancelling' THEN 'cancelled' ELSE ? END, "
                       "error=CASE status WHEN 'cancelling' THEN 'cancelled by the user' ELSE ? END, "
                       "exit_code=?, finished=?, note=? WHERE id=? AND status IN ('running', 'cancelling')",

@@ -203,3 +203,13 @@ def test_monitor_maps_descendants_to_jobs(home):
     s = sample()
     assert s["cpu"]["cores"] >= 1 and 0 < s["cpu"]["ram_used_gib"] < s["cpu"]["ram_total_gib"]
     assert s["gpus"] == [] or all("mem_total_gib" in g for g in s["gpus"])
+
+
+def test_every_job_status_is_active_or_final_and_has_a_badge():
+    from app import ui
+    from pipeline.jobs import ACTIVE, FINAL, LIVE, Status
+
+    assert set(ACTIVE) | set(FINAL) == set(Status) and not set(ACTIVE) & set(FINAL)
+    assert set(LIVE) <= set(ACTIVE) and Status.QUEUED not in LIVE
+    assert set(ui.STATUS) == set(Status)
+    assert ui.STATUS["running"] == ui.STATUS[Status.RUNNING]      # rows read from SQLite hold plain strings
