@@ -25,7 +25,6 @@ from core import access, envs
 from core.errors import SqlgenieError
 from serving import deployments as D
 from serving.client import EndpointError
-from serving.stats import router_snapshot
 from serving.text_to_sql import Answer, TextToSql
 from sql.validate import DIALECTS
 
@@ -75,14 +74,6 @@ def client(deployment: str, model: str) -> TextToSql:
         return _CLIENTS[key]
 
 
-def _routed(deployment: str) -> dict:
-    try:
-        st = D.load(deployment)
-        return {w: v.get("routed", 0) for w, v in router_snapshot(st["router"]["metrics"])["workers"].items()}
-    except (SqlgenieError, KeyError):
-        return {}
-
-
 def marks(a: Answer) -> str:
     c = a.check
     ok, no, warn = "✓", "✗", "⚠"
@@ -127,13 +118,11 @@ def _panel(a: Answer | None, error: str = "", served_by: str = "") -> list:
 
 def ask_one(deployment, model, schema, rows, question, target, execute, constrained, candidates, temperature):
     try:
-        before = _routed(deployment)
         a = client(deployment, model).ask(schema, question, target=target, sample_rows=rows or "", execute=execute,
                                           constrained=constrained, candidates=int(candidates),
                                           temperature=float(temperature))
-        after = _routed(deployment)
-        served = [w.rsplit(":", 1)[-1] for w in after if after[w] > before.get(w, 0)]
-        return a, _panel(a, served_by=("replica :" + ", :".join(served)) if served else "")
+        served = list(dict.fromkeys(a.replicas))      # from the answers' own header, in the order asked
+        return a, _panel(a, served_by=("replica " + ", ".join(served)) if served else "")
     except EndpointError as e:
         return None, _panel(None, f"deployment {deployment} did not answer: {e}")
     except SqlgenieError as e:

@@ -4,8 +4,8 @@
 # carry in brackets. The repo travels with each call (64 MiB in all): move data/sqlgenie-sql/train.parquet
 # (24 MB, not needed here) out of the working tree for these calls and put it back after (git checkout).
 #   PHASE=gate     [.whl2 .wls .gatecarry .dlcarry]  vllm-router + xgrammar 0.2.8 -> /tmp/vsite, sqlglot & co ->
-#                  /tmp/site, the Llama-3.1 tokenizer (.gatecarry/llama-tok.tar.xz) into an 8B-shaped config-only
-#                  model, the CPU fine-tune's adapter (.dlcarry/adapter) kept in /root/dl; then bench/device_gate.py:
+#                  /tmp/site, the Llama-3.1 tokenizer (.gatecarry/llama-tok.tar.xz) into a small Llama-shaped
+#                  config-only model, the CPU fine-tune's adapter (.dlcarry/adapter) kept in /root/dl; then bench/device_gate.py:
 #                  a token-gated serve job of a CUDA replica, asked from the machine's own address, a SIGSTOPped
 #                  replica under a request, cancel
 #   PHASE=gguf1    [.gg1 .gg2]     the first two parts of SmolLM2's GGUF -> /root/gguf
@@ -29,9 +29,16 @@ gate)
     2>&1 | tail -2
   tar xJf .gatecarry/llama-tok.tar.xz -C "$SQLGENIE_HOME/models"
   mkdir -p /root/dl && cp -r .dlcarry/adapter /root/dl/
-  PYTHONPATH=$SERVE_PATH python3 bench/device_gpu.py model-config /tmp/llama8b-cfg "$SQLGENIE_HOME/models/llama-3.1-tokenizer"
+  # a small Llama-3-shaped config (4 layers, the Llama-3.1 tokenizer's vocabulary), random weights: the doors do
+  # not care what the weights say, and it starts (twice: the hang restart) in seconds
+  PYTHONPATH=$SERVE_PATH python3 -c 'import shutil, sys; from pathlib import Path; from transformers import LlamaConfig
+o = Path("/tmp/llama-small"); o.mkdir(exist_ok=True)
+LlamaConfig(hidden_size=512, intermediate_size=1536, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=8,
+            vocab_size=128256, max_position_embeddings=4096, bos_token_id=128000, eos_token_id=128009,
+            torch_dtype="bfloat16").save_pretrained(o)
+[shutil.copy(f, o / f.name) for f in Path(sys.argv[1]).iterdir()]' "$SQLGENIE_HOME/models/llama-3.1-tokenizer"
   SQLGENIE_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))') PYTHONPATH=$SERVE_PATH \
-    timeout 560 python3 bench/device_gate.py /tmp/llama8b-cfg "$OUT" 2>&1 | tail -60
+    timeout 560 python3 bench/device_gate.py /tmp/llama-small "$OUT" 2>&1 | tail -60
   ;;
 gguf1)
   mkdir -p /root/gguf && cp .gg1/* .gg2/* /root/gguf/ && ls -la /root/gguf

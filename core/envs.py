@@ -54,6 +54,8 @@ VARS: dict[str, Env] = {e.name: e for e in [
         "int", "sqlgenie"),
     Env("SQLGENIE_RUN_DIR", "", "The run folder a multi-GPU training's processes write (set by the train launcher).",
         "path", "sqlgenie"),
+    Env("SQLGENIE_REPLICA", "", "A vLLM replica's name in its answers' x-sqlgenie-replica header (set by the "
+        "launcher, read by serving/vllm_plugins/sqlgenie_replica_header.py).", "text", "sqlgenie"),
     Env("WORLD_SIZE", "1", "Processes in a distributed training.", "int", "torchrun"),
     Env("LOCAL_RANK", "0", "This process's GPU in a distributed training.", "int", "torchrun"),
 ]}

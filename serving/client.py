@@ -25,6 +25,8 @@ import requests
 from core import access
 from core.errors import SqlgenieError
 
+REPLICA_HEADER = "x-sqlgenie-replica"     # set by our replicas (serving/vllm_plugins/sqlgenie_replica_header.py)
+
 
 class EndpointError(SqlgenieError):
     """The OpenAI endpoint (a replica or the router) could not be reached or kept failing after the retries."""
@@ -38,6 +40,7 @@ class Completion:
     latency_s: float
     texts: list[str] = field(default_factory=list)        # every choice (n > 1), the first is `text`
     prompt_token_ids: list[int] | None = None              # what the server tokenized / received
+    replica: str = ""                                      # which of our replicas answered ("0@cpu:0"), if ours
 
 
 class CompletionsClient:
@@ -71,6 +74,7 @@ class CompletionsClient:
                     else:
                         wrong = shape(out) if shape else ""
                     if not wrong:
+                        self._local.replica = r.headers.get(REPLICA_HEADER, "")
                         return out
                     last = f"malformed answer ({wrong}), body starts {r.text[:120]!r}"
                 else:
@@ -110,7 +114,8 @@ class CompletionsClient:
         usage = out.get("usage") or {}
         choices = sorted(out["choices"], key=lambda c: c.get("index", 0))
         return Completion(choices[0]["text"], usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
-                          time.time() - t0, [c["text"] for c in choices], choices[0].get("prompt_token_ids"))
+                          time.time() - t0, [c["text"] for c in choices], choices[0].get("prompt_token_ids"),
+                          getattr(self._local, "replica", ""))
 
 
 def _completion_shape(field: str):

@@ -28,8 +28,8 @@ from core.settings import REPO_ROOT
 from serving.config import DeploymentError, ServeConfig
 from sql.prompt import PromptContract
 
-# vLLM general plugins of ours (serving/vllm_plugins/sqlgenie_vllm_fixes.py: the CPU rejection sampler's
-# broken expansion of per-request temperatures), found on a CPU replica's PYTHONPATH.
+# Our vLLM add-ons, on every replica's PYTHONPATH: a general plugin (sqlgenie_vllm_fixes.py: the CPU rejection
+# sampler's broken expansion of per-request temperatures) and a middleware (sqlgenie_replica_header.py).
 VLLM_PLUGINS = REPO_ROOT / "serving" / "vllm_plugins"
 # Below this much bf16 weight (about 2B parameters) FP8 weights and KV cache are not worth their kernels on a
 # GPU: reading the weights is a small part of a decode step (SmolLM2-135M on an H200: docs/benchmarks.md).
@@ -304,9 +304,7 @@ def plan(cfg: ServeConfig) -> list[Replica]:
             args += ["--enforce-eager", "--distributed-executor-backend", "uni",
                      "--stream-interval", str(cfg.cpu_stream_interval)]
             env.update({"VLLM_CPU_OMP_THREADS_BIND": str(core), "VLLM_CPU_KVCACHE_SPACE": str(cfg.cpu_kv_cache_gib),
-                        "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-                        "PYTHONPATH": os.pathsep.join(p for p in (str(VLLM_PLUGINS), os.environ.get("PYTHONPATH", ""))
-                                                      if p)})
+                        "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"})
             if "--speculative-config" in args:
                 why.append("speculative decoding on vLLM CPU 0.32 needs our fix of its rejection sampler "
                            "(serving/vllm_plugins: per-request temperatures were expanded into uninitialised memory, "
@@ -324,6 +322,10 @@ def plan(cfg: ServeConfig) -> list[Replica]:
         else:
             env["CUDA_VISIBLE_DEVICES"] = str(gpu["index"])
             device = f"cuda:{gpu['index']}"
+        # our vLLM plugins (serving/vllm_plugins): the CPU fix, and the header that names the replica in every answer
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(VLLM_PLUGINS), os.environ.get("PYTHONPATH", "")) if p)
+        env["SQLGENIE_REPLICA"] = f"{i}@{device}"
+        args += ["--middleware", "sqlgenie_replica_header.ReplicaHeader"]
         out.append(Replica(i, ports[i], device, args + list(cfg.extra_args), env, why, cpus))
     return out
 

@@ -74,6 +74,7 @@ class Answer:
     schema_left_out: list[str] = field(default_factory=list)     # tables not in the prompt (too wide to fit)
     repairs: list[str] = field(default_factory=list)             # what repair changed (moves, joins, ONs)
     resampled: bool = False                                       # no first-round candidate ran: a second round
+    replicas: list[str] = field(default_factory=list)            # which replica answered each request ("0@cpu:0")
 
 
 _TOKENIZERS: dict[str, object] = {}
@@ -181,12 +182,14 @@ class TextToSql:
         if checking and out.prompt_token_ids is not None:
             self._check_server_ids(ids, out.prompt_token_ids)
         texts = [out.text]
+        replicas = [out.replica]
         completion_tokens = out.completion_tokens
         if candidates:
             more = self.client.complete(ids, max_tokens=max_tokens, stop=stop, grammar=grammar, n=candidates,
                                         temperature=temperature, top_p=top_p,
                                         seed=(0 if self.seeded else None) if seed == -1 else seed)
             texts += more.texts
+            replicas.append(more.replica)
             completion_tokens += more.completion_tokens
         sqls, moves = self._candidates(texts, schema, dialect, tables, repair)
         agreement, failed, resampled = None, 0, False
@@ -199,6 +202,7 @@ class TextToSql:
                                              seed=(1 if self.seeded else None) if seed == -1 else seed,
                                              **{**RESAMPLING, "temperature": max(temperature, RESAMPLING["temperature"])})
                 texts += again.texts
+                replicas.append(again.replica)
                 completion_tokens += again.completion_tokens
                 more, more_moves = self._candidates(again.texts, schema, dialect, tables, repair)
                 sqls, moves = sqls + more, {**more_moves, **moves}   # the first round's are repaired already
@@ -211,7 +215,7 @@ class TextToSql:
                      prompt_text=text, prompt_ids=ids, server_prompt_ids=out.prompt_token_ids,
                      sample_rows_in_prompt=bool(in_prompt), constrained=constrained, candidates=len(texts),
                      agreement=agreement, failed_candidates=failed, schema_left_out=left_out,
-                     repairs=moves.get(sql, []), resampled=resampled)
+                     repairs=moves.get(sql, []), resampled=resampled, replicas=[r for r in replicas if r])
         if execute and result.parses:
             self._execute(ans, schema, sample_rows)
         return ans

@@ -123,6 +123,7 @@ def test_form_train_progress_try_it_side_by_side_stop(console, browser):
     play.wait_for_selector("#b_stats:has-text('ms')", timeout=300000)
     a, b = play.locator("#a_stats").inner_text(), play.locator("#b_stats").inner_text()
     assert a.startswith(deployment) and b.startswith("ft-"), (a, b)       # base vs the fine-tune, same question
+    assert re.search(r"answered by replica \d+@cpu:\d+", a), a             # named by the answer's own header
     assert "parses" in play.locator("#a_marks").inner_text() and "parses" in play.locator("#b_marks").inner_text()
     play.screenshot(path=str(ART / "3-playground-side-by-side.png"), full_page=True)
 

@@ -54,6 +54,9 @@ def test_requests_alternate_and_client_returns_validated_sql(deployment):
     after = _routed(router["metrics"])
     delta = {w: after.get(w, 0) - before.get(w, 0) for w in after}
     assert sorted(delta.values()) == [2, 2], delta  # round robin: 4 requests, 2 each
+    # each answer names the replica that wrote it (x-sqlgenie-replica, passed on by the router): both, twice
+    named = sorted(r for a in answers for r in a.replicas)
+    assert named == sorted([f"{r['index']}@{r['device']}" for r in deployment["replicas"]] * 2), named
     ans = answers[0]
     assert ans.sql.upper().startswith("SELECT") and ans.check.parses, (ans.raw, ans.check.errors)
     assert ans.server_prompt_ids == ans.prompt_ids          # the server used exactly the ids we rendered

@@ -271,3 +271,21 @@ def test_a_typo_in_a_choice_field_is_refused_at_load_naming_the_choices(field, t
     with pytest.raises(ConfigError, match=f"{field}: '{typo}' is not one of .*{allowed}"):
         load_serve_config(None, [f"{field}={typo}"])
     assert getattr(load_serve_config(None, [f"{field}={allowed}"]), field) == allowed
+
+
+def test_every_replica_loads_our_vllm_addons_and_is_named_in_its_answers(tmp_path, monkeypatch):
+    (tmp_path / "config.json").write_text('{"num_attention_heads": 2, "hidden_size": 64, "num_hidden_layers": 2, '
+                                          '"intermediate_size": 128, "vocab_size": 400}')
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    for gpus in ([], [{"index": 0, "name": "H100", "capability": "9.0", "total_gib": 80.0},
+                      {"index": 1, "name": "H100", "capability": "9.0", "total_gib": 80.0}]):
+        monkeypatch.setattr(P, "gpu_inventory", lambda g=gpus: g)
+        monkeypatch.setattr(P.os, "cpu_count", lambda: 2)
+        reps = plan(ServeConfig(model=str(tmp_path), replicas=2))
+        assert [r.env["SQLGENIE_REPLICA"] for r in reps] == [f"{r.index}@{r.device}" for r in reps]
+        assert len({r.env["SQLGENIE_REPLICA"] for r in reps}) == 2
+        for r in reps:
+            assert r.env["PYTHONPATH"].split(os.pathsep) == [str(P.VLLM_PLUGINS), "/elsewhere"]
+            assert r.args[r.args.index("--middleware") + 1] == "sqlgenie_replica_header.ReplicaHeader"
+    assert (P.VLLM_PLUGINS / "sqlgenie_replica_header.py").is_file()
+    assert (P.VLLM_PLUGINS / "sqlgenie_vllm_fixes-0.1.dist-info" / "entry_points.txt").is_file()
