@@ -126,6 +126,9 @@ def main() -> None:
     check("gate POST /v1/completions, no token", "401", code("POST", gate + "/v1/completions", None, json=body))
     check("gate POST /v1/completions, right token", "200", code("POST", gate + "/v1/completions", token, json=body))
     check("gate GET /health, no token (open)", "200", code("GET", gate + "/health", None))
+    named = requests.post(gate + "/v1/completions", json=body, headers={"Authorization": f"Bearer {token}"},
+                          timeout=60).headers.get("x-sqlgenie-replica", "")
+    check("the answer names its replica (x-sqlgenie-replica through router and gate)", f"0@{rep.get('device')}", named)
     check("router's own port from the outside address", "refused",
           code("GET", f"http://{ip}:{router['internal_port']}/v1/models", token, timeout=5))
     check("replica port from the outside address", "refused",
