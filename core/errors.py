@@ -33,16 +33,23 @@ class AssetError(SqlgenieError):
 
 
 def run_command(fn, *args) -> int:
-    """Run a CLI subcommand: exit code 0, or 2 with the user's error as one line, or 130 (143 for SIGTERM) with
-    one line when interrupted (bugs keep their traceback)."""
+    """Run a CLI subcommand: exit code 0 (or the int it returns), 2 with the user's error as one line, 130 (143
+    for SIGTERM) with one line when interrupted, 141 quietly when its output pipe was closed (bugs keep their
+    traceback)."""
     import sys
 
     try:
-        fn(*args)
+        code = fn(*args)
+        sys.stdout.flush()              # a closed pipe shows here, not as a traceback at exit
+    except BrokenPipeError:             # `sqlgenie jobs list | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141                      # what a shell reports for SIGPIPE
     except SqlgenieError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:      # Ctrl-C, or SIGTERM where a command turns it into one (serve up)
         print(f"interrupted{f': {e}' if str(e) else ''}", file=sys.stderr)
         return getattr(e, "exit_code", 130)
-    return 0
+    return code if isinstance(code, int) else 0

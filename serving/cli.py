@@ -83,6 +83,9 @@ def _read(path: str | None, what: str) -> str:
     return p.read_text(encoding="utf-8", errors="replace")
 
 
+NO_SQL = 3      # `ask`'s exit code when the answer is not SQL (prose, an empty answer)
+
+
 def cmd_ask(args):
     schema = _read(args.schema, "schema")
     rows = _read(args.rows, "rows")
@@ -96,11 +99,11 @@ def cmd_ask(args):
     ans = t2s.ask(schema, args.question, target=args.target, sample_rows=rows, execute=args.execute,
                   constrained=args.constrained, candidates=args.vote, repair=not args.no_repair)
     if args.json:
-        print(json.dumps({"sql": ans.check.transpiled or ans.sql, "valid": ans.check.ok, "errors": ans.check.errors,
+        print(json.dumps({"sql": ans.check.transpiled or ans.sql, "valid": ans.check.ok, "parses": ans.check.parses, "errors": ans.check.errors,
                           "columns": ans.columns, "rows": ans.rows, "latency_s": ans.latency_s, "model": ans.model,
                           "constrained": ans.constrained, "candidates": ans.candidates, "agreement": ans.agreement,
                           "resampled": ans.resampled, "schema_left_out": ans.schema_left_out, "repairs": ans.repairs}, default=str))
-        return
+        return 0 if ans.check.parses else NO_SQL
     if args.show_prompt:
         print(f"-- prompt ({len(ans.prompt_ids)} tokens):\n{ans.prompt_text}\n-- raw completion:\n{ans.raw}\n--")
     print(ans.check.transpiled or ans.check.formatted or ans.raw)
@@ -120,6 +123,11 @@ def cmd_ask(args):
            + (f", repaired: {', '.join(ans.repairs)}" if ans.repairs else ""))
     print(f"-- {ans.model}: {ans.latency_s * 1000:.0f} ms, {ans.prompt_tokens} prompt + {ans.completion_tokens} "
           f"completion tokens; {how}", file=sys.stderr)
+    if not ans.check.parses:
+        print("error: the model wrote no SQL that parses (shown above as it came); try --constrained, which keeps "
+              "the answer inside SQL over your schema's names", file=sys.stderr)
+        return NO_SQL
+    return 0
 
 
 def add_serve(sub) -> None:
