@@ -3,13 +3,15 @@
 # calls of .vllm/README.txt (vLLM in /tmp/vsite). Calls back to back (the machine goes back 30 s after a call);
 # carry in brackets. The repo travels with each call (64 MiB in all): move data/sqlgenie-sql/train.parquet
 # (24 MB, not needed here) out of the working tree for these calls and put it back after (git checkout).
-#   PHASE=gate     [.whl2 .wls .gatecarry .dlcarry]  vllm-router + xgrammar 0.2.8 -> /tmp/vsite, sqlglot & co ->
-#                  /tmp/site, the Llama-3.1 tokenizer (.gatecarry/llama-tok.tar.xz) into a small Llama-shaped
-#                  config-only model, the CPU fine-tune's adapter (.dlcarry/adapter) kept in /root/dl; then bench/device_gate.py:
+#   PHASE=gate     [.whl2 .wls .gatecarry]  vllm-router + xgrammar 0.2.8 -> /tmp/vsite, sqlglot & co -> /tmp/site, the
+#                  Llama-3.1 tokenizer (.gatecarry/llama-tok.tar.xz) into a small Llama-shaped config-only model;
+#                  then bench/device_gate.py:
 #                  a token-gated serve job of a CUDA replica, asked from the machine's own address, a SIGSTOPped
 #                  replica under a request, cancel
 #   PHASE=gguf1    [.gg1 .gg2]     the first two parts of SmolLM2's GGUF -> /root/gguf
-#   PHASE=decoding [.gg3 .gg4]     the last parts + SHA256: joined, checked, converted to the embedded model; then
+#   PHASE=decoding [.gg3 .gg4 .dlcarry]  the last parts + SHA256: joined, checked, converted to the embedded model;
+#                  the CPU fine-tune's adapter (.dlcarry/adapter, without its tokenizer.json to stay under 64 MiB: the
+#                  embedded model's is copied in); then
 #                  bench/decoding_latency.py: plain / constrained / vote 8 / constrained + vote 8 through the router,
 #                  the adapter merged, OOD questions at 8 concurrent (LIMIT, ROUNDS)
 # Results land in $OUT; each phase prints a table last.   run: PHASE=gate bash bench/device_doors.sh
@@ -28,7 +30,6 @@ gate)
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/vsite .whl2/*.whl \
     2>&1 | tail -2
   tar xJf .gatecarry/llama-tok.tar.xz -C "$SQLGENIE_HOME/models"
-  mkdir -p /root/dl && cp -r .dlcarry/adapter /root/dl/
   # a small Llama-3-shaped config (4 layers, the Llama-3.1 tokenizer's vocabulary), random weights: the doors do
   # not care what the weights say, and it starts (twice: the hang restart) in seconds
   PYTHONPATH=$SERVE_PATH python3 -c 'import shutil, sys; from pathlib import Path; from transformers import LlamaConfig
@@ -44,10 +45,13 @@ gguf1)
   mkdir -p /root/gguf && cp .gg1/* .gg2/* /root/gguf/ && ls -la /root/gguf
   ;;
 decoding)
-  cp .gg3/* .gg4/* /root/gguf/ && cat /root/gguf/smolpart? > /root/gguf/smol.gguf \
+  # (the build without /tmp/vsite on the path: its mistral_common makes transformers' GGUF reader ask for pycountry)
+  cp .gg3/smolpart2 .gg4/smolpart3 .gg4/SHA256 /root/gguf/ && cat /root/gguf/smolpart? > /root/gguf/smol.gguf \
     && echo "$(cat /root/gguf/SHA256)  /root/gguf/smol.gguf" | sha256sum -c - \
-    && SMOLLM_GGUF=/root/gguf/smol.gguf PYTHONPATH=$SERVE_PATH python3 -c \
+    && SMOLLM_GGUF=/root/gguf/smol.gguf PYTHONPATH=/tmp/site:$PWD python3 -c \
        'from core import assets; print(assets.build_smollm())' 2>&1 | tail -1
+  mkdir -p /root/dl && cp -r .dlcarry/adapter /root/dl/
+  [ -f /root/dl/adapter/tokenizer.json ] || cp "$SQLGENIE_HOME/models/smollm2-135m-instruct/tokenizer.json" /root/dl/adapter/
   PYTHONPATH=$SERVE_PATH timeout ${LIMIT_S:-540} python3 bench/decoding_latency.py --adapter /root/dl/adapter \
     --limit ${LIMIT:-216} --concurrent 8 --rounds ${ROUNDS:-2} --out "$OUT/decoding.json" 2>&1 \
     | grep -v "it/s\]\|s/it\]" | tail -40
