@@ -114,8 +114,8 @@ def run_one(part: str, model: str, replicas: int | None) -> int:
     host = access.bind_address()
     access.check_bind(host)
     ports = _ports()
-    port_of = {"dashboard": ports["dashboard"], "playground": ports["playground"], "serve": ports["router"]}
-    taken = _taken([(part if part != "serve" else "router", port_of[part])])
+    listens = "router" if part == "serve" else part
+    taken = _taken([(listens, ports[listens])])
     if taken:
         raise ConsoleError("; ".join(taken) + ": stop it, or set DASHBOARD_PORT / PLAYGROUND_PORT / SQLGENIE_ROUTER_PORT")
     if part == "serve":

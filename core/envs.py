@@ -70,6 +70,11 @@ def text(name: str) -> str:
     return "" if var.default.startswith("<") else var.default
 
 
+def is_set(name: str) -> bool:
+    """Whether the variable was given (set and not empty), as opposed to falling back to its default."""
+    return bool(os.environ.get(VARS[name].name))
+
+
 def integer(name: str) -> int:
     raw = text(name)
     try:

@@ -59,8 +59,9 @@ class CompletionsClient:
             self._local.s = requests.Session()
         return self._local.s
 
-    def _request(self, method: str, path: str, shape=None, **kw) -> dict:
-        """JSON answer of a request; `shape(answer)` returns what is wrong with a 2xx answer ('' if nothing)."""
+    def _request(self, method: str, path: str, shape=None, **kw) -> tuple[dict, str]:
+        """(JSON answer, the replica that wrote it: x-sqlgenie-replica, '' if not ours) of a request;
+        `shape(answer)` returns what is wrong with a 2xx answer ('' if nothing)."""
         last = ""
         for attempt in range(self.retries + 1):
             try:
@@ -74,8 +75,7 @@ class CompletionsClient:
                     else:
                         wrong = shape(out) if shape else ""
                     if not wrong:
-                        self._local.replica = r.headers.get(REPLICA_HEADER, "")
-                        return out
+                        return out, r.headers.get(REPLICA_HEADER, "")
                     last = f"malformed answer ({wrong}), body starts {r.text[:120]!r}"
                 else:
                     last = f"HTTP {r.status_code}: {r.text[:300]}"
@@ -89,7 +89,7 @@ class CompletionsClient:
 
     def models(self) -> list[str]:
         data = self._request("GET", "/v1/models",
-                             shape=lambda o: "" if isinstance(o, dict) else "not an object").get("data", [])
+                             shape=lambda o: "" if isinstance(o, dict) else "not an object")[0].get("data", [])
         if not data:
             raise EndpointError(f"{self.base_url} serves no model")
         return [m["id"] for m in data]
@@ -110,20 +110,16 @@ class CompletionsClient:
             body["structured_outputs"] = {"grammar": grammar}
         if return_token_ids:
             body["return_token_ids"] = True
-        out = self._request("POST", "/v1/completions", shape=_completion_shape("text"), json=body)
+        out, replica = self._request("POST", "/v1/completions", shape=_no_text, json=body)
         usage = out.get("usage") or {}
         choices = sorted(out["choices"], key=lambda c: c.get("index", 0))
         return Completion(choices[0]["text"], usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
-                          time.time() - t0, [c["text"] for c in choices], choices[0].get("prompt_token_ids"),
-                          getattr(self._local, "replica", ""))
+                          time.time() - t0, [c["text"] for c in choices], choices[0].get("prompt_token_ids"), replica)
 
 
-def _completion_shape(field: str):
-    """Checks a completion answer has choices[0].text (field "text") or choices[0].message (a dict)."""
-    def wrong(out) -> str:
-        choices = out.get("choices") if isinstance(out, dict) else None
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            return "no choices"
-        want = str if field == "text" else dict
-        return "" if isinstance(choices[0].get(field), want) else f"choices[0] has no {field}"
-    return wrong
+def _no_text(out) -> str:
+    """What is wrong with a completion answer that has no choices[0].text ('' if nothing)."""
+    choices = out.get("choices") if isinstance(out, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return "no choices"
+    return "" if isinstance(choices[0].get("text"), str) else "choices[0] has no text"

@@ -274,7 +274,7 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
     # under torchrun every process takes batch_size / world rows per optimizer step; with several GPUs visible
     # and no torchrun around it, the train command launches one process per GPU itself (stage.py)
     world = envs.integer("WORLD_SIZE")
-    if cuda and device.count > 1 and "WORLD_SIZE" not in os.environ:
+    if cuda and device.count > 1 and not envs.is_set("WORLD_SIZE"):
         world = device.count
         c.reasons.append(f"{device.count} GPUs visible: the train command runs torchrun with {device.count} processes "
                          "(DDP); set the job's GPUs (or CUDA_VISIBLE_DEVICES) to use fewer")

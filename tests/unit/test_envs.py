@@ -15,7 +15,7 @@ PASS_THROUGH = {"PYTHONPATH"}      # not ours: extended for a child process, nev
 
 
 def _env_reads(tree: ast.AST) -> list[tuple[int, str]]:
-    """(line, NAME) of os.environ.get("NAME"), os.getenv("NAME") and os.environ["NAME"] reads."""
+    """(line, NAME) of os.environ.get("NAME"), os.getenv("NAME"), os.environ["NAME"] and "NAME" in os.environ."""
     out = []
     for node in ast.walk(tree):
         target, arg = None, None
@@ -28,6 +28,9 @@ def _env_reads(tree: ast.AST) -> list[tuple[int, str]]:
         elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and \
                 isinstance(node.value, ast.Attribute) and node.value.attr == "environ":
             target, arg = node, node.slice
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)) \
+                and isinstance(node.comparators[0], ast.Attribute) and node.comparators[0].attr == "environ":
+            target, arg = node, node.left
         if target is not None:
             out.append((node.lineno, arg.value if isinstance(arg, ast.Constant) else ast.unparse(arg)))
     return out
