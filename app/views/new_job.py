@@ -22,7 +22,7 @@ from pipeline.config import RunConfig
 from pipeline.data import prepare
 from pipeline.jobs.store import KINDS as JOB_KINDS
 from pipeline.jobs.store import machine_gpus
-from pipeline.train.plan import GiB, make_plan
+from pipeline.train.plan import GiB, detect_device, make_plan
 from serving.config import ServeConfig, load_serve_config
 
 KINDS = ["train", *(k for k in JOB_KINDS if k != "train")]   # the store's kinds, training first
@@ -175,7 +175,7 @@ def _plan_preview(cfg: RunConfig) -> None:
                 "job does too): the plan is shown once it is there.")
         return
     try:
-        plan = make_plan(cfg, model)
+        plan = make_plan(cfg, model, detect_device(probe="nvml"))   # no torch in the dashboard's process
     except SqlgenieError as e:
         st.error(f"This training cannot run here: {e}")
         return

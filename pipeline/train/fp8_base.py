@@ -197,14 +197,3 @@ def convert_lora_bases(model, where=lambda name: True) -> int:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return n
-
-
-def supported(device) -> tuple[bool, str]:
-    """FP8 tensor cores: compute capability 8.9+ (Ada, Hopper, Blackwell); CPU runs it (slowly) for tests."""
-    if device.kind != "cuda":
-        return True, "fp8 on CPU: emulated by torch._scaled_mm, for tests (slower than bf16)"
-    cc = tuple(device.capability) or (0, 0)
-    if cc < (8, 9):
-        return False, (f"train.precision fp8 needs FP8 tensor cores (compute capability 8.9+: Ada, Hopper, "
-                       f"Blackwell); {device.name} is {cc[0]}.{cc[1]}: use bf16 or 4bit")
-    return True, f"fp8 base GEMMs on {device.name} (compute capability {cc[0]}.{cc[1]})"

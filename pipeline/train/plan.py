@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 from core import envs
@@ -71,19 +72,59 @@ class Plan:
 
 
 # ---------------------------------------------------------------------------------------- device
-def detect_device() -> Device:
+def detect_device(probe: str = "torch") -> Device:
+    """The device a training here would use. probe "torch" (the trainer): torch decides. probe "nvml" (the
+    dashboard's plan preview): NVML and the installed torch's build decide, so torch (seconds and ~0.5 GB to
+    import) never loads in the dashboard's process; the train job plans again with torch."""
+    if probe == "nvml":
+        return _nvml_device() or _cpu_device()
     import torch
 
     if torch.cuda.is_available():
         free, total = torch.cuda.mem_get_info()
         return Device("cuda", torch.cuda.get_device_name(0), free, total, torch.cuda.is_bf16_supported(),
                       torch.cuda.device_count(), tuple(torch.cuda.get_device_capability(0)))
+    return _cpu_device()
+
+
+def _cpu_device() -> Device:
     import psutil
 
     vm = psutil.virtual_memory()
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
     return Device("cpu", f"CPU x{os.cpu_count()}", vm.available, vm.total, bf16)
+
+
+def _nvml_device() -> Device | None:
+    """GPU 0 as NVML sees it, or None: no driver, no GPU, or a torch built without CUDA (it would train on
+    the CPU)."""
+    try:
+        if "+cpu" in metadata.version("torch"):
+            return None
+        import pynvml
+
+        pynvml.nvmlInit()
+        h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        mem = pynvml.nvmlDeviceGetMemoryInfo(h)
+        name = pynvml.nvmlDeviceGetName(h)
+        cap = tuple(pynvml.nvmlDeviceGetCudaComputeCapability(h))
+        return Device("cuda", name if isinstance(name, str) else name.decode(), mem.free, mem.total, cap >= (8, 0),
+                      pynvml.nvmlDeviceGetCount(), cap)
+    except Exception:  # noqa: BLE001 - torch or the NVML library missing, no driver, no GPU: not a GPU here
+        return None
+
+
+def fp8_supported(device: Device) -> tuple[bool, str]:
+    """FP8 tensor cores for the frozen base GEMMs (pipeline/train/fp8_base.py): compute capability 8.9+ (Ada,
+    Hopper, Blackwell); CPU runs it (slowly) for tests."""
+    if device.kind != "cuda":
+        return True, "fp8 on CPU: emulated by torch._scaled_mm, for tests (slower than bf16)"
+    cc = tuple(device.capability) or (0, 0)
+    if cc < (8, 9):
+        return False, (f"train.precision fp8 needs FP8 tensor cores (compute capability 8.9+: Ada, Hopper, "
+                       f"Blackwell); {device.name} is {cc[0]}.{cc[1]}: use bf16 or 4bit")
+    return True, f"fp8 base GEMMs on {device.name} (compute capability {cc[0]}.{cc[1]})"
 
 
 # ---------------------------------------------------------------------------------------- memory
@@ -253,15 +294,13 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
         c.problems.append(f"train.lora.target_modules: {', '.join(unknown)} not in a Llama-style block "
                           f"({', '.join(shapes)})")
     cuda = device.kind == "cuda"
-    from pipeline.train import fp8_base  # heavy: torch
-
     liger = t.liger and cuda and _has("liger_kernel")
     if t.liger and cuda and not liger:
         c.reasons.append("liger requested but liger-kernel is not installed: off")
     seq = cfg.data.max_seq_len
     budget = _budget(t, device, c)
     precision = _choose_precision(t, mc, params, lora_params, seq, device, budget, liger,
-                                  fp8_base.supported(device), c)
+                                  fp8_supported(device), c)
     backend = _choose_backend(t, precision, cuda, c)
     packing, attention = _choose_packing(t, cuda, backend, seq, c)
     fused_ce = liger or backend == "unsloth"
@@ -279,7 +318,7 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
         c.reasons.append(f"{device.count} GPUs visible: the train command runs torchrun with {device.count} processes "
                          "(DDP); set the job's GPUs (or CUDA_VISIBLE_DEVICES) to use fewer")
     micro, gc, est, grad_accum = _choose_batch(t, fits, cuda, world, c, device, precision, seq)
-    nf4_fp8 = precision == "4bit" and backend == "unsloth" and cuda and fp8_base.supported(device)[0]
+    nf4_fp8 = precision == "4bit" and backend == "unsloth" and cuda and fp8_supported(device)[0]
     if nf4_fp8 and not t.qlora_fp8:
         nf4_fp8 = False
         c.reasons.append("train.qlora_fp8 false: Unsloth's bf16 products throughout")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import weakref
 
 NAME = "sqlgenie_varlen"
@@ -31,6 +32,13 @@ def torch_varlen():
 
 
 def available_on_cuda() -> bool:
+    """Whether torch has the kernel. Before torch is imported (the dashboard's plan preview keeps it out) the
+    installed version says so: torch.nn.attention.varlen came with torch 2.10."""
+    if "torch" not in sys.modules:
+        from importlib import metadata
+
+        major, minor = (int(x) for x in metadata.version("torch").split(".")[:2])
+        return (major, minor) >= (2, 10)
     return torch_varlen() is not None
 
 

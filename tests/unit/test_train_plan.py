@@ -165,3 +165,30 @@ def test_a_budget_that_nothing_fits_names_the_budget(llama_dir, monkeypatch):
     monkeypatch.setattr("pipeline.train.plan._has", lambda m: True)
     with pytest.raises(ConfigError, match="6.0 GiB usable.*larger train.max_memory_gib"):
         make_plan(_cfg("train.max_memory_gib=6"), llama_dir, H200)
+
+
+def test_the_dashboards_plan_preview_never_imports_torch(tmp_path):
+    """The New-job page plans with probe="nvml": torch (seconds, ~0.5 GB) stays out of the dashboard's process,
+    and the preview still says where the job would train (here: the CPU, as the trainer's torch probe says)."""
+    import subprocess
+    import sys
+
+    smollm2 = {"model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
+               "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "tie_word_embeddings": True}
+    (tmp_path / "config.json").write_text(json.dumps(smollm2))
+    code = f"""
+import sys
+import app.views.new_job
+from pipeline import config
+from pipeline.train.plan import detect_device, make_plan
+cfg = config.load({str(REPO_ROOT / 'configs' / 'smollm2-cpu.yaml')!r}, ["train.precision=auto"])
+plan = make_plan(cfg, __import__("pathlib").Path({str(tmp_path)!r}), detect_device(probe="nvml"))
+print(plan.device.kind, plan.precision, "torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    kind, precision, torch_loaded = out.stdout.split()[-3:]
+    from pipeline.train.plan import detect_device
+    assert kind == detect_device().kind                 # the trainer's probe agrees on this machine
+    assert precision in ("fp32", "bf16")
+    assert torch_loaded == "False"
