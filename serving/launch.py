@@ -335,8 +335,25 @@ def down(name: str = "sqlgenie", progress: Callable[[str], None] = lambda s: Non
     return n
 
 
+def ask_restart(name: str, index: int) -> dict:
+    """A user's restart of replica `index` (the Serving page's button): the deployment's supervisor, the serve
+    job that owns its processes, restarts it on its next check (about a second); the asking process (the
+    dashboard) never owns a replica. A deployment nobody supervises (`sqlgenie serve up`) is refused with what to
+    do instead."""
+    st = D.load(name)
+    if not 0 <= index < len(st["replicas"]):
+        raise DeploymentError(f"deployment {name} has no replica {index} (it has {len(st['replicas'])})")
+    if not st.get("supervised") or not D.owner_alive(st):
+        raise DeploymentError(f"deployment {name} has no running supervisor to restart replica {index} (started by "
+                              f"`sqlgenie serve up`, or its serve job ended): stop it and start it as a serve job "
+                              f"(the Serving page's Start again, or `sqlgenie serve run`)")
+    return D.edit(name, lambda s: (s["replicas"][index].update(restart_asked=time.time()),
+                                   D.event(s, f"replica {index}: restart asked for by the user")))
+
+
 def restart_replica(name: str, index: int) -> dict:
-    """Start replica `index` again with its saved arguments (after a crash or a stop)."""
+    """Start replica `index` again with its saved arguments, in this process (which then owns it): the
+    supervisor's way and tests'; users ask through ask_restart."""
     st = D.load(name)
     cfg = ServeConfig(**st["config"])
     r = st["replicas"][index]
@@ -382,21 +399,41 @@ class Supervisor:
         self.progress(what)
         D.edit(self.name, lambda s: D.event(s, what))
 
-    def _restart(self, r: dict) -> None:
+    def _restart(self, r: dict, asked: bool = False) -> None:
         i = r["index"]
         try:
             start_replica(self.name, r, self.cfg)
-            self._note(f"replica {i} is back (restart {r['restarts']})")
+            self._note(f"replica {i} is back" + (" (restarted as asked)" if asked else f" (restart {r['restarts']})"))
         except DeploymentError as e:
             self._note(f"replica {i} restart {r['restarts']} failed: {str(e).splitlines()[0]}")
             D.edit(self.name, lambda s: s["replicas"][i].update(state="dead"))
         finally:
             self.busy.discard(i)
 
+    def _restart_asked(self, r: dict) -> None:
+        """A user asked (ask_restart): stop the replica whole and start it again; not counted against
+        max_restarts."""
+        i = r["index"]
+        self.busy.add(i)
+        self.silent_since.pop(i, None)
+        self.next_try.pop(i, None)
+        D.edit(self.name, lambda s: (s["replicas"][i].pop("restart_asked", None),
+                                     s["replicas"][i].update(state="restarting")))
+        self._note(f"replica {i}: restarting as asked")
+
+        def go():
+            stop(ProcRecord.from_dict(r.get("proc")), 10)
+            self._restart(r, asked=True)
+
+        threading.Thread(target=go, daemon=True).start()
+
     def check(self) -> None:
         st = D.load(self.name)
         if st.get("phase") != "ready":
             return
+        for r in st["replicas"]:
+            if r.get("restart_asked") and r["index"] not in self.busy:
+                self._restart_asked(r)
         silent = self._silent(st)
         for r in st["replicas"]:
             i = r["index"]

@@ -83,11 +83,12 @@ def page() -> None:
         c[1].link_button("Open in the playground", actions.playground_url(name))
         idx = c[2].selectbox("Replica", [r["index"] for r in s["replicas"]], label_visibility="collapsed")
         if c[3].button(f"Restart replica {idx}"):
-            with st.spinner(f"restarting replica {idx} ..."):
-                try:
-                    launch.restart_replica(name, idx)
-                except SqlgenieError as e:
-                    st.error(str(e))
+            try:
+                launch.ask_restart(name, idx)   # the serve job's supervisor restarts it; this page owns no process
+                st.info(f"Replica {idx}: restart asked for. The deployment's supervisor stops it and starts it again "
+                        "within seconds; the events above say when it is back (a CPU replica takes ~30 s).")
+            except SqlgenieError as e:
+                st.error(str(e))
     elif c[0].button(f"Start {name} again", type="primary"):
         job = actions.serve_again(store(), name)
         st.success(f"serve job #{job} started")

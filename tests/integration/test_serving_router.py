@@ -24,7 +24,7 @@ def deployment(tmp_path_factory):
         pytest.skip("serving environment missing: make setup-serve")
     cfg = ServeConfig(model="embedded:smollm2-135m-instruct", name="itest", replicas=2, base_port=18100,
                       router_port=18000, metrics_port=18090, max_model_len=1024, warmup_requests=1)
-    state = launch.up(cfg, progress=lambda *_: None)
+    state = launch.up(cfg, progress=lambda *_: None, supervised=True)   # this process is its supervisor
     yield state
     launch.down("itest")
     if old is None:
@@ -125,6 +125,37 @@ def test_failover_kill_one_replica_under_load(deployment):
         requests.post(router["url"] + "/v1/completions", timeout=60,
                       json={"model": "itest", "prompt": f"SELECT {i}", "max_tokens": 2}).raise_for_status()
     assert _routed(router["metrics"]).get(dead_url, 0) > before, "traffic did not return to the restarted replica"
+
+
+def test_a_restart_the_user_asks_for_is_done_by_the_supervisor(deployment):
+    """The Serving page's button only asks (ask_restart): the supervisor's next check stops the replica whole and
+    starts it again; the asker starts no process; the restart is not counted against max_restarts."""
+    from core.procs import ProcRecord, alive
+    from serving import deployments as D
+    from serving import launch
+    from serving.config import DeploymentError, ServeConfig
+
+    with pytest.raises(DeploymentError, match="no replica 7"):
+        launch.ask_restart("itest", 7)
+    before = D.load("itest")["replicas"][0]
+    old = ProcRecord.from_dict(before["proc"])
+    state = launch.ask_restart("itest", 0)
+    assert state["replicas"][0]["restart_asked"] and alive(old.pid)     # asked, nothing done by the asker
+    sup = launch.Supervisor("itest", ServeConfig(**state["config"]), progress=lambda *_: None)
+    sup.check()
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        r = D.load("itest")["replicas"][0]
+        if r.get("state") == "ready" and ProcRecord.from_dict(r["proc"]).pid != old.pid:
+            break
+        time.sleep(2)
+    r = D.load("itest")["replicas"][0]
+    assert r["state"] == "ready" and not alive(old.pid), r
+    assert "restart_asked" not in r and r["restarts"] == before["restarts"]
+    said = [e["what"] for e in D.load("itest")["events"]]
+    assert "replica 0: restarting as asked" in said and "replica 0 is back (restarted as asked)" in said
+    requests.post(r["url"] + "/v1/completions", timeout=60,
+                  json={"model": "itest", "prompt": "SELECT 1", "max_tokens": 2}).raise_for_status()
 
 
 def test_a_replica_that_dies_while_starting_gives_its_log_tail(tmp_path, monkeypatch):
