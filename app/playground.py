@@ -49,7 +49,7 @@ def ready_deployments() -> list[str]:
     out = []
     for name in D.names():
         try:
-            if D.load(name).get("phase") == "ready":
+            if D.read(name).ready:
                 out.append(name)
         except SqlgenieError:
             continue
@@ -60,17 +60,18 @@ def models_of(deployment: str | None) -> list[str]:
     if not deployment:
         return []
     try:
-        return list(D.load(deployment).get("models", {}))
+        return list(D.read(deployment).models)
     except SqlgenieError:
         return []
 
 
-def client(deployment: str, model: str) -> TextToSql:
-    """One client per deployment and model, built once even when several tabs ask at the same moment."""
-    key = (deployment, model, D.load(deployment).get("created"))
+def client(dep: D.Deployment, model: str) -> TextToSql:
+    """One client per deployment (as started: a restarted one has a new `created`) and model, built once even
+    when several tabs ask at the same moment."""
+    key = (dep.name, model, dep.created)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
-            _CLIENTS[key] = TextToSql.for_deployment(deployment, model)
+            _CLIENTS[key] = TextToSql.for_deployment(dep, model)
         return _CLIENTS[key]
 
 
@@ -116,15 +117,15 @@ def _panel(a: Answer | None, error: str = "", served_by: str = "") -> list:
     return [sql, marks(a), table, note, stats, prompt]
 
 
-def ask_one(deployment, model, schema, rows, question, target, execute, constrained, candidates, temperature):
+def ask_one(dep: D.Deployment, model, schema, rows, question, target, execute, constrained, candidates, temperature):
     try:
-        a = client(deployment, model).ask(schema, question, target=target, sample_rows=rows or "", execute=execute,
+        a = client(dep, model).ask(schema, question, target=target, sample_rows=rows or "", execute=execute,
                                           constrained=constrained, candidates=int(candidates),
                                           temperature=float(temperature))
         served = list(dict.fromkeys(a.replicas))      # from the answers' own header, in the order asked
         return a, _panel(a, served_by=("replica " + ", ".join(served)) if served else "")
     except EndpointError as e:
-        return None, _panel(None, f"deployment {deployment} did not answer: {e}")
+        return None, _panel(None, f"deployment {dep.name} did not answer: {e}")
     except SqlgenieError as e:
         return None, _panel(None, str(e))
 
@@ -135,25 +136,24 @@ def answer(deployment, model_a, compare, model_b, schema, rows, question, target
     if not deployment or not model_a:
         msg = "no deployment is ready: start one on the dashboard (Serving, or Try it on a trained run)"
         return ["### Model", *_panel(None, msg), "", *blank_b, history, history]
-    a, pa = ask_one(deployment, model_a, schema, rows, question, target, execute, constrained, candidates, temperature)
+    try:
+        dep = D.read(deployment)       # once a question: both panels and their titles see the same state
+    except SqlgenieError as e:
+        return ["### Model", *_panel(None, str(e)), "", *blank_b, history, history]
+    a, pa = ask_one(dep, model_a, schema, rows, question, target, execute, constrained, candidates, temperature)
     pb = blank_b
     if compare and model_b:
-        _, pb = ask_one(deployment, model_b, schema, rows, question, target, execute, constrained, candidates,
-                        temperature)
+        _, pb = ask_one(dep, model_b, schema, rows, question, target, execute, constrained, candidates, temperature)
     if a is not None:
         history = [[question, model_a, (a.check.transpiled or a.sql).replace("\n", " "),
                     "ok" if a.check.ok else "check", f"{a.latency_s * 1000:.0f} ms"]] + history
-    heads = [f"### {_kind(deployment, model_a)}", f"### {_kind(deployment, model_b) if compare and model_b else ''}"]
+    heads = [f"### {_title(dep, model_a)}", f"### {_title(dep, model_b) if compare and model_b else ''}"]
     return [heads[0], *pa, heads[1], *pb, history, history]
 
 
-def _kind(deployment: str, model: str) -> str:
-    """'ft-171217 (LoRA of try-171533)' / 'try-171533 (base)' for a panel's title."""
-    try:
-        m = D.load(deployment)["models"][model]
-    except (SqlgenieError, KeyError):
-        return model
-    return f"{model} ({'fine-tune, LoRA on ' + m['base'] if m['kind'] == 'lora' else m['kind']})"
+def _title(dep: D.Deployment, model: str) -> str:
+    """A panel's title: 'ft-171217 (fine-tune, LoRA on try-171533)' / 'try-171533 (base)'."""
+    return dep.models[model].describe() if model in dep.models else model
 
 
 def on_load(request: gr.Request):

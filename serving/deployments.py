@@ -5,6 +5,7 @@
 
     from serving import deployments as D
     st = D.load("sqlgenie"); D.edit("sqlgenie", fn)        # read / read-modify-write under a short lock
+    dep = D.read("sqlgenie")                                # the typed record clients and pages use (once a question)
     D.status("sqlgenie")                                    # health from process groups and /health, not flags
     D.reap()                                                # stop orphans of interrupted or unsupervised starts
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -86,6 +88,58 @@ def event(state: dict, what: str) -> None:
 
 def names() -> list[str]:
     return sorted(p.parent.name for p in root().glob("*/state.json"))
+
+
+# ------------------------------------------------------------------------------------ typed records
+@dataclass(frozen=True)
+class ServedModel:
+    """One model a deployment serves, and what a client needs to prompt it as it was trained."""
+    name: str
+    kind: str                  # base | merged | lora
+    tokenizer: str             # its tokenizer folder
+    contract: dict             # sql.prompt.PromptContract fields, from its model card
+    base: str | None = None    # a LoRA's base model (served name)
+
+    def describe(self) -> str:
+        """'ft-171217 (fine-tune, LoRA on try-171533)' / 'try-171533 (base)'."""
+        return f"{self.name} ({'fine-tune, LoRA on ' + str(self.base) if self.kind == 'lora' else self.kind})"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployment's state.json as one typed record, read once per question (read())."""
+    name: str
+    phase: str
+    created: float
+    router_url: str
+    models: dict[str, ServedModel]
+    on_cpu: bool               # a replica on a CPU (answers are not seeded there)
+    has_workers: bool          # replicas on other hosts behind the router
+    max_model_len: int | None
+
+    @property
+    def ready(self) -> bool:
+        return self.phase == "ready"
+
+    def model(self, name: str) -> ServedModel:
+        if name not in self.models:
+            raise DeploymentError(f"deployment {self.name!r} serves {', '.join(self.models) or 'nothing'}, "
+                                  f"not {name!r}")
+        return self.models[name]
+
+
+def read(name: str) -> Deployment:
+    """The typed record of deployment `name` (DeploymentError if it does not exist or its state is unreadable)."""
+    st = load(name)
+    replicas = st.get("replicas") or []
+    args = (replicas or [{}])[0].get("args", [])
+    max_len = (int(args[args.index("--max-model-len") + 1]) if "--max-model-len" in args
+               else (st.get("config") or {}).get("max_model_len"))
+    models = {n: ServedModel(n, m.get("kind", "base"), m.get("tokenizer", ""), m.get("contract") or {}, m.get("base"))
+              for n, m in (st.get("models") or {}).items()}
+    return Deployment(st["name"], st.get("phase", ""), st.get("created", 0.0), (st.get("router") or {}).get("url", ""),
+                      models, any(str(r.get("device", "")).startswith("cpu") for r in replicas),
+                      bool(st.get("workers")), max_len)
 
 
 # ------------------------------------------------------------------------------------ records

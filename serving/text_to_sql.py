@@ -34,6 +34,7 @@ from pathlib import Path
 from core.errors import SqlgenieError
 from serving import deployments as D
 from serving.client import CompletionsClient
+from serving.config import DeploymentError
 from sql.extract import extract_sql
 from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
@@ -114,18 +115,17 @@ class TextToSql:
         self.ids_checked = False
 
     @classmethod
-    def for_deployment(cls, name: str, model: str | None = None, api_key: str | None = None) -> "TextToSql":
-        """Through a deployment's router, prompting `model` (default: its base) with that model's own tokenizer
-        and contract."""
-        st = D.load(name)
-        models = st.get("models") or {}
-        model = model or st["name"]
-        if model not in models:
-            raise AskError(f"deployment {name!r} serves {', '.join(models) or 'nothing'}, not {model!r}")
-        m = models[model]
-        on_cpu = any(str(r.get("device", "")).startswith("cpu") for r in st.get("replicas") or [])
-        return cls(st["router"]["url"], m["tokenizer"], PromptContract(**m["contract"]), model=model,
-                   max_model_len=_max_len(st), api_key=api_key, seeded=not (on_cpu or st.get("workers")))
+    def for_deployment(cls, deployment: "str | D.Deployment", model: str | None = None,
+                       api_key: str | None = None) -> "TextToSql":
+        """Through a deployment's router (its name, or the record D.read gave), prompting `model` (default: its
+        base) with that model's own tokenizer and contract."""
+        dep = D.read(deployment) if isinstance(deployment, str) else deployment
+        try:
+            m = dep.model(model or dep.name)
+        except DeploymentError as e:
+            raise AskError(str(e)) from None
+        return cls(dep.router_url, m.tokenizer, PromptContract(**m.contract), model=m.name,
+                   max_model_len=dep.max_model_len, api_key=api_key, seeded=not (dep.on_cpu or dep.has_workers))
 
     # ----------------------------------------------------------------------------------- prompt
     def prompt(self, schema: str, question: str, sample_rows: str = "") -> tuple[str, list[int]]:
@@ -278,10 +278,3 @@ def _grammar(schema: str, dialect: str) -> str:
             _GRAMMARS.clear()
         _GRAMMARS[key] = schema_grammar(schema, dialect)
     return _GRAMMARS[key]
-
-
-def _max_len(state: dict) -> int | None:
-    args = (state.get("replicas") or [{}])[0].get("args", [])
-    if "--max-model-len" in args:
-        return int(args[args.index("--max-model-len") + 1])
-    return state.get("config", {}).get("max_model_len")
