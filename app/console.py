@@ -7,7 +7,8 @@
 
 Each part runs in its own process group, recorded in <home>/console.json the moment it starts. Once every
 part answers, one block says where everything is. Ctrl-C (or SIGTERM) at any moment, during start-up too,
-stops every group and the deployment's replicas, and verifies nothing is left; a console that was killed
+stops every group and the deployment's replicas, and verifies nothing is left; jobs started from the dashboard
+(training, evaluation, Try-it deployments) keep running and are named with the command that stops each; a console that was killed
 outright is cleaned up by the next `sqlgenie console` (and the deployment by the reaper). If a part dies,
 its log tail is printed and the rest is stopped.
 """
@@ -126,6 +127,38 @@ def run_one(part: str, model: str, replicas: int | None) -> int:
     return 0   # not reached
 
 
+def left_running() -> list[str]:
+    """What the console did not start and so does not stop: jobs started from the dashboard or the CLI (training,
+    evaluation, Try-it deployments) and deployments started by hand, each with the command that stops it. A job
+    is the user's work (hours of training): Ctrl-C of the console leaves it to finish, and says so."""
+    from pipeline.jobs import ACTIVE, JobStore
+
+    lines, served = [], set()
+    try:
+        store = JobStore()
+        for j in store.list(500):
+            if j.status in ACTIVE:
+                what = f"{j.kind} {j.name!r}"
+                if j.kind == "serve":
+                    served.add(store.serve_name(j))
+                    what = f"deployment {store.serve_name(j)}"
+                lines.append(f"  job #{j.id}: {what} ({j.status}); stop it: sqlgenie jobs cancel {j.id}")
+    except SqlgenieError as e:
+        lines.append(f"  (the job store could not be read: {e})")
+    for name in D.names():
+        if name in served or name == DEPLOYMENT:
+            continue
+        try:
+            st = D.load(name)
+        except SqlgenieError:
+            continue
+        if st.get("phase") in ("starting", "ready") and any(group_alive(r) for r in D.records(st)):
+            lines.append(f"  deployment {name}; stop it: sqlgenie serve down {name}")
+    if lines:
+        lines.insert(0, f"still running, not started by this console ({len(lines)}):")
+    return lines
+
+
 def run(model: str, replicas: int | None, serve: bool = True, say=print) -> int:
     host = access.bind_address()
     access.check_bind(host)
@@ -176,7 +209,7 @@ def run(model: str, replicas: int | None, serve: bool = True, say=print) -> int:
             devices = ", ".join(r["device"] for r in st["replicas"])
             lines.append(f"  router      {st['router']['url']}/v1  ({len(st['replicas'])} vLLM replica(s) of {model} on "
                          f"{devices}; {st['router']['health']})")
-        lines.append("Ctrl-C stops everything.")
+        lines.append("Ctrl-C stops these (jobs you start from the dashboard keep running; it names them).")
         say("\n".join(lines))
         while True:
             for name, rec in recs.items():
@@ -198,4 +231,6 @@ def run(model: str, replicas: int | None, serve: bool = True, say=print) -> int:
         left = [n for n, r in recs.items() if group_alive(r)]
         _state_path().unlink(missing_ok=True)
         say("stopped; nothing left running" if not left else f"could not stop: {', '.join(left)}")
+        for line in left_running():
+            say(line)
         signal.signal(signal.SIGINT, signal.default_int_handler)

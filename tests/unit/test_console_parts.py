@@ -41,3 +41,23 @@ def test_only_takes_the_three_parts():
     with pytest.raises(SystemExit):
         cli.parser().parse_args(["console", "--only", "router"])
     assert cli.parser().parse_args(["console", "--only", "serve"]).only == "serve"
+
+
+def test_ctrl_c_names_what_it_leaves_running_and_how_to_stop_it(home):
+    """Jobs started from the dashboard (a training, a Try-it deployment) outlive the console on purpose; its last
+    lines name each with the command that stops it; finished jobs are not named."""
+    from app.console import left_running
+    from pipeline.jobs import JobStore
+
+    assert left_running() == []
+    store = JobStore()
+    for kind, name, config, status in (("train", "smollm2-cpu", "name: x\n", "running"),
+                                       ("serve", "try-1", "name: try-1\nmodel: embedded:smollm2-135m-instruct\n",
+                                        "running"),
+                                       ("evaluate", "old", "name: y\n", "succeeded")):
+        store._exec("INSERT INTO jobs (kind, name, config, status, created, log_path) VALUES (?,?,?,?,?,?)",
+                    (kind, name, config, status, 1.0, str(home / "none.log")))
+    lines = left_running()
+    assert lines[0] == "still running, not started by this console (2):"
+    assert sorted(lines[1:]) == ["  job #1: train 'smollm2-cpu' (running); stop it: sqlgenie jobs cancel 1",
+                                 "  job #2: deployment try-1 (running); stop it: sqlgenie jobs cancel 2"]
