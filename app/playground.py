@@ -76,16 +76,26 @@ def client(dep: D.Deployment, model: str) -> TextToSql:
 
 
 def marks(a: Answer) -> str:
+    """Two lines, never one vague "valid": what the checks say (syntax, names, read-only: well-formed and safe to
+    run, not right), then what the result looks like (rows, empty, a constant, literals the rows do not hold)."""
     c = a.check
-    ok, no, warn = "✓", "✗", "⚠"
-    parts = [f"{ok if c.parses else no} parses",
-             f"{ok if c.names_exist else (no if c.names_exist is False else '·')} names exist",
-             f"{ok if c.read_only else warn} {'read-only' if c.read_only else 'changes data (' + c.statement + ')'}"]
-    lines = [" · ".join(parts)]
+    ok, no, warn, na = "✓", "✗", "⚠", "·"
+    parts = [f"syntax {ok if c.parses else no}",
+             f"names {ok if c.names_exist else (no if c.names_exist is False else na)}",
+             (f"read-only {ok}" if c.read_only else f"{warn} changes data ({c.statement})") if c.parses
+             else f"read-only {na} (no SQL to run)"]
+    lines = ["**Checks** (well-formed and safe, not whether it answers the question): " + " · ".join(parts)]
+    looks = []
+    if a.columns and not a.execution_error:
+        looks.append("no rows" if not a.rows else f"{'at least ' if a.truncated else ''}{len(a.rows)} "
+                     f"row{'s' if len(a.rows) != 1 else ''}")
+    looks += [f"{warn} {n}" for n in a.notes]
+    if looks:
+        lines.append("**Result**: " + " · ".join(looks))
     lines += [f"- {e}" for e in c.errors] + [f"- {w}" for w in c.warnings]
     if a.execution_error:
         lines.append(f"\n**Not run:** {a.execution_error}")
-    return "\n".join(lines)
+    return "\n\n".join(lines[:2]) + ("\n" + "\n".join(lines[2:]) if lines[2:] else "")
 
 
 def _panel(a: Answer | None, error: str = "", served_by: str = "") -> list:

@@ -102,7 +102,8 @@ def cmd_ask(args):
         print(json.dumps({"sql": ans.check.transpiled or ans.sql, "valid": ans.check.ok, "parses": ans.check.parses, "errors": ans.check.errors,
                           "columns": ans.columns, "rows": ans.rows, "latency_s": ans.latency_s, "model": ans.model,
                           "constrained": ans.constrained, "candidates": ans.candidates, "agreement": ans.agreement,
-                          "resampled": ans.resampled, "schema_left_out": ans.schema_left_out, "repairs": ans.repairs}, default=str))
+                          "resampled": ans.resampled, "schema_left_out": ans.schema_left_out, "repairs": ans.repairs,
+                          "notes": ans.notes}, default=str))
         return 0 if ans.check.parses else NO_SQL
     if args.show_prompt:
         print(f"-- prompt ({len(ans.prompt_ids)} tokens):\n{ans.prompt_text}\n-- raw completion:\n{ans.raw}\n--")
@@ -115,6 +116,8 @@ def cmd_ask(args):
             print("-- " + " | ".join(map(str, row)))
     if ans.execution_error:
         print(f"-- execution: {ans.execution_error}", file=sys.stderr)
+    for n in ans.notes:
+        print(f"-- note: {n}", file=sys.stderr)
     how = (("constrained" if ans.constrained else "unconstrained")
            + (f", {ans.candidates} candidates, {ans.agreement or 0} agreed" if ans.candidates > 1 else "")
            + (" (none of the first round ran: a second, hotter round was drawn)" if ans.resampled else "")

@@ -39,6 +39,7 @@ from sql.extract import extract_sql
 from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
 from sql.repair import repair_all
+from sql.result_notes import result_notes
 from sql.sandbox import Sandbox, SandboxError
 from sql.schema_fit import SchemaFitError, fit_schema
 from sql.validate import DIALECTS, SqlCheck, check, schema_columns
@@ -76,6 +77,7 @@ class Answer:
     repairs: list[str] = field(default_factory=list)             # what repair changed (moves, joins, ONs)
     resampled: bool = False                                       # no first-round candidate ran: a second round
     replicas: list[str] = field(default_factory=list)            # which replica answered each request ("0@cpu:0")
+    notes: list[str] = field(default_factory=list)               # what looks doubtful (sql/result_notes.py)
 
 
 _TOKENIZERS: dict[str, object] = {}
@@ -215,7 +217,8 @@ class TextToSql:
                      prompt_text=text, prompt_ids=ids, server_prompt_ids=out.prompt_token_ids,
                      sample_rows_in_prompt=bool(in_prompt), constrained=constrained, candidates=len(texts),
                      agreement=agreement, failed_candidates=failed, schema_left_out=left_out,
-                     repairs=moves.get(sql, []), resampled=resampled, replicas=[r for r in replicas if r])
+                     repairs=moves.get(sql, []), resampled=resampled, replicas=[r for r in replicas if r],
+                     notes=result_notes(sql, dialect, sample_rows) if result.parses else [])
         if execute and result.parses:
             self._execute(ans, schema, sample_rows)
         return ans
