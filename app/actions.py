@@ -54,13 +54,13 @@ def serve_again(store: JobStore, name: str) -> int:
 
 def evaluate_run(store: JobStore, run: runs.Run, split: str = "ood", limit: int = 200, extra: list[str] | None = None) -> int:
     cfg_text = (run.dir / "config.yaml").read_text()
-    return store.submit("evaluate", cfg_text, args=["--adapter", run.id, "--split", split, "--limit", str(limit),
-                                                    *(extra or [])])
+    return store.submit("evaluate", cfg_text, name=f"evaluate {run.id}",
+                        args=["--adapter", run.id, "--split", split, "--limit", str(limit), *(extra or [])])
 
 
 def export_run(store: JobStore, run: runs.Run, formats: list[str]) -> int:
     cfg = yaml.safe_load((run.dir / "config.yaml").read_text())
     cfg.setdefault("export", {}).update({"adapter": run.id, "formats": formats})
-    return store.submit("export", yaml.safe_dump(cfg, sort_keys=False))
+    return store.submit("export", yaml.safe_dump(cfg, sort_keys=False), name=f"export {run.id}")
 
 

@@ -101,13 +101,14 @@ def field(t: dict, form: str, cls: type, name: str, label: str | None = None, op
         st.session_state.setdefault(key, value if value in opts else opts[0])
         new = container.selectbox(label, opts, key=key, help=help_)
     elif info.type in ("int", "float") and not info.optional:
+        # No min_value/max_value: with one, a number typed out of range shows red in the browser but is never
+        # sent, so the form would submit the last valid value while showing the typed one. Every value goes
+        # through, and the config check below the form names the field and its range (Submit stays off).
         st.session_state.setdefault(key, value if isinstance(value, (int, float)) else 0)
-        lo = info.bounds.get("ge", info.bounds.get("gt"))
-        kw = {"min_value": (int(lo) if info.type == "int" else float(lo))} if lo is not None and "ge" in info.bounds else {}
         if info.type == "int":
-            new = container.number_input(label, step=1, key=key, help=help_, **kw)
+            new = container.number_input(label, step=1, key=key, help=help_)
         else:
-            new = container.number_input(label, format="%g", key=key, help=help_, **kw)
+            new = container.number_input(label, format="%g", key=key, help=help_)
     elif info.type in ("int", "float"):
         st.session_state.setdefault(key, "" if value is None else str(value))
         new = _number(container.text_input(label, key=key, help=help_ + " (empty: not set)"), info.type)

@@ -308,7 +308,8 @@ class JobStore:
     def submit(self, kind: str, config: str, name: str | None = None, gpus: list[int] | None = None,
                args: list[str] | None = None, start: bool = True) -> int:
         """Queue a job. `config` is the YAML text of the stage's config (validated here, before queueing)."""
-        name = name or self.validate(kind, config)
+        checked = self.validate(kind, config)       # always: a given name must not skip the config's check
+        name = name or checked
         gpus = sorted(set(gpus or []))
         machine = self.machine_gpus()
         bad = [g for g in gpus if machine and g not in machine] if machine else gpus

@@ -87,6 +87,19 @@ def test_new_job_shows_config_errors_inline(populated):
     assert any("train.learning_rate: 0.0 must be > 0" in e.value for e in at.error)
 
 
+def test_an_out_of_range_number_is_what_the_form_checks_and_it_cannot_be_submitted(populated):
+    """max_steps -5 (its floor is -1): the value shown is the value checked (a widget min_value would keep the
+    last valid one and submit it), the error names the field, and Submit stays disabled."""
+    at = _app()
+    at.run()
+    at.switch_page(PAGES["New job"]).run()
+    steps = next(n for n in at.number_input if n.label.startswith("max steps"))
+    steps.set_value(-5).run()
+    assert next(n for n in at.number_input if n.label.startswith("max steps")).value == -5
+    assert any("train.max_steps: -5" in e.value for e in at.error), [e.value for e in at.error]
+    assert next(b for b in at.button if b.label == "Submit").disabled
+
+
 @pytest.mark.parametrize("address", ["0.0.0.0", None])
 def test_the_shell_served_on_a_public_address_without_a_token_shows_only_the_refusal(populated, monkeypatch, address):
     """The shell served directly (not through app/dashboard.py): on every interface (None: no address set)

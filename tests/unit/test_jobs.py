@@ -56,6 +56,8 @@ def test_invalid_requests_are_refused_before_queueing(store):
         store.submit("prepare", "data:\n  max_seq_len: 4\n")
     with pytest.raises(ConfigError, match="replicas"):
         store.submit("serve", "replicas: two\n")
+    with pytest.raises(ConfigError, match="replicas"):         # a name given (Try it, evaluate) skips no check
+        store.submit("serve", "replicas: two\n", name="try-1")
     with pytest.raises(JobError, match=r"GPUs \[3\] do not exist here"):
         store.submit("prepare", CFG, gpus=[3])
     assert store.list() == []
