@@ -5,6 +5,7 @@ evaluate or export a run. Each returns the new job id; nothing heavy runs in the
 """
 from __future__ import annotations
 
+import json
 import time
 
 import yaml
@@ -52,10 +53,29 @@ def serve_again(store: JobStore, name: str) -> int:
     return store.submit("serve", yaml.safe_dump(st["config"], sort_keys=False), name=name)
 
 
-def evaluate_run(store: JobStore, run: runs.Run, split: str = "ood", limit: int = 200, extra: list[str] | None = None) -> int:
+def evaluate_run(store: JobStore, run: runs.Run, split: str = "ood", limit: int = 200, extra: list[str] | None = None,
+                 base: bool = False) -> int:
+    """An evaluate job of the run's fine-tune, or (base) of the base model it started from, on the same terms."""
     cfg_text = (run.dir / "config.yaml").read_text()
-    return store.submit("evaluate", cfg_text, name=f"evaluate {run.id}",
-                        args=["--adapter", run.id, "--split", split, "--limit", str(limit), *(extra or [])])
+    which = ([] if base else ["--adapter", run.id])
+    name = f"evaluate {run_config(run).model.name_or_path} (base of {run.id})" if base else f"evaluate {run.id}"
+    return store.submit("evaluate", cfg_text, name=name,
+                        args=[*which, "--split", split, "--limit", str(limit), *(extra or [])])
+
+
+def evaluation_estimate(questions: int) -> tuple[float, str] | None:
+    """(seconds, basis) for an evaluation of `questions` questions, from the newest evaluation on this machine
+    (its load time + its seconds per question); None before any has run."""
+    for d in reversed(runs.all_evals()):
+        try:
+            m = json.loads((d / "metrics.json").read_text())
+            per_q, total, gen = m["latency_per_question_s"], m["seconds"], m["generation"]["generation_s"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        load = max(0.0, total - gen)
+        return load + questions * per_q, (f"{per_q:.1f} s a question + {load:.0f} s to load, measured by the "
+                                          f"newest evaluation here ({m.get('label', d.name)}, {m.get('backend', '')})")
+    return None
 
 
 def export_run(store: JobStore, run: runs.Run, formats: list[str]) -> int:

@@ -179,6 +179,13 @@ def base_eval_dir(model_ref: str, label: str) -> Path:
     return home() / "evals" / slug / f"{label}-{_stamp()}"
 
 
+def all_evals() -> list[Path]:
+    """Every evaluation folder on this machine (runs' and base models'), oldest first."""
+    found = [p.parent for p in runs_home().glob("*/*/eval/*/metrics.json")]
+    found += [p.parent for p in (home() / "evals").glob("*/*/metrics.json")]
+    return sorted(found, key=lambda p: p.stat().st_mtime)
+
+
 # ------------------------------------------------------------------------------------ fingerprint
 def _flatten(tree: dict, prefix: str = "") -> dict:
     out = {}

@@ -47,6 +47,32 @@ def _kinds_chart(d: Path) -> None:
                  sort="-wrong answers", height=60 + 28 * len(kinds))
 
 
+SPLITS = {"ood": "the OOD yardstick (216 hand-written questions over 21 schemas)",
+          "bundled:test": "held-out generated rows (domains and template families the training never saw)"}
+
+
+def _evaluate_form(run, card: dict) -> None:
+    """Which model, which questions, how many: with the time it will take on this machine before Submit."""
+    with st.form("evaluate"):
+        c = st.columns(3)
+        base = card.get("base_model", "the base model")
+        which = c[0].radio("Model", ["this fine-tune", f"its base model ({base})"])
+        split = c[1].selectbox("Questions", list(SPLITS), format_func=lambda s: SPLITS[s])
+        n = c[2].number_input("how many (at most)", value=60, step=10,
+                              help="A smaller number is quicker; 216 takes the whole OOD yardstick.")
+        est = actions.evaluation_estimate(int(n)) if n >= 1 else None
+        st.caption(f"Estimated {est[0] / 60:.1f} min ({est[1]})" if est else
+                   "No evaluation has run on this machine yet: the first one measures the time it takes here.")
+        if st.form_submit_button("Evaluate", type="primary"):
+            if n < 1:
+                st.error(f"how many: {n} is not a number of questions (1 or more)")
+                return
+            job = actions.evaluate_run(store(), run, split, int(n), base=which != "this fine-tune")
+            st.session_state.pop("eval_form", None)
+            st.session_state["flash"] = f"evaluate job #{job} started: the Jobs page follows it"
+            st.rerun()
+
+
 def page() -> None:
     st.header("Models")
     if st.session_state.get("flash"):
@@ -78,9 +104,9 @@ def page() -> None:
             st.rerun()
         except SqlgenieError as e:
             st.error(str(e))
-    if c[1].button("Evaluate on the OOD set"):
-        job = actions.evaluate_run(store(), run)
-        st.page_link(state.PAGES["Jobs"], label=f"job #{job}", query_params={"job": str(job)})
+    if c[1].button("Evaluate ...", help="on held-out questions over schemas no training saw: this fine-tune or "
+                                          "the base model it started from"):
+        st.session_state["eval_form"] = run.id
     if c[2].button("Export merged + GGUF"):
         job = actions.export_run(store(), run, ["merged", "gguf-q8_0"])
         st.page_link(state.PAGES["Jobs"], label=f"job #{job}", query_params={"job": str(job)})
@@ -88,6 +114,8 @@ def page() -> None:
     if tried:
         dep, _, model = tried
         c[3].link_button("Open the playground", actions.playground_url(dep, dep, model))
+    if st.session_state.get("eval_form") == run.id:
+        _evaluate_form(run, card)
     run_evals = run.evals()
     if run_evals:
         _kinds_chart(run_evals[-1])

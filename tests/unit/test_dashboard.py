@@ -152,3 +152,37 @@ def test_the_training_page_shows_a_damaged_run_and_unreadable_metrics_instead_of
     assert not at.exception, [e.value for e in at.exception]
     assert any("line 11" in w.value for w in at.warning), [w.value for w in at.warning]
     assert any(m.label == "loss" for m in at.metric)
+
+
+def test_the_models_page_evaluates_the_base_model_too_with_a_size_and_an_estimate(populated):
+    """Evaluate ... opens a form: this fine-tune or its base model, which questions, how many, and the time it
+    will take from the newest evaluation measured here; the job it starts says what it evaluates."""
+    from pipeline import runs
+    from pipeline.jobs import JobStore
+
+    run = runs.list_runs()[0]
+    run.adapter_dir.mkdir(parents=True, exist_ok=True)
+    (run.adapter_dir / "adapter_config.json").write_text("{}")
+    at = _app()
+    at.run()
+    at.switch_page(PAGES["Models"]).run()
+    next(b for b in at.button if b.label == "Evaluate ...").click().run()
+    assert any("No evaluation has run on this machine yet" in c.value for c in at.caption)
+    done = run.dir / "eval" / "adapter-1"                  # a measured evaluation: the estimate follows it
+    done.mkdir(parents=True)
+    (done / "metrics.json").write_text(json.dumps({"label": "adapter", "backend": "vllm", "seconds": 100.0,
+                                                   "latency_per_question_s": 1.5, "split": "ood", "scored": 40,
+                                                   "execution_accuracy": 0.1, "valid_sql_rate": 0.9,
+                                                   "runs_rate": 0.8, "generation": {"generation_s": 40.0}}))
+    at.run()
+    assert any(c.value.startswith("Estimated 2.5 min (1.5 s a question + 60 s to load") for c in at.caption), \
+        [c.value for c in at.caption]
+    at.radio[0].set_value(at.radio[0].options[1])
+    n = next(x for x in at.number_input if x.label == "how many (at most)")
+    n.set_value(20)
+    at.button(key="FormSubmitter:evaluate-Evaluate").click().run()
+    store = JobStore()
+    job = next(j for j in store.list() if j.kind == "evaluate")
+    store.cancel(job.id)
+    assert job.name == f"evaluate embedded:smollm2-135m-instruct (base of {run.id})", job.name
+    assert "--adapter" not in job.args and job.args[-4:] == ["--split", "ood", "--limit", "20"], job.args
