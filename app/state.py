@@ -2,13 +2,21 @@
 (for links between pages, filled in by app/dashboard.py)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
+from core.settings import home
 from pipeline.jobs import JobStore
 
 PAGES: dict = {}
 
 
-@st.cache_resource
 def store() -> JobStore:
-    return JobStore()
+    """The job store of this process's home (one per home: a test that changes SQLGENIE_HOME gets its own)."""
+    return _store(str(home()))
+
+
+@st.cache_resource
+def _store(where: str) -> JobStore:
+    return JobStore(Path(where) / "jobs.db")
