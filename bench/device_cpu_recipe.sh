@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CPU recipe's choices (configs/smollm2-cpu.yaml: steps, learning rate, LoRA rank), each trained the way a 2-core
-# CPU trains it (float32, the same rows, the same seed) but on a GPU, so that several can be scored on the OOD
+# CPU trains it (float32, unpacked rows as on a CPU, the same rows, the same seed) but on a GPU, so that several can be scored on the OOD
 # yardstick in minutes instead of an hour each; the chosen one is then trained on the CPU itself for the stated time
 # and the figures in docs/quality.json (bench/train_cpu.py). Every variant trains at once on the one GPU (a 135M
 # model leaves it mostly idle), then every evaluation (greedy + repair, the ask default; transformers backend).
@@ -58,7 +58,7 @@ run)
   for set in "${sets[@]}"; do
     name=${set%%=*}; over=${set#*=}
     # shellcheck disable=SC2086
-    (set -f; sq train -c $CFG train.precision=fp32 train.output_dir="$SQLGENIE_HOME/v/$name" $over ${EXTRA:-} \
+    (set -f; sq train -c $CFG train.precision=fp32 train.packing=false train.output_dir="$SQLGENIE_HOME/v/$name" $over ${EXTRA:-} \
       > "$LOG/train-$name.log" 2>&1) &
   done
   wait
