@@ -16,6 +16,7 @@ same login as the dashboard's).
 from __future__ import annotations
 
 import threading
+import time
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -166,16 +167,61 @@ def _title(dep: D.Deployment, model: str) -> str:
     return dep.models[model].describe() if model in dep.models else model
 
 
-def on_load(request: gr.Request):
-    """Pick the deployment / models from the URL (?deployment=..&a=..&b=..), else the first ready one."""
-    q = dict(request.query_params) if request else {}
+def _waiting(name: str) -> tuple[str, bool]:
+    """(what to say, keep waiting) about a deployment the URL names that is not ready (yet)."""
+    try:
+        dep = D.read(name)
+    except SqlgenieError:
+        dep = None
+    if dep is None:
+        try:
+            from pipeline.jobs import ACTIVE, JobStore
+
+            store = JobStore()
+            job = next((j for j in store.list(200) if j.kind == "serve" and j.status in ACTIVE
+                        and store.serve_name(j) == name), None)
+        except SqlgenieError:
+            job = None
+        if job is None:
+            return (f"No deployment named **{name}**, and no serve job is starting one: start it on the dashboard "
+                    "(Serving, or Try it on a trained run)."), False
+        return f"⏳ Deployment **{name}**: its serve job #{job.id} is {job.status}; this page selects it when ready.", True
+    if dep.ready:
+        return "", False
+    if dep.phase in ("stopping", "stopped"):
+        return (f"Deployment **{name}** stopped before it was ready: its serve job's log (dashboard, Jobs) says "
+                "why."), False
+    return (f"⏳ Deployment **{name}** is starting ({time.time() - dep.created:.0f} s so far; a CPU replica takes "
+            "about 30-60 s, a GPU one a few minutes the first time): this page selects it when it is ready."), True
+
+
+def _select(q: dict) -> tuple:
+    """Updates for (deployment, model a, compare, model b, waiting note, timer, wanted) from what the URL asks
+    (?deployment=..&a=..&b=..): that deployment once it is ready, never another one in silence; with no
+    deployment asked, the first ready one."""
     deps = ready_deployments()
-    dep = q.get("deployment") if q.get("deployment") in deps else (deps[0] if deps else None)
+    name = q.get("deployment")
+    if name and name not in deps:
+        text, wait = _waiting(name)
+        return (gr.update(choices=deps, value=None), gr.update(choices=[], value=None), gr.update(),
+                gr.update(choices=[], value=None), gr.update(value=text, visible=bool(text)),
+                gr.Timer(active=wait), q if wait else {})
+    dep = name or (deps[0] if deps else None)
     models = models_of(dep)
     a = q.get("a") if q.get("a") in models else (models[0] if models else None)
     b = q.get("b") if q.get("b") in models else (models[1] if len(models) > 1 else None)
     return (gr.update(choices=deps, value=dep), gr.update(choices=models, value=a), gr.update(value=bool(q.get("b"))),
-            gr.update(choices=models, value=b))
+            gr.update(choices=models, value=b), gr.update(value="", visible=False), gr.Timer(active=False), {})
+
+
+def on_load(request: gr.Request):
+    return _select(dict(request.query_params) if request else {})
+
+
+def on_tick(wanted: dict):
+    """Every few seconds while the URL's deployment starts: select it once ready, or say why it will not be."""
+    return _select(wanted) if wanted else (gr.update(), gr.update(), gr.update(), gr.update(), gr.update(),
+                                           gr.Timer(active=False), {})
 
 
 def on_deployment(dep):
@@ -215,6 +261,7 @@ def build() -> gr.Blocks:
             compare = gr.Checkbox(label="Compare with a second model", elem_id="compare", scale=1)
             model_b = gr.Dropdown(label="Second model", choices=[], elem_id="model_b", scale=2)
             refresh_btn = gr.Button("Refresh", scale=0, elem_id="refresh")
+        waiting = gr.Markdown(visible=False, elem_id="waiting")
         with gr.Row():
             with gr.Column(scale=5):
                 ex = gr.Dropdown(list(EXAMPLES), value=DEFAULT_EXAMPLE, label="Example schema", elem_id="example")
@@ -236,6 +283,8 @@ def build() -> gr.Blocks:
                 with gr.Row():
                     _, head_a, out_a = _answer_panel("Model", "a")
                     col_b, head_b, out_b = _answer_panel("Second model", "b", visible=False)
+        wanted = gr.State({})
+        timer = gr.Timer(3.0, active=False)
         history = gr.State([])
         hist = gr.Dataframe(headers=["question", "model", "SQL", "check", "latency"], label="History",
                             interactive=False, wrap=True)
@@ -243,7 +292,9 @@ def build() -> gr.Blocks:
         compare.change(lambda c: gr.update(visible=c), compare, col_b)
         deployment.change(on_deployment, deployment, [model_a, model_b])
         refresh_btn.click(refresh, deployment, [deployment, model_a, model_b])
-        demo.load(on_load, None, [deployment, model_a, compare, model_b])
+        picked = [deployment, model_a, compare, model_b, waiting, timer, wanted]
+        demo.load(on_load, None, picked)
+        timer.tick(on_tick, wanted, picked)
         inputs = [deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
                   candidates, temperature, history]
         outputs = [head_a, *out_a, head_b, *out_b, history, hist]

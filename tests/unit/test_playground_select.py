@@ -1,0 +1,52 @@
+"""The playground opened on a deployment that is still starting (Try it, then Open the playground at once) says
+so and selects it once it is ready; it never falls back to another deployment in silence."""
+from __future__ import annotations
+
+import time
+
+
+def _save(name: str, phase: str) -> None:
+    from serving import deployments as D
+
+    D.state_dir(name).mkdir(parents=True, exist_ok=True)
+    D.save({"name": name, "phase": phase, "created": time.time() - 12, "router": {"url": "http://127.0.0.1:9"},
+            "replicas": [{"device": "cpu:0", "args": []}], "config": {}, "workers": [],
+            "models": {name: {"kind": "base", "tokenizer": "/t", "contract": {}},
+                       "ft-1": {"kind": "lora", "tokenizer": "/t", "contract": {}, "base": name}}})
+
+
+def test_a_starting_deployment_is_waited_for_then_selected(home):
+    from app.playground import _select, on_tick
+
+    _save("other", "ready")
+    _save("try-1", "starting")
+    q = {"deployment": "try-1", "a": "try-1", "b": "ft-1"}
+    dep, a, _, b, note, timer, wanted = _select(q)
+    assert dep["value"] is None and dep["choices"] == ["other"]          # not 'other' in silence
+    assert "try-1** is starting (12 s so far" in note["value"] and note["visible"]
+    assert timer.active and wanted == q
+    _save("try-1", "ready")
+    dep, a, compare, b, note, timer, wanted = on_tick(wanted)
+    assert dep["value"] == "try-1" and a["value"] == "try-1" and b["value"] == "ft-1" and compare["value"] is True
+    assert not note["visible"] and not timer.active and wanted == {}
+
+
+def test_a_deployment_that_stopped_or_never_existed_is_named_and_not_waited_for(home):
+    from app.playground import _select
+
+    _save("try-2", "stopped")
+    *_, note, timer, wanted = _select({"deployment": "try-2"})
+    assert "stopped before it was ready" in note["value"] and not timer.active and wanted == {}
+    *_, note, timer, wanted = _select({"deployment": "nope"})
+    assert "No deployment named **nope**, and no serve job is starting one" in note["value"] and not timer.active
+
+
+def test_a_queued_serve_job_is_waited_for(home):
+    from app.playground import _select
+    from pipeline.jobs import JobStore
+
+    JobStore()._exec("INSERT INTO jobs (kind, name, config, status, created, log_path) VALUES (?,?,?,?,?,?)",
+                     ("serve", "try-3", "name: try-3\nmodel: embedded:smollm2-135m-instruct\n", "queued", 1.0,
+                      str(home / "none.log")))
+    *_, note, timer, _ = _select({"deployment": "try-3"})
+    assert "its serve job #1 is queued" in note["value"] and timer.active
