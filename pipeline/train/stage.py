@@ -110,6 +110,13 @@ def model_card(cfg: RunConfig, run: runs.Run, plan: planning.Plan, tok, steps: i
             "evaluation": None}
 
 
+def evaluated_at(log_history: list[dict], step: int) -> bool:
+    """Whether the trainer logged an eval loss at `step`: the last step of a run whose eval_steps divide its
+    length already has one, and another pass over the same rows with the same weights would only repeat it
+    (~2 min of the CPU recipe)."""
+    return any("eval_loss" in h and h.get("step") == step for h in log_history)
+
+
 def run(cfg: RunConfig) -> TrainResult:
     cfg.validate(need_model=True)
     t0 = time.time()
@@ -210,7 +217,7 @@ def _train(cfg: RunConfig, plan: planning.Plan, model_path: Path, run_: runs.Run
         from pipeline.train import trl_backend as backend  # heavy: trl, peft
     trainer = backend.build_trainer(cfg, plan, model_path, out_dir, train_ds, eval_ds, callbacks)
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
-    if eval_ds is not None:
+    if eval_ds is not None and not evaluated_at(trainer.state.log_history, trainer.state.global_step):
         trainer.evaluate()                               # logged to metrics.jsonl by the callback
     steps = trainer.state.global_step
     if not main:                                         # the main process writes the adapter and result

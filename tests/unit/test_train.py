@@ -46,6 +46,19 @@ def test_loss_falls(home, tiny_llama_dir, data_file, precision):
     assert {"step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s", "elapsed_s"} <= set(rec)
 
 
+@pytest.mark.parametrize("steps, evals_at", [(4, [2, 4]), (5, [2, 4, 5])])
+def test_the_eval_loss_is_computed_once_per_evaluated_step(home, tiny_llama_dir, data_file, steps, evals_at):
+    """eval_steps dividing the run: its last step's eval is the final one (no second pass over the same rows);
+    otherwise the end of the run gets its own."""
+    cfg = config.load(None, tiny_train_overrides(tiny_llama_dir, data_file, "train.precision=fp32",
+                                                 "data.eval_fraction=0.1", f"train.max_steps={steps}",
+                                                 "train.eval_steps=2", f"name=ev{steps}"))
+    res = train.run(cfg)
+    recs = [json.loads(line) for line in (res.out_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs if "eval_loss" in r] == evals_at
+    assert res.eval_loss is not None
+
+
 def test_labels_mask_everything_but_the_completion(home, tiny_llama_dir, data_file, tiny_tokenizer_dir):
     from transformers import AutoTokenizer
 
