@@ -69,10 +69,12 @@ def evaluation_estimate(questions: int) -> tuple[float, str] | None:
     for d in reversed(runs.all_evals()):
         try:
             m = json.loads((d / "metrics.json").read_text())
-            per_q, total, gen = m["latency_per_question_s"], m["seconds"], m["generation"]["generation_s"]
-        except (OSError, ValueError, KeyError, TypeError):
+            total, gen, n = m["seconds"], m["generation"]["generation_s"], m.get("rows") or m.get("scored")
+            start = m["generation"].get("startup_s", 0.0)        # vLLM's start-up is inside generation_s
+            per_q = (gen - start) / n if n else m["latency_per_question_s"]
+        except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
             continue
-        load = max(0.0, total - gen)
+        load = max(0.0, total - gen + start)
         return load + questions * per_q, (f"{per_q:.1f} s a question + {load:.0f} s to load, measured by the "
                                           f"newest evaluation here ({m.get('label', d.name)}, {m.get('backend', '')})")
     return None

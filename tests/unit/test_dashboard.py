@@ -173,9 +173,10 @@ def test_the_models_page_evaluates_the_base_model_too_with_a_size_and_an_estimat
     (done / "metrics.json").write_text(json.dumps({"label": "adapter", "backend": "vllm", "seconds": 100.0,
                                                    "latency_per_question_s": 1.5, "split": "ood", "scored": 40,
                                                    "execution_accuracy": 0.1, "valid_sql_rate": 0.9,
-                                                   "runs_rate": 0.8, "generation": {"generation_s": 40.0}}))
+                                                   "runs_rate": 0.8, "generation": {"generation_s": 70.0,
+                                                                                    "startup_s": 10.0}}))
     at.run()
-    assert any(c.value.startswith("Estimated 2.5 min (1.5 s a question + 60 s to load") for c in at.caption), \
+    assert any(c.value.startswith("Estimated 2.2 min (1.5 s a question + 40 s to load") for c in at.caption), \
         [c.value for c in at.caption]
     at.radio[0].set_value(at.radio[0].options[1])
     n = next(x for x in at.number_input if x.label == "how many (at most)")
