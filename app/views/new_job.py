@@ -2,15 +2,13 @@
 machine), the plan (backend, precision, memory, time) before Submit, and the YAML as the advanced view."""
 from __future__ import annotations
 
-import json
-import math
 import time
 from pathlib import Path
 
 import streamlit as st
 import yaml
 
-from app import forms, state, ui
+from app import forms, state
 from app.actions import adapter_name
 from app.state import store
 from core import assets
@@ -19,9 +17,9 @@ from core.settings import REPO_ROOT, parse_yaml
 from pipeline import config as C
 from pipeline import runs
 from pipeline.config import RunConfig
-from pipeline.data import prepare
 from pipeline.jobs.store import KINDS as JOB_KINDS
 from pipeline.jobs.store import machine_gpus
+from pipeline.train.estimate import estimate
 from pipeline.train.plan import GiB, detect_device, make_plan
 from serving.config import ServeConfig, load_serve_config
 
@@ -50,36 +48,6 @@ def _preset_tree(name: str) -> dict:
     tree = parse_yaml(path.read_text(), str(path))
     tree.setdefault("name", name)
     return tree
-
-
-def _estimate(cfg: RunConfig, plan) -> str:
-    """A rough duration from the rows, the steps and a measured speed (this machine's last run of the model)."""
-    rows = None
-    report = runs.prepared_dir(cfg, prepare.fingerprint(cfg)) / "report.json"
-    mean_len = 200.0
-    if report.is_file():
-        rep = json.loads(report.read_text())
-        rows, mean_len = rep["train_rows"], rep["tokens"]["mean"]
-    batch = cfg.train.batch_size * cfg.train.grad_accum
-    steps = cfg.train.max_steps if cfg.train.max_steps > 0 else (math.ceil((rows or 12000) * cfg.train.epochs / batch))
-    speed, source = None, ""
-    for r in runs.list_runs():
-        if r.status == "succeeded":
-            try:
-                other = C.loads((r.dir / "config.yaml").read_text(), validate=False)
-            except SqlgenieError:
-                continue
-            if other.model.name_or_path == cfg.model.name_or_path:
-                tps = [m["tokens_per_s"] for m in runs.read_metrics(r) if m.get("tokens_per_s")]
-                if tps:
-                    speed, source = sum(tps[-10:]) / len(tps[-10:]), f"run {r.id}"
-                    break
-    if speed is None:
-        params = plan.params
-        speed = (290 * 135e6 / params) if plan.device.kind == "cpu" else (19000 * 8e9 / params)
-        source = "a rough figure for this model size"
-    secs = steps * batch * mean_len / max(speed, 1e-6)
-    return f"{steps} steps x {batch} rows x ~{mean_len:.0f} tokens at ~{speed:,.0f} tok/s ({source}): about {ui.fmt_s(secs)}"
 
 
 def _run_picker(form: str) -> runs.Run | None:
@@ -185,7 +153,7 @@ def _plan_preview(cfg: RunConfig) -> None:
     c[1].metric("memory estimate", f"{plan.estimate_bytes / GiB:.1f} GiB")
     c[2].metric("micro-batch x accum", f"{plan.micro_batch} x {plan.grad_accum}")
     c[3].metric("params", f"{plan.params / 1e6:,.0f}M + LoRA {plan.lora_params / 1e6:.1f}M")
-    st.caption("Time: " + _estimate(cfg, plan))
+    st.caption("Time: " + estimate(cfg, plan).describe())
     with st.expander("Why this plan"):
         st.markdown("\n".join(f"- {r}" for r in plan.reasons))
 
