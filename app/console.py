@@ -28,6 +28,7 @@ from core.errors import SqlgenieError
 from core.files import write_atomic
 from core.procs import ProcRecord, alive, group_alive, log_tail, spawn, stop, stop_all
 from core.settings import REPO_ROOT, home
+from pipeline.jobs import ACTIVE, JobStore
 from serving import deployments as D
 from serving.launch import check_engine
 from serving.plan import gpu_inventory, port_free
@@ -131,8 +132,6 @@ def left_running() -> list[str]:
     """What the console did not start and so does not stop: jobs started from the dashboard or the CLI (training,
     evaluation, Try-it deployments) and deployments started by hand, each with the command that stops it. A job
     is the user's work (hours of training): Ctrl-C of the console leaves it to finish, and says so."""
-    from pipeline.jobs import ACTIVE, JobStore
-
     lines, served = [], set()
     try:
         store = JobStore()

@@ -24,6 +24,7 @@ from starlette.middleware import Middleware
 from app.door import Door
 from core import access, envs
 from core.errors import SqlgenieError
+from pipeline.jobs import ACTIVE, JobStore
 from serving import deployments as D
 from serving.client import EndpointError
 from serving.text_to_sql import Answer, TextToSql
@@ -175,8 +176,6 @@ def _waiting(name: str) -> tuple[str, bool]:
         dep = None
     if dep is None:
         try:
-            from pipeline.jobs import ACTIVE, JobStore
-
             store = JobStore()
             job = next((j for j in store.list(200) if j.kind == "serve" and j.status in ACTIVE
                         and store.serve_name(j) == name), None)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from core.errors import SqlgenieError
 from pipeline import config, runs
 from pipeline.config import RunConfig
+from pipeline.data import prepare
 
 FORWARD_SPEEDUP = 2.5       # a forward pass over a row vs a LoRA training step over it (see the docstring)
 GUESS_TOKENS_PER_ROW = 460  # the bundled data's mean prompt+completion without sample rows (report.json)
@@ -68,8 +69,6 @@ def _eval_rows(cfg: RunConfig, train_rows: int | None) -> int:
 
 def _data(cfg: RunConfig) -> tuple[int | None, float, str]:
     """(train rows, tokens per row, basis) from the prepared data's report, else a guess."""
-    from pipeline.data import prepare
-
     report = runs.prepared_dir(cfg, prepare.fingerprint(cfg)) / "report.json"
     try:
         rep = json.loads(report.read_text())
