@@ -132,20 +132,18 @@ def left_running() -> list[str]:
     """What the console did not start and so does not stop: jobs started from the dashboard or the CLI (training,
     evaluation, Try-it deployments) and deployments started by hand, each with the command that stops it. A job
     is the user's work (hours of training): Ctrl-C of the console leaves it to finish, and says so."""
-    lines, served = [], set()
+    lines, served = [], {}
     try:
         store = JobStore()
+        served = {j.id: name for name, j in store.serving().items()}
         for j in store.list(500):
             if j.status in ACTIVE:
-                what = f"{j.kind} {j.name!r}"
-                if j.kind == "serve":
-                    served.add(store.serve_name(j))
-                    what = f"deployment {store.serve_name(j)}"
+                what = f"deployment {served[j.id]}" if j.id in served else f"{j.kind} {j.name!r}"
                 lines.append(f"  job #{j.id}: {what} ({j.status}); stop it: sqlgenie jobs cancel {j.id}")
     except SqlgenieError as e:
         lines.append(f"  (the job store could not be read: {e})")
     for name in D.names():
-        if name in served or name == DEPLOYMENT:
+        if name in served.values() or name == DEPLOYMENT:
             continue
         try:
             st = D.load(name)

@@ -24,7 +24,7 @@ from starlette.middleware import Middleware
 from app.door import Door
 from core import access, envs
 from core.errors import SqlgenieError
-from pipeline.jobs import ACTIVE, JobStore
+from pipeline.jobs import JobStore
 from serving import deployments as D
 from serving.client import EndpointError
 from serving.text_to_sql import Answer, TextToSql
@@ -176,9 +176,7 @@ def _waiting(name: str) -> tuple[str, bool]:
         dep = None
     if dep is None:
         try:
-            store = JobStore()
-            job = next((j for j in store.list(200) if j.kind == "serve" and j.status in ACTIVE
-                        and store.serve_name(j) == name), None)
+            job = JobStore().serving().get(name)
         except SqlgenieError:
             job = None
         if job is None:

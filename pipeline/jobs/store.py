@@ -413,6 +413,14 @@ class JobStore:
         except SqlgenieError:
             return j.name
 
+    def serving(self, limit: int = 500) -> dict[str, Job]:
+        """Active (queued, running, cancelling) serve jobs by the deployment they run, newest first."""
+        out: dict[str, Job] = {}
+        for j in self.list(limit):
+            if j.kind == "serve" and j.status in ACTIVE:
+                out.setdefault(self.serve_name(j), j)
+        return out
+
     def reconcile(self) -> list[int]:
         """Make every running job's status follow its processes (see the module docstring)."""
         changed = []
