@@ -69,9 +69,11 @@ def _kernel_options(fn) -> tuple[dict, bool]:
     return causal, "enable_gqa" in params
 
 
-def _kernel_call(fn, q, k, v, cu, longest, scale):
+def _kernel_call(fn, q, k, v, cu, longest, scale, window: int | None = None):
     causal, takes_gqa = _kernel_options(fn)
     kw = {"scale": scale, **causal}
+    if window is not None and longest > window:
+        kw["window_size"] = (window - 1, 0)     # key j visible from query i when i - window < j <= i
     if k.shape[1] != q.shape[1]:
         if takes_gqa:
             kw["enable_gqa"] = True
@@ -81,8 +83,9 @@ def _kernel_call(fn, q, k, v, cu, longest, scale):
     return fn(q, k, v, cu, cu, longest, longest, **kw)
 
 
-def _per_row(q, k, v, cu, scale):
-    """Reference path: causal SDPA on each row. q: (T, Hq, D), k/v: (T, Hkv, D) -> (T, Hq, D)."""
+def _per_row(q, k, v, cu, scale, window: int | None = None):
+    """Reference path: causal SDPA on each row (within `window` keys back, when set: Gemma 3's local layers).
+    q: (T, Hq, D), k/v: (T, Hkv, D) -> (T, Hq, D)."""
     import torch
     import torch.nn.functional as F
 
@@ -93,7 +96,13 @@ def _per_row(q, k, v, cu, scale):
         qi, ki, vi = (t[a:b].transpose(0, 1) for t in (q, k, v))
         if rep > 1:
             ki, vi = ki.repeat_interleave(rep, dim=0), vi.repeat_interleave(rep, dim=0)
-        out.append(F.scaled_dot_product_attention(qi, ki, vi, is_causal=True, scale=scale).transpose(0, 1))
+        if window is not None and b - a > window:
+            i = torch.arange(b - a, device=q.device)
+            band = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
+            o = F.scaled_dot_product_attention(qi, ki, vi, attn_mask=band, scale=scale)
+        else:
+            o = F.scaled_dot_product_attention(qi, ki, vi, is_causal=True, scale=scale)
+        out.append(o.transpose(0, 1))
     return torch.cat(out, dim=0)
 
 
@@ -110,11 +119,12 @@ def attention(module, query, key, value, attention_mask, scaling=None, dropout=0
     q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))   # (T, H, D)
     cu, longest = segments(position_ids)
     cu = cu.to(q.device)
+    window = kwargs.get("sliding_window")      # set by models with local layers (Gemma 3: 512), else None
     fn = torch_varlen() if q.is_cuda else None
-    if fn is not None:
-        out = _kernel_call(fn, q.contiguous(), k.contiguous(), v.contiguous(), cu, longest, scaling)
+    if fn is not None and (window is None or longest <= window or "window_size" in _kernel_options(fn)[0]):
+        out = _kernel_call(fn, q.contiguous(), k.contiguous(), v.contiguous(), cu, longest, scaling, window)
     else:
-        out = _per_row(q, k, v, cu, scaling)
+        out = _per_row(q, k, v, cu, scaling, window)
     return out.unsqueeze(0), None
 
 

@@ -129,6 +129,34 @@ def test_varlen_attention_matches_rows_trained_one_by_one(tiny_llama_dir):
     assert varlen.segments(torch.arange(7).unsqueeze(0))[0].tolist() == [0, 7]
 
 
+def test_varlen_attention_keeps_gemma3_local_layers_inside_their_window():
+    """Gemma 3's local layers see 512 keys back; packed through our attention, a row longer than the window
+    gets the same logits as the row alone through transformers' own masks (tiny random Gemma 3, window 8)."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from pipeline.train import varlen
+
+    torch.manual_seed(0)
+    cfg = Gemma3TextConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=1, head_dim=32, sliding_window=8,
+                           layer_types=["sliding_attention", "full_attention"], max_position_embeddings=256)
+    ref = Gemma3ForCausalLM(cfg).eval()
+    cfg_v = Gemma3TextConfig.from_dict(cfg.to_dict())
+    cfg_v._attn_implementation = varlen.register()
+    model = Gemma3ForCausalLM(cfg_v).eval()
+    model.load_state_dict(ref.state_dict())
+    rows = [torch.randint(5, 300, (1, n)) for n in (21, 5, 30)]
+    packed = torch.cat(rows, dim=1)
+    pos = torch.cat([torch.arange(r.shape[1]) for r in rows]).unsqueeze(0)
+    with torch.no_grad():
+        together = model(input_ids=packed, position_ids=pos, use_cache=False).logits
+        alone = torch.cat([ref(input_ids=r, use_cache=False).logits for r in rows], dim=1)
+        ref.config.sliding_window = 1000   # the window ignored: differs past 8 tokens, so the test can tell
+        unwindowed = torch.cat([ref(input_ids=r, use_cache=False).logits for r in rows], dim=1)
+    assert torch.allclose(together, alone, atol=1e-4)
+    assert not torch.allclose(together[:, 9:21], unwindowed[:, 9:21], atol=1e-4)
+
+
 def _cli(home, args, kill_when=None):
     """`python -m pipeline train ...` in a process (and session) of its own; SIGKILL it once a file matching the
     glob `kill_when` (under home) exists."""
