@@ -88,12 +88,17 @@ def sft_config(cfg: RunConfig, plan: Plan, out_dir: Path, has_eval: bool):
         packing=plan.packing, packing_strategy="bfd", padding_free=plan.packing, max_length=cfg.data.max_seq_len,
         use_liger_kernel=plan.liger, use_cpu=plan.device.kind != "cuda", seed=t.seed, data_seed=t.seed,
         include_num_input_tokens_seen="non_padding", report_to=[], dataloader_num_workers=0,
+        # without Liger, the loss is ours (pipeline/train/completion_loss.py): TRL must not patch the forward
+        loss_type="nll" if not plan.liger else None,
         dataset_num_proc=None, remove_unused_columns=True, disable_tqdm=False,
     )
 
 
 def build_trainer(cfg: RunConfig, plan: Plan, model_path: Path, out_dir: Path, train_ds, eval_ds, callbacks):
     from trl import SFTTrainer
+
+    if not plan.liger:
+        from pipeline.train.completion_loss import CompletionLossTrainer as SFTTrainer  # heavy: torch, trl
 
     tok = load_tokenizer(cfg)
     if tok.pad_token is None:

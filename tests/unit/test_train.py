@@ -129,6 +129,39 @@ def test_varlen_attention_matches_rows_trained_one_by_one(tiny_llama_dir):
     assert varlen.segments(torch.arange(7).unsqueeze(0))[0].tolist() == [0, 7]
 
 
+def test_the_completion_loss_equals_the_full_logits_loss(tiny_llama_dir):
+    """pipeline/train/completion_loss.py: logits only at the scored positions give the loss and the gradients
+    of the model's own full-logits loss, on a padded batch whose rows are scored at different positions."""
+    from transformers import AutoModelForCausalLM
+
+    from pipeline.train.completion_loss import completion_loss, scored_positions
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    ids = torch.randint(5, 300, (2, 20))
+    mask = torch.ones_like(ids)
+    mask[1, 15:] = 0
+    labels = ids.clone()
+    labels[0, :12] = -100            # row 0: prompt of 12, completion to the end
+    labels[1, :6] = -100             # row 1: prompt of 6, completion 6..14, then padding
+    labels[1, 15:] = -100
+    n = int((labels[:, 1:] != -100).sum()) + 3      # as if the accumulated batch held 3 more scored tokens
+    full = model(input_ids=ids, attention_mask=mask, labels=labels, num_items_in_batch=n).loss
+    full.backward()
+    g_full = model.model.layers[0].mlp.up_proj.weight.grad.clone()
+    model.zero_grad()
+    keep = scored_positions(labels)
+    assert keep.tolist() == list(range(5, 19))       # row 1's from 5, row 0's to 18 (the last predicts 19)
+    out = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep)
+    assert out.logits.shape[1] == len(keep)
+    ours = completion_loss(out, labels, num_items_in_batch=n, keep=keep)
+    ours.backward()
+    assert torch.allclose(ours, full, atol=1e-5)
+    assert torch.allclose(model.model.layers[0].mlp.up_proj.weight.grad, g_full, atol=1e-5)
+    nothing = torch.full_like(labels, -100)
+    assert scored_positions(nothing).tolist() == [0]
+
+
 def test_varlen_attention_keeps_gemma3_local_layers_inside_their_window():
     """Gemma 3's local layers see 512 keys back; packed through our attention, a row longer than the window
     gets the same logits as the row alone through transformers' own masks (tiny random Gemma 3, window 8)."""
