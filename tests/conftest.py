@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -14,6 +15,16 @@ CHATML = (
     "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config):
+    """A run stopped with SIGTERM (CI's timeout, `kill`) tears its fixtures down as Ctrl-C does: the consoles,
+    replicas and databases the tests started are stopped instead of left running with their temporary homes."""
+    signal.signal(signal.SIGTERM, _interrupted)
 
 
 def until(cond, timeout: float, what: str, every: float = 0.5):
