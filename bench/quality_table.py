@@ -39,11 +39,12 @@ def main(sources: str) -> None:
         rows.append({k: s[k] for k in ("model", "recipe", "machine", "decoding", "repair", "default", "split")}
                     | figures(ROOT / s["from"]) | {"from": s["from"], "note": s.get("note", "")})
     (ROOT / "docs" / "quality.json").write_text(json.dumps({"about": spec["about"], "rows": rows}, indent=1) + "\n")
-    print("| recipe | split | machine | decoding | right | valid | runs | s/question |\n|---|---|---|---|---|---|---|---|")
+    print("| model | recipe | split | machine | decoding | right | valid | runs | s/question |\n"
+          "|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         dec = r["decoding"] + (" + repair" if r["repair"] else "")
         star = " (default)" if r["default"] else ""
-        print(f"| {r['recipe']}{star} | {r['split']} | {r['machine']} | {dec} | {r['ex']:.1%} | {r['valid']:.1%} | {r['runs']:.1%} | "
+        print(f"| {r['model']} | {r['recipe']}{star} | {r['split']} | {r['machine']} | {dec} | {r['ex']:.1%} | {r['valid']:.1%} | {r['runs']:.1%} | "
               f"{r['s_per_question']:.2f} |")
 
 

