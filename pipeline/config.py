@@ -100,7 +100,11 @@ class TrainConfig:
     qlora_fp8: bool = opt(True, "4-bit on GPUs with FP8 tensor cores: QLoRA's frozen products (forward, recompute, "
                                 "input gradients) run in FP8 from the NF4 weights (" + FIGURES["train_nf4_fp8"] + "); false: "
                                 "Unsloth's bf16 products throughout.")
-    lora: LoraConfig = opt(LoraConfig(), "Adapter shape.")
+    method: Literal["lora", "full"] = opt(
+        "lora", "lora: adapters on train.lora.target_modules, the base frozen (the run's adapter/ folder); full: every "
+                "weight trains, in fp32 (bf16 autocast where the device has it), on the trl backend, no 4bit/fp8; the "
+                "run's model/ folder is then a whole model, evaluated like an adapter (--adapter RUN).")
+    lora: LoraConfig = opt(LoraConfig(), "Adapter shape (train.method lora).")
     batch_size: int = opt(8, "Effective per-device batch before accumulation (rows per micro-step x micro-steps).",
                           ge=1)
     micro_batch_size: Optional[int] = opt(None, "Rows per forward pass; None: chosen to fit memory.", ge=1)

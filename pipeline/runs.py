@@ -107,6 +107,14 @@ class Run:
         return (self.adapter_dir / "adapter_config.json").is_file()
 
     @property
+    def model_dir(self) -> Path:
+        """A full fine-tune's whole model (train.method full); a LoRA run has adapter/ instead."""
+        return self.dir / "model"
+
+    def has_model(self) -> bool:
+        return (self.model_dir / "config.json").is_file()
+
+    @property
     def damaged(self) -> str | None:
         """Why this run's own record (run.json) cannot be read; None when it can."""
         return self.info.get("damaged")
@@ -341,9 +349,10 @@ def for_job(job_id: int) -> Run | None:
     return next((r for r in list_runs() if r.job_id == job_id), None)
 
 
-def latest(cfg: RunConfig, with_adapter: bool = False) -> Run | None:
+def latest(cfg: RunConfig, with_adapter: bool = False, whole_ok: bool = False) -> Run | None:
     """The newest run of this config (under its own root, so train.output_dir is honoured); with_adapter: the
-    newest with an adapter. A damaged run where it would be taken or passed over is refused, by name."""
+    newest with an adapter (whole_ok: or a full fine-tune's model). A damaged run where it would be taken or
+    passed over is refused, by name."""
     root = runs_root(cfg)
     for run in list_runs(cfg.name, damaged=True):
         if run.dir.parent != root:
@@ -351,7 +360,7 @@ def latest(cfg: RunConfig, with_adapter: bool = False) -> Run | None:
         if run.damaged:
             raise RunError(f"the newest run of '{cfg.name}', {run.id}, is damaged: {run.damaged}; `latest` does not "
                            "pass over it: restore or move that folder, or name a run id")
-        if with_adapter and not run.has_adapter():
+        if with_adapter and not (run.has_adapter() or (whole_ok and run.has_model())):
             continue
         return run
     return None
@@ -383,13 +392,16 @@ def check_adapter(folder: Path) -> None:
             raise RunError(f"{f} is truncated ({size} of {need} bytes): {fix}")
 
 
-def resolve_adapter(ref: str, cfg: RunConfig) -> tuple[Path, Run | None]:
-    """`latest` | a run id | a run folder | an adapter folder -> (adapter folder, its run if any)."""
+def resolve_adapter(ref: str, cfg: RunConfig, whole_ok: bool = False) -> tuple[Path, Run | None]:
+    """`latest` | a run id | a run folder | an adapter folder -> (adapter folder, its run if any). whole_ok: a full
+    fine-tune (train.method full) gives its model/ folder instead, which the caller reads as a whole model."""
     if ref == "latest":
-        run = latest(cfg, with_adapter=True)
+        run = latest(cfg, with_adapter=True, whole_ok=whole_ok)
         if run is None:
             raise RunError(f"no trained run of '{cfg.name}' under {runs_root(cfg)} has an adapter yet: train first "
                            "(sqlgenie train -c ...), or give a run id or an adapter folder")
+        if whole_ok and not run.has_adapter():
+            return run.model_dir, run
         check_adapter(run.adapter_dir)
         return run.adapter_dir, run
     path = Path(ref).expanduser()
@@ -398,6 +410,11 @@ def resolve_adapter(ref: str, cfg: RunConfig) -> tuple[Path, Run | None]:
         parent = path.parent
         return path, open_run(parent) if (parent / RUN_FILE).is_file() else None
     run = get(ref)
+    if not run.has_adapter() and run.has_model():
+        if whole_ok:
+            return run.model_dir, run
+        raise RunError(f"run {run.id} is a full fine-tune (train.method full): {run.model_dir} is already a whole "
+                       "model, with no adapter to merge; use it as model.name_or_path")
     if not run.has_adapter():
         raise RunError(f"run {run.id} has no adapter (status {run.status_line()}): it did not finish training")
     check_adapter(run.adapter_dir)

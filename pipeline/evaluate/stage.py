@@ -18,7 +18,8 @@ scored the same way; for final figures only), or any Gretel file / Spider folder
 
 Writes metrics.json (execution accuracy, valid SQL, runs, exact match, counts per status, breakdowns by
 complexity / difficulty / task / domain, latency per question) and rows.jsonl into a new folder: the run's
-eval/<label>-<stamp>/ for a run's adapter, <home>/evals/<model>/<label>-<stamp>/ otherwise.
+eval/<label>-<stamp>/ for a run's adapter, <home>/evals/<model>/<label>-<stamp>/ otherwise. A full fine-tune
+(train.method full) is named the same way (`--adapter RUN`) and evaluated as the whole model in its model/.
 """
 from __future__ import annotations
 
@@ -146,25 +147,28 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     from tqdm import tqdm
 
     t0 = time.time()
-    adapter_path, run_ = runs.resolve_adapter(adapter, cfg) if adapter else (None, None)
+    adapter_path, run_ = runs.resolve_adapter(adapter, cfg, whole_ok=True) if adapter else (None, None)
+    whole = None            # a full fine-tune's model/ folder: evaluated as the model itself, nothing to merge
+    if adapter_path is not None and not (adapter_path / "adapter_config.json").is_file():
+        whole, adapter_path = adapter_path, None
     if backend == "openai" and not endpoint:
         raise ConfigError(["--backend openai needs --endpoint http://HOST:PORT (a vLLM replica or the router)"])
     if vote < 0 or limit < 1:
         raise ConfigError([p for p in (f"--vote {vote}: must be >= 0" if vote < 0 else "",
                                        f"--limit {limit}: must be >= 1" if limit < 1 else "") if p])
-    card = read_card(adapter_path) if adapter_path else {}
+    card = read_card(adapter_path or whole) if (adapter_path or whole) else {}
     contract = PromptContract.from_card(card) if card.get("contract") else cfg.contract()
-    label = label or ("adapter" if adapter_path else "base")
+    label = label or ("adapter" if adapter_path else "model" if whole else "base")
     label += "+constrained" if constrained else ""
     label += f"+vote{vote}" + ("x2" if resample else "") if vote else ""
     label += "+repair" if repair else ""
-    tok = _tokenizer(adapter_path, cfg)
+    tok = _tokenizer(adapter_path or whole, cfg)
     fmt = ChatFormatter.for_contract(tok, contract)
     rows = load_rows(split, limit, cfg.data.seed)
     if split in ood.SPLITS and not suite:
         suite = ood.SUITE_DATABASES
     reqs = [G.Request(fmt.prompt_ids(r), schema_grammar(r["schema"]) if constrained else None) for r in rows]
-    model_path = assets.resolve(cfg.model.name_or_path)
+    model_path = whole or assets.resolve(cfg.model.name_or_path)
     if backend == "auto":
         backend = "vllm" if G.vllm_available() else "transformers"
         merge = merge or backend == "vllm"
@@ -205,7 +209,7 @@ def run(cfg: RunConfig, adapter: str | None = None, split: str = "bundled:test",
     for p, ks in zip(per_row, kinds):
         p["error_kind"] = ks[0] if ks else None
     metrics["error_kinds"] = error_kinds.taxonomy(per_row, kinds)
-    metrics.update({"label": label, "adapter": str(adapter_path) if adapter_path else None,
+    metrics.update({"label": label, "adapter": str(adapter_path or whole) if (adapter_path or whole) else None,
                     "run": run_.id if run_ else None, "model": cfg.model.name_or_path, "split": split,
                     "backend": backend + ("+merged" if merge and adapter_path else ""), "generation": info,
                     "constrained": constrained, "vote_candidates": vote, "repair": repair,

@@ -48,12 +48,13 @@ class Plan:
     packing: bool
     device: Device
     params: int
-    lora_params: int
+    lora_params: int          # trainable parameters: the adapters', or every weight with method full
     estimate_bytes: int
     reasons: list[str] = field(default_factory=list)
     world_size: int = 1       # processes under torchrun / accelerate launch (DDP); 1 otherwise
     attention: str = "sdpa"   # transformers attn_implementation (packed: flash_attention_2 / sqlgenie_varlen; unsloth: its own)
     nf4_fp8: bool = False     # 4bit on FP8 tensor cores: frozen GEMMs in FP8 from the NF4 weights (nf4_fp8.py)
+    method: str = "lora"      # "lora" | "full" (every weight trains: fp32 weights, no adapter)
 
     def describe(self) -> str:
         d = self.device
@@ -62,7 +63,9 @@ class Plan:
             f"{self.grad_accum}{f' x {self.world_size} processes (DDP)' if self.world_size > 1 else ''}, gradient checkpointing {'on' if self.gradient_checkpointing else 'off'}, "
             f"liger {'on' if self.liger else 'off'}, packing {'on' if self.packing else 'off'}",
             f"device {d.name}: {d.free_bytes / GiB:.1f} GiB free of {d.total_bytes / GiB:.1f} GiB; model "
-            f"{self.params / 1e9:.2f}B params, LoRA {self.lora_params / 1e6:.1f}M; estimated peak "
+            f"{self.params / 1e9:.2f}B params, "
+            + ("all trainable (full fine-tuning)" if self.method == "full" else f"LoRA {self.lora_params / 1e6:.1f}M")
+            + "; estimated peak "
             f"{self.estimate_bytes / GiB:.1f} GiB",
         ]
         return "\n".join(lines + [f"  - {r}" for r in self.reasons])
@@ -129,10 +132,10 @@ def fp8_supported(device: Device) -> tuple[bool, str]:
 
 # ---------------------------------------------------------------------------------------- memory
 def estimate_bytes(mc: dict, params: int, lora_params: int, precision: str, micro: int, seq: int, gc: bool,
-                   fused_ce: bool, offload_checkpoints: bool = False) -> int:
+                   fused_ce: bool, offload_checkpoints: bool = False, full: bool = False) -> int:
     """Peak memory of LoRA training, calibrated on the 8B measurements in docs/benchmarks.md (H200: Unsloth
     NF4 + recompute 12.5 GiB measured vs 12.4 estimated; bf16 + recompute 22.2 vs 22.0; without recompute
-    the estimate is 7-9% high)."""
+    the estimate is 7-9% high). full: every weight trains in fp32 (weights, gradients, two Adam moments)."""
     h, layers, vocab = mc["hidden_size"], mc["num_hidden_layers"], mc["vocab_size"]
     projections = layers * sum(i * o for i, o in count_params(mc)[1].values())
     # NF4 + double quant ~0.53 bytes per projection weight; embeddings, lm_head and norms stay 16-bit.
@@ -140,6 +143,8 @@ def estimate_bytes(mc: dict, params: int, lora_params: int, precision: str, micr
     per_proj = {"4bit": 0.53, "bf16": 2.0, "fp8": 2.0, "fp32": 4.0}[precision]
     weight = per_proj * projections + (4.0 if precision == "fp32" else 2.0) * (params - projections)
     lora = 16 * lora_params                                  # fp32 weights + grads + Adam moments
+    if full:
+        weight, lora = 0, 16 * params
     tokens = micro * seq
     layer_work = tokens * h * 32                             # one layer's activations while it runs
     checkpoints = 0 if offload_checkpoints else tokens * layers * h * 2
@@ -173,10 +178,28 @@ def _budget(t, device: Device, c: _Choice) -> float:
     return budget
 
 
+def _check_full(t, c: _Choice) -> None:
+    """Full fine-tuning trains fp32 weights on the trl backend: no 4-bit or FP8 base, no Unsloth."""
+    if t.precision in ("4bit", "fp8"):
+        c.problems.append(f"train.precision {t.precision} keeps a frozen quantized base, which full fine-tuning does "
+                          "not have: use auto, bf16 or fp32 with train.method full, or train.method lora")
+    if t.backend == "unsloth":
+        c.problems.append("train.method full runs on the trl backend: set train.backend trl or auto")
+    c.reasons.append("method full: every weight trains (fp32 weights and Adam moments"
+                     + (", bf16 autocast" if t.precision in ("auto", "bf16") else "") + "); the run writes model/, "
+                     "not an adapter")
+
+
 def _choose_precision(t, mc: dict, params: int, lora_params: int, seq: int, device: Device, budget: float,
-                      liger: bool, fp8: tuple[bool, str], c: _Choice) -> str:
-    """Memory decides 16-bit vs 4-bit; FP8 tensor cores decide FP8 vs bf16 (CPU: bf16 units or fp32)."""
+                      liger: bool, fp8: tuple[bool, str], c: _Choice, full: bool = False) -> str:
+    """Memory decides 16-bit vs 4-bit; FP8 tensor cores decide FP8 vs bf16 (CPU: bf16 units or fp32). Full
+    fine-tuning has no quantized base: bf16 autocast where the device has it, else fp32."""
     fp8_ok, fp8_why = fp8
+    if full and t.precision == "auto":
+        precision = "bf16" if device.bf16 else "fp32"
+        c.reasons.append(f"precision auto -> {precision} (full fine-tuning: fp32 weights"
+                         + (", bf16 autocast)" if precision == "bf16" else ")"))
+        return precision
     if t.precision != "auto":
         if t.precision == "bf16" and not device.bf16:
             c.problems.append(f"train.precision: bf16 is not supported on {device.name}; use fp32 or auto")
@@ -203,12 +226,13 @@ def _choose_backend(t, precision: str, cuda: bool, c: _Choice) -> str:
     """Unsloth for 4-bit on CUDA (its NF4 kernels); our TRL stack otherwise (varlen packing, FP8, fused LoRA)."""
     backend = t.backend
     if backend == "auto":
-        if cuda and precision == "4bit" and _has("unsloth"):
+        if cuda and precision == "4bit" and t.method == "lora" and _has("unsloth"):
             backend = "unsloth"
             c.reasons.append(f"backend auto -> unsloth: its NF4 kernels ({FIGURES['train_unsloth_qlora']})")
         else:
             backend = "trl"
             c.reasons.append("backend auto -> trl: " + (
+                "full fine-tuning" if t.method == "full" else
                 "unsloth needs CUDA" if not cuda else
                 "unsloth not installed" if precision == "4bit" else
                 f"16-bit LoRA with varlen packing and fused LoRA GEMMs ({FIGURES['train_packed_bf16']})"))
@@ -266,7 +290,8 @@ def _choose_batch(t, fits, cuda: bool, world: int, c: _Choice, device: Device, p
         c.problems.append(f"does not fit: {precision} at micro-batch {m}, seq {seq} needs ~{est / GiB:.1f} GiB, "
                           f"{device.name} has {device.free_bytes / GiB:.1f} GiB free, {fits.budget / GiB:.1f} GiB "
                           f"usable (try precision 4bit, a smaller data.max_seq_len, gradient_checkpointing on"
-                          f"{', or a larger train.max_memory_gib' if t.max_memory_gib is not None else ''})")
+                          f"{', or a larger train.max_memory_gib' if t.max_memory_gib is not None else ''}"
+                          f"{'; full fine-tuning keeps 16 bytes per weight: train.method lora needs far less' if t.method == 'full' else ''})")
         chosen = (m, True, est)
     micro, gc, est = chosen
     if t.gradient_checkpointing == "auto":
@@ -287,10 +312,13 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
     if mc.get("model_type") not in (None, "llama", "mistral", "qwen2", "qwen3"):
         c.reasons.append(f"model_type {mc.get('model_type')}: estimates assume a Llama-style decoder")
     params, shapes = count_params(mc)
-    lora_params = mc["num_hidden_layers"] * sum(t.lora.r * (i + o) for name, (i, o) in shapes.items()
-                                                 if name in t.lora.target_modules)
+    full = t.method == "full"
+    lora_params = params if full else mc["num_hidden_layers"] * sum(
+        t.lora.r * (i + o) for name, (i, o) in shapes.items() if name in t.lora.target_modules)
     unknown = [m for m in t.lora.target_modules if m not in shapes]
-    if unknown:
+    if full:
+        _check_full(t, c)
+    elif unknown:
         c.problems.append(f"train.lora.target_modules: {', '.join(unknown)} not in a Llama-style block "
                           f"({', '.join(shapes)})")
     cuda = device.kind == "cuda"
@@ -300,14 +328,14 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
     seq = cfg.data.max_seq_len
     budget = _budget(t, device, c)
     precision = _choose_precision(t, mc, params, lora_params, seq, device, budget, liger,
-                                  fp8_supported(device), c)
+                                  fp8_supported(device), c, full)
     backend = _choose_backend(t, precision, cuda, c)
     packing, attention = _choose_packing(t, cuda, backend, seq, c)
     fused_ce = liger or backend == "unsloth"
     offload = backend == "unsloth"   # Unsloth's checkpointing keeps layer inputs in CPU memory, not on the GPU
 
     def fits(micro: int, gc: bool) -> tuple[bool, int]:
-        est = estimate_bytes(mc, params, lora_params, precision, micro, seq, gc, fused_ce, offload and gc)
+        est = estimate_bytes(mc, params, lora_params, precision, micro, seq, gc, fused_ce, offload and gc, full)
         return est <= budget, est
     fits.budget = budget
     # under torchrun every process takes batch_size / world rows per optimizer step; with several GPUs visible
@@ -329,4 +357,4 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
     if c.problems:
         raise ConfigError(c.problems, f"training plan for '{cfg.name}'")
     return Plan(backend, precision, micro, grad_accum, gc, liger, packing, device, params, lora_params, est, c.reasons,
-                world, attention, nf4_fp8)
+                world, attention, nf4_fp8, t.method)

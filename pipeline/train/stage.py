@@ -7,7 +7,8 @@
 With several GPUs visible and no torchrun around it, the command launches torchrun itself (one process per
 GPU, DDP) and says so in the plan. Each run gets its own folder from the run registry (pipeline/runs.py):
 plan.json, metrics.jsonl (one line per logged step), checkpoint-N/ (complete or ignored), adapter/
-(adapter + tokenizer + model card with the prompt contract + config.yaml, published atomically) and
+(adapter + tokenizer + model card with the prompt contract + config.yaml, published atomically; with
+train.method full the whole model, the same way, in model/) and
 result.json (figures over the whole run, resumes included). One process writes a run at a time.
 
 A run that stops on an error is recorded `failed` with one line why (run.json, even on a full disk); its
@@ -93,18 +94,20 @@ def _launch_ddp(cfg: RunConfig, plan: planning.Plan, t0: float) -> TrainResult:
         raise TrainError(f"the {n}-process DDP run {run.id} failed (exit code {code}"
                          + (f": {why}" if why else "") + f"); its log is above and its folder is {run.dir}")
     res = json.loads(run.result_path.read_text())
-    return TrainResult(run.id, run.dir, run.adapter_dir, res["steps"], res["train_loss"], res["eval_loss"],
+    return TrainResult(run.id, run.dir, run.model_dir if plan.method == "full" else run.adapter_dir, res["steps"], res["train_loss"], res["eval_loss"],
                        time.time() - t0, plan.describe())
 
 
 def model_card(cfg: RunConfig, run: runs.Run, plan: planning.Plan, tok, steps: int, data_report: dict) -> dict:
     """What travels with the adapter: base model, the prompt contract, data and training facts."""
-    return {"format": 1, "kind": "lora-adapter", "base_model": cfg.model.name_or_path, "run": run.id,
+    return {"format": 1, "kind": "full-model" if plan.method == "full" else "lora-adapter",
+            "base_model": cfg.model.name_or_path, "run": run.id,
             "job_id": run.job_id, "steps": steps, "contract": cfg.contract().to_dict(),
             "chat_template": tok.chat_template, "tokenizer": "in this folder",
             "data": {"fingerprint": data_report.get("fingerprint_digest"), "train_rows": data_report.get("train_rows"),
                      "sources": [s.path for s in cfg.data.sources]},
-            "training": {"backend": plan.backend, "precision": plan.precision, "lora_r": cfg.train.lora.r,
+            "training": {"backend": plan.backend, "precision": plan.precision, "method": plan.method,
+                         "lora_r": cfg.train.lora.r,
                          "lora_alpha": cfg.train.lora.alpha, "target_modules": list(cfg.train.lora.target_modules),
                          "learning_rate": cfg.train.learning_rate, "batch_size": cfg.train.batch_size * cfg.train.grad_accum},
             "evaluation": None}
@@ -151,7 +154,8 @@ def _being_written(cfg: RunConfig, run_: runs.Run) -> Path:
     """What a write that failed was most likely writing, when the error names no file (torch.save and
     safetensors name none): the newest unfinished checkpoint, adapter or prepared-data folder, else the run."""
     data = runs.prepared_dir(cfg, prepare.fingerprint(cfg))
-    found = checkpoints.incomplete(run_.dir) + list(run_.dir.glob(".adapter.partial-*"))
+    found = checkpoints.incomplete(run_.dir) + list(run_.dir.glob(".adapter.partial-*")) + list(
+        run_.dir.glob(".model.partial-*"))
     found += list(data.parent.glob(f".{data.name}.partial-{os.getpid()}"))
     return max(found, key=lambda p: p.stat().st_mtime, default=run_.dir)
 
@@ -223,15 +227,16 @@ def _train(cfg: RunConfig, plan: planning.Plan, model_path: Path, run_: runs.Run
     if not main:                                         # the main process writes the adapter and result
         dist.wait_for_everyone()
         return TrainResult(run_.id, out_dir, run_.adapter_dir, steps, None, None, time.time() - t0, plan.describe())
-    tmp = staging_dir(out_dir, "adapter")
+    target = run_.model_dir if plan.method == "full" else run_.adapter_dir   # a whole model, or the adapter
+    tmp = staging_dir(out_dir, target.name)
     trainer.model.save_pretrained(str(tmp))
     tok = trainer.processing_class
     tok.save_pretrained(str(tmp))
     write_card(tmp, model_card(cfg, run_, plan, tok, steps, data_report))
     (tmp / "config.yaml").write_text(dump(cfg))
-    publish(tmp, run_.adapter_dir)
+    publish(tmp, target)
     summary = runs.summarize(run_)
-    res = TrainResult(run_.id, out_dir, run_.adapter_dir, steps, summary["train_loss"], summary["eval_loss"],
+    res = TrainResult(run_.id, out_dir, target, steps, summary["train_loss"], summary["eval_loss"],
                       time.time() - t0, plan.describe())
     write_atomic(run_.result_path, json.dumps({"run": run_.id, "steps": steps, "train_loss": res.train_loss,
                                                "first_loss": summary["first_loss"], "last_loss": summary["last_loss"],

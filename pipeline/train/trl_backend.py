@@ -1,4 +1,4 @@
-"""TRL backend: SFTTrainer + PEFT LoRA; QLoRA through bitsandbytes NF4 (double quant, bf16 compute);
+"""TRL backend: SFTTrainer + PEFT LoRA (or every weight, train.method full); QLoRA through bitsandbytes NF4 (double quant, bf16 compute);
 Liger kernels on CUDA; padding-free packing (position ids restart per example; attention runs per example
 through flash_attn or, without it, torch's varlen FlashAttention: pipeline/train/varlen.py); CPU and
 CUDA; DDP under accelerate/torchrun comes from the Trainer.
@@ -16,10 +16,11 @@ from pipeline.train.plan import Plan
 
 def _dtype(plan: Plan):
     """Weights' dtype. On CPU, fp32 weights under bf16 autocast beat bf16 weights (290 vs 257 tok/s,
-    SmolLM2-135M LoRA on 2 cores); on CUDA, bf16 weights."""
+    SmolLM2-135M LoRA on 2 cores); on CUDA, bf16 weights. Full fine-tuning keeps fp32 weights everywhere (an
+    update far smaller than a bf16 weight's last bit would be lost)."""
     import torch
 
-    if plan.precision == "fp32" or (plan.device.kind == "cpu" and plan.precision == "bf16"):
+    if plan.precision == "fp32" or plan.method == "full" or (plan.device.kind == "cpu" and plan.precision == "bf16"):
         return torch.float32
     return torch.bfloat16   # bf16, 4bit compute, and fp8 (whose non-projection weights stay bf16)
 
@@ -56,6 +57,11 @@ def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
             if hasattr(m, "support_avx512bf16_for_cpu"):
                 m.support_avx512bf16_for_cpu = False
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=plan.gradient_checkpointing)
+    if plan.method == "full":
+        model.train()
+        if plan.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        return model
     lora = cfg.train.lora
     model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                               target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))

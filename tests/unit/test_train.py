@@ -302,3 +302,37 @@ def test_the_train_command_launches_ddp_itself_into_one_run(home, tiny_llama_dir
     assert res.out_dir == run.dir and res.steps == 3 and run.has_adapter()
     assert json.loads(run.result_path.read_text())["processes"] == 2
     assert json.loads((run.dir / "plan.json").read_text())["world_size"] == 2
+
+
+def test_full_fine_tuning_trains_every_weight_and_is_evaluated_as_a_whole_model(home, tiny_llama_dir, data_file):
+    """train.method full: no adapter; every weight moves; model/ is a whole model with the card and tokenizer;
+    the run is named like an adapter run to evaluate, and refused (naming model/) where an adapter is needed."""
+    from safetensors.torch import load_file
+
+    from pipeline.evaluate import stage as evaluate
+
+    cfg = config.load(None, tiny_train_overrides(tiny_llama_dir, data_file, "train.method=full", "train.precision=fp32",
+                                                 "train.learning_rate=1e-3", "train.max_steps=12", "name=full"))
+    res = train.run(cfg)
+    losses = _losses(res.out_dir)
+    assert sum(list(losses.values())[-3:]) / 3 < 0.9 * losses[1], losses
+    run = runs.get(res.run_id)
+    assert res.adapter_dir == run.model_dir and run.has_model() and not run.has_adapter()
+    assert json.loads((run.model_dir / "sqlgenie.json").read_text())["kind"] == "full-model"
+    assert json.loads((res.out_dir / "plan.json").read_text())["method"] == "full"
+    before, after = load_file(str(tiny_llama_dir / "model.safetensors")), load_file(str(run.model_dir / "model.safetensors"))
+    moved = [k for k in before if not torch.equal(before[k], after[k].to(before[k].dtype))]
+    assert len(moved) == len(before), sorted(set(before) - set(moved))   # embeddings and norms too, not only projections
+    with pytest.raises(runs.RunError, match="is a full fine-tune .*model/? is already a whole model"):
+        runs.resolve_adapter(res.run_id, cfg)                               # export: nothing to merge
+    result = evaluate.run(cfg, adapter=res.run_id, split=str(data_file), limit=2, backend="transformers")
+    assert result.metrics["adapter"] == str(run.model_dir) and result.metrics["run"] == res.run_id
+    assert result.out_dir.parent == run.dir / "eval" and result.metrics["label"] == "model"
+
+
+def test_full_fine_tuning_refuses_a_quantized_base_and_unsloth(home, tiny_llama_dir, data_file):
+    for extra, says in [("train.precision=4bit", "train.precision 4bit keeps a frozen quantized base"),
+                        ("train.backend=unsloth", "train.method full runs on the trl backend")]:
+        cfg = config.load(None, tiny_train_overrides(tiny_llama_dir, data_file, "train.method=full", extra))
+        with pytest.raises(ConfigError, match=says):
+            train.run(cfg)
