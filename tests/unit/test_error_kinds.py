@@ -32,6 +32,10 @@ def test_each_kind_from_a_row_that_has_it():
                          "GROUP BY a.name", gold=JOIN))[0] == "wrong_aggregate"
     assert kinds_of(_row("SELECT title FROM books WHERE publisher = 'English' ORDER BY year DESC")) == ["wrong_column"]
     assert kinds_of(_row("SELECT title FROM books WHERE language = 'English' ORDER BY year")) == ["other_mismatch"]
+    # an answer nested too deeply for sqlglot (seen from a looping fine-tune): counted, not a crash of the evaluation
+    deep = "SELECT " + "(" * 3000 + "1" + ")" * 3000
+    assert kinds_of(_row(deep)) == ["other_mismatch"]
+    assert kinds_of(_row(deep, runs=False, status="pred_error", error="parser stack overflow")) == ["no_sql"]
 
 
 def test_counts_and_table():
