@@ -2,11 +2,13 @@
 evaluate or export a run. Each returns the new job id; nothing heavy runs in the dashboard's process.
 
     job, deployment, model = try_run(store, run)     # base + LoRA in one vLLM, free ports, one replica
+    b = compare_with(run, deployment, model)         # the playground's second model (a full fine-tune: the base elsewhere)
 """
 from __future__ import annotations
 
 import json
 import time
+from urllib.parse import urlencode
 
 import yaml
 
@@ -21,7 +23,7 @@ from serving import deployments as D
 def playground_url(deployment: str | None = None, a: str | None = None, b: str | None = None) -> str:
     host = envs.text("SQLGENIE_HOST")
     host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    q = "&".join(f"{k}={v}" for k, v in (("deployment", deployment), ("a", a), ("b", b)) if v)
+    q = urlencode([(k, v) for k, v in (("deployment", deployment), ("a", a), ("b", b)) if v])
     return f"http://{host}:{envs.port('PLAYGROUND_PORT')}/" + (f"?{q}" if q else "")
 
 
@@ -34,17 +36,38 @@ def adapter_name(run: runs.Run) -> str:
 
 
 def try_run(store: JobStore, run: runs.Run, replicas: int = 1) -> tuple[int, str, str]:
-    """Serve the run's base model with its adapter by name (vLLM --enable-lora) as a serve job on free ports."""
-    if not run.has_adapter():
+    """Serve the run's base model with its adapter by name (vLLM --enable-lora) as a serve job on free ports; a full
+    fine-tune (train.method full) is served alone, as the deployment's model (the name returned is then its own)."""
+    if not run.has_output():
         raise SqlgenieError(f"run {run.id} has no adapter yet ({run.status}): try it once training finished")
     cfg = run_config(run)
     name = f"try-{time.strftime('%H%M%S')}"
-    model = adapter_name(run)
-    serve = {"model": cfg.model.name_or_path, "name": name, "replicas": replicas, "router_port": 0, "base_port": 0,
-             "metrics_port": 0, "max_model_len": 2048, "lora_adapters": [f"{model}={run.adapter_dir}"],
-             "warmup_requests": 1}
+    whole = not run.has_adapter()
+    model = name if whole else adapter_name(run)
+    serve = {"model": str(run.model_dir) if whole else cfg.model.name_or_path, "name": name, "replicas": replicas,
+             "router_port": 0, "base_port": 0, "metrics_port": 0, "max_model_len": 2048,
+             "lora_adapters": [] if whole else [f"{model}={run.adapter_dir}"], "warmup_requests": 1}
     job = store.submit("serve", yaml.safe_dump(serve, sort_keys=False), name=name)
     return job, name, model
+
+
+def compare_with(run: runs.Run, deployment: str, model: str) -> str | None:
+    """The second model the playground opens beside a Try-it deployment: the adapter (LoRA runs: base and adapter
+    are served together), or for a full fine-tune, served alone, the same base model on another ready deployment
+    ('name @ deployment', e.g. the console's default); None when no deployment serves it."""
+    if model != deployment:
+        return model
+    base = run_config(run).model.name_or_path
+    for name in D.names():
+        if name == deployment:
+            continue
+        try:
+            dep, st = D.read(name), D.load(name)
+        except SqlgenieError:
+            continue
+        if dep.ready and (st.get("config") or {}).get("model") == base and name in dep.models:
+            return f"{name} @ {name}"
+    return None
 
 
 def serve_again(store: JobStore, name: str) -> int:

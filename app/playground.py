@@ -2,9 +2,12 @@
 
     python -m app.playground        # http://127.0.0.1:7860 ; or `sqlgenie console` (it starts this too)
     http://127.0.0.1:7860/?deployment=try-120301&a=try-120301&b=ft-120301     # side by side, from "Try it"
+    http://127.0.0.1:7860/?deployment=try-120301&a=try-120301&b=sqlgenie%20@%20sqlgenie  # b from another deployment
 
 Pick a deployment and the model to ask (a base model, or a LoRA adapter served beside it); tick "compare"
-to ask a second model the same question side by side (base vs fine-tuned). Each answer shows the SQL for the
+to ask a second model the same question side by side (base vs fine-tuned); the second model may be served by
+another ready deployment ("model @ deployment": a full fine-tune, served alone, beside the console's base
+model). Each answer shows the SQL for the
 chosen dialect, three separate marks (parses / names exist / read-only; a statement that changes data is
 flagged and only ever runs on a throwaway copy), the rows it returns on your sample rows, latency, and how it
 was made (constrained by the schema's grammar or not, candidates tried and how many agreed). The exact
@@ -44,6 +47,7 @@ EXAMPLES = {
 }
 DEFAULT_EXAMPLE = "hr"
 _CLIENTS: dict = {}
+ELSEWHERE = " @ "          # "model @ deployment": a second model served by another deployment
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -65,6 +69,20 @@ def models_of(deployment: str | None) -> list[str]:
         return list(D.read(deployment).models)
     except SqlgenieError:
         return []
+
+
+def b_choices(deployment: str | None) -> list[str]:
+    """The second model: this deployment's models, then every other ready deployment's as 'model @ deployment'."""
+    others = [f"{m}{ELSEWHERE}{d}" for d in ready_deployments() if d != deployment for m in models_of(d)]
+    return models_of(deployment) + others
+
+
+def resolve_model(dep: D.Deployment, ref: str) -> tuple[D.Deployment, str]:
+    """(deployment, model) of a model choice: 'model @ deployment' is read from that deployment (once a question)."""
+    if ELSEWHERE in ref:
+        model, name = ref.split(ELSEWHERE, 1)
+        return D.read(name), model
+    return dep, ref
 
 
 def client(dep: D.Deployment, model: str) -> TextToSql:
@@ -153,13 +171,18 @@ def answer(deployment, model_a, compare, model_b, schema, rows, question, target
     except SqlgenieError as e:
         return ["### Model", *_panel(None, str(e)), "", *blank_b, history, history]
     a, pa = ask_one(dep, model_a, schema, rows, question, target, execute, constrained, candidates, temperature)
-    pb = blank_b
+    pb, dep_b, name_b = blank_b, dep, model_b
     if compare and model_b:
-        _, pb = ask_one(dep, model_b, schema, rows, question, target, execute, constrained, candidates, temperature)
+        try:
+            dep_b, name_b = resolve_model(dep, model_b)
+            _, pb = ask_one(dep_b, name_b, schema, rows, question, target, execute, constrained, candidates,
+                            temperature)
+        except SqlgenieError as e:           # that deployment stopped meanwhile
+            pb = _panel(None, str(e))
     if a is not None:
         history = [[question, model_a, (a.check.transpiled or a.sql).replace("\n", " "),
                     "ok" if a.check.ok else "check", f"{a.latency_s * 1000:.0f} ms"]] + history
-    heads = [f"### {_title(dep, model_a)}", f"### {_title(dep, model_b) if compare and model_b else ''}"]
+    heads = [f"### {_title(dep, model_a)}", f"### {_title(dep_b, name_b) if compare and model_b else ''}"]
     return [heads[0], *pa, heads[1], *pb, history, history]
 
 
@@ -204,11 +227,12 @@ def _select(q: dict) -> tuple:
                 gr.update(choices=[], value=None), gr.update(value=text, visible=bool(text)),
                 gr.Timer(active=wait), q if wait else {})
     dep = name or (deps[0] if deps else None)
-    models = models_of(dep)
+    models, seconds = models_of(dep), b_choices(dep)
     a = q.get("a") if q.get("a") in models else (models[0] if models else None)
-    b = q.get("b") if q.get("b") in models else (models[1] if len(models) > 1 else None)
-    return (gr.update(choices=deps, value=dep), gr.update(choices=models, value=a), gr.update(value=bool(q.get("b"))),
-            gr.update(choices=models, value=b), gr.update(value="", visible=False), gr.Timer(active=False), {})
+    b = q.get("b") if q.get("b") in seconds else (models[1] if len(models) > 1 else None)
+    return (gr.update(choices=deps, value=dep), gr.update(choices=models, value=a),
+            gr.update(value=bool(q.get("b")) and b == q.get("b")), gr.update(choices=seconds, value=b),
+            gr.update(value="", visible=False), gr.Timer(active=False), {})
 
 
 def on_load(request: gr.Request):
@@ -224,7 +248,7 @@ def on_tick(wanted: dict):
 def on_deployment(dep):
     models = models_of(dep)
     return gr.update(choices=models, value=models[0] if models else None), gr.update(
-        choices=models, value=models[1] if len(models) > 1 else None)
+        choices=b_choices(dep), value=models[1] if len(models) > 1 else None)
 
 
 def refresh(dep):

@@ -114,6 +114,15 @@ class Run:
     def has_model(self) -> bool:
         return (self.model_dir / "config.json").is_file()
 
+    def has_output(self) -> bool:
+        """Training finished with something to evaluate, export or serve: an adapter, or a full fine-tune's model."""
+        return self.has_adapter() or self.has_model()
+
+    @property
+    def output_dir(self) -> Path:
+        """What training wrote: model/ for a full fine-tune, else adapter/ (model card and tokenizer in both)."""
+        return self.model_dir if self.has_model() and not self.has_adapter() else self.adapter_dir
+
     @property
     def damaged(self) -> str | None:
         """Why this run's own record (run.json) cannot be read; None when it can."""

@@ -87,20 +87,22 @@ def page() -> None:
     if run is not None:
         cols[2].page_link(state.PAGES["Training"], label=f"Open run {run.id.split('/')[-1]}",
                           query_params={"run": run.id})
-        if run.has_adapter() and cols[3].button("Try it", key=f"try-{pick}", type="primary",
-                                                help="serve this run's adapter beside its base model, then compare "
-                                                     "them in the playground"):
+        if run.has_output() and cols[3].button("Try it", key=f"try-{pick}", type="primary",
+                                               help="serve this run's adapter beside its base model (a full "
+                                                    "fine-tune: its model), then try it in the playground"):
             try:
                 job, dep, model = actions.try_run(store(), run)
                 st.session_state["flash"] = f"serving {model} (job #{job}, deployment {dep})"
-                st.session_state["try"] = (dep, run.name, model)
+                st.session_state["try"] = (dep, run.name, actions.compare_with(run, dep, model))
                 st.rerun()
             except SqlgenieError as e:
                 st.error(str(e))
     tried = st.session_state.get("try")
     if tried:
-        dep, _, model = tried
-        st.link_button(f"Open the playground on {dep}: base vs {model}", actions.playground_url(dep, dep, model))
+        dep, _, b = tried
+        st.link_button(f"Open the playground on {dep}: " + (f"base vs {b}" if b and " @ " not in b else
+                                                          f"the fine-tune vs {b}" if b else "the fine-tune"),
+                       actions.playground_url(dep, dep, b))
 
     @st.fragment(run_every=2)
     def detail():

@@ -77,7 +77,7 @@ def page() -> None:
     st.header("Models")
     if st.session_state.get("flash"):
         st.success(st.session_state.pop("flash"))
-    trained = [r for r in runs.list_runs() if r.has_adapter()]
+    trained = [r for r in runs.list_runs() if r.has_output()]
     if not trained:
         st.info("No trained model yet: train one (New job, kind train).")
         return
@@ -93,13 +93,13 @@ def page() -> None:
     wanted = st.query_params.get("run", "")
     pick = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0)
     run = next(r for r in trained if r.id == pick)
-    card = read_card(run.adapter_dir)
+    card = read_card(run.output_dir)
     c = st.columns(4)
     if c[0].button("Try it", type="primary", help="serve the base model and this adapter in one vLLM, then compare "
                                                   "them side by side in the playground"):
         try:
             job, dep, model = actions.try_run(store(), run)
-            st.session_state["try"] = (dep, run.name, model)
+            st.session_state["try"] = (dep, run.name, actions.compare_with(run, dep, model))
             st.session_state["flash"] = f"serving {model} beside its base (job #{job}, deployment {dep})"
             st.rerun()
         except SqlgenieError as e:
@@ -112,8 +112,8 @@ def page() -> None:
         st.page_link(state.PAGES["Jobs"], label=f"job #{job}", query_params={"job": str(job)})
     tried = st.session_state.get("try")
     if tried:
-        dep, _, model = tried
-        c[3].link_button("Open the playground", actions.playground_url(dep, dep, model))
+        dep, _, b = tried
+        c[3].link_button("Open the playground", actions.playground_url(dep, dep, b))
     if st.session_state.get("eval_form") == run.id:
         _evaluate_form(run, card)
     run_evals = run.evals()

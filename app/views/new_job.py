@@ -51,11 +51,11 @@ def _preset_tree(name: str) -> dict:
 
 
 def _run_picker(form: str) -> runs.Run | None:
-    trained = [r for r in runs.list_runs() if r.has_adapter()]
+    trained = [r for r in runs.list_runs() if r.has_output()]
     if not trained:
         st.warning("No trained run yet: train one first (kind train).")
         return None
-    return st.selectbox("Run (its adapter)", trained, format_func=lambda r: r.label(), key=f"w:{form}:run")
+    return st.selectbox("Run (its adapter, or a full fine-tune's model)", trained, format_func=lambda r: r.label(), key=f"w:{form}:run")
 
 
 def _run_form(kind: str, gpus: list[int]) -> tuple[str, list[str], list[int]] | None:
@@ -176,6 +176,7 @@ def _serve_form(gpus: list[int]) -> tuple[str, list[str], list[int]] | None:
     t = forms.tree("serve", ServeConfig, {"name": f"serve-{time.strftime('%H%M%S')}", "router_port": 0,
                                           "base_port": 0, "metrics_port": 0, "max_model_len": 2048})
     merged = [str(p.parent) for p in Path(runs.runs_home()).glob("*/*/export/merged/config.json")]
+    merged += [str(r.model_dir) for r in runs.list_runs() if r.has_model()]       # full fine-tunes serve as they are
     c1, c2, c3 = st.columns(3)
     forms.field(t, "serve", ServeConfig, "model", options=["embedded:smollm2-135m-instruct", *merged], container=c1)
     forms.field(t, "serve", ServeConfig, "name", "deployment name", container=c2)

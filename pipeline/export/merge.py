@@ -1,4 +1,5 @@
-"""Merge a LoRA adapter into its base model (bf16, never the 4-bit model) and save a servable folder.
+"""Merge a LoRA adapter into its base model (bf16, never the 4-bit model) and save a servable folder; a full
+fine-tune's model/ (train.method full) is written the same way, in bf16, with nothing to merge.
 
     from pipeline.export.merge import merge_adapter, verify_merge
     merge_adapter(base_dir, adapter_dir, out_dir, tokenizer, card_text)
@@ -77,14 +78,32 @@ def readme(card: dict) -> str:
     return "\n".join(lines)
 
 
-def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, tokenizer, card: dict) -> Path:
+def is_whole_model(folder: Path) -> bool:
+    """A full fine-tune's model/ folder (train.method full): weights of its own, no adapter to merge."""
+    return (Path(folder) / "config.json").is_file() and not (Path(folder) / "adapter_config.json").is_file()
+
+
+def _trained(base_dir: Path, adapter_dir: Path):
+    """base + adapter (unmerged), or a full fine-tune's whole model, in bf16."""
     import torch
+    from transformers import AutoModelForCausalLM
+
+    if is_whole_model(adapter_dir):
+        return AutoModelForCausalLM.from_pretrained(str(adapter_dir), dtype=torch.bfloat16)
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, GenerationConfig
 
     check_adapter_matches(base_dir, adapter_dir)
-    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.bfloat16)
-    model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    return PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.bfloat16),
+                                     str(adapter_dir))
+
+
+def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, tokenizer, card: dict) -> Path:
+    """base + adapter merged into one bf16 model (a full fine-tune's model: written in bf16 as it is)."""
+    from transformers import GenerationConfig
+
+    model = _trained(base_dir, adapter_dir)
+    if not is_whole_model(adapter_dir):
+        model = model.merge_and_unload()
     model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                                                pad_token_id=tokenizer.pad_token_id, do_sample=False)
     model.config.eos_token_id = tokenizer.eos_token_id
@@ -100,11 +119,9 @@ def verify_merge(base_dir: Path, adapter_dir: Path, merged_dir: Path, tokenizer,
                  prompts: list[str] | None = None) -> dict:
     """Logits of the saved merged model vs base + adapter (unmerged), both in bf16 on the same inputs."""
     import torch
-    from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    ref = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.bfloat16),
-                                    str(adapter_dir)).eval()
+    ref = _trained(base_dir, adapter_dir).eval()
     merged = AutoModelForCausalLM.from_pretrained(str(merged_dir), dtype=torch.bfloat16).eval()
     ids = [tokenizer(p, return_tensors="pt").input_ids for p in prompts or DEFAULT_PROMPTS]
     v = compare_logits(ref, merged, ids)

@@ -87,7 +87,7 @@ def _calibration(cfg: RunConfig, tok, contract: PromptContract) -> list[str]:
 
 def run(cfg: RunConfig, progress=print) -> ExportResult:
     e = cfg.export
-    adapter, run_ = runs.resolve_adapter(e.adapter, cfg)
+    adapter, run_ = runs.resolve_adapter(e.adapter, cfg, whole_ok=True)   # or a full fine-tune's model/
     base = assets.resolve(cfg.model.name_or_path)
     if not (base / "config.json").is_file():
         raise ConfigError([f"model.name_or_path: {base} has no config.json"])

@@ -7,7 +7,7 @@
 The parts, each named with its source in `basis`:
 - tokens per row: the prepared data's report (measured on every row); before the data is prepared, a guess;
 - training speed: the median tokens/s of the newest finished run here with the same model, device kind,
-  precision and LoRA rank (else the same model and device kind); before any, a rough figure for the model's
+  precision and LoRA rank or full fine-tuning (else the same model and device kind); before any, a rough figure for the model's
   size and this machine's cores, said to be one;
 - evaluation passes: one every eval_steps and one at the end unless the last step had one (the trainer's own
   rule, pipeline/train/stage.py), each a forward pass over the eval rows at 2.5x the training speed (forward
@@ -91,7 +91,8 @@ def _measured(cfg: RunConfig, plan) -> tuple[float, float, str] | None:
             continue
         if other.model.name_or_path != cfg.model.name_or_path or p["device"]["kind"] != plan.device.kind:
             continue
-        same = p["precision"] == plan.precision and other.train.lora.r == cfg.train.lora.r
+        shape = lambda c: "full fine-tuning" if c.train.method == "full" else f"LoRA r{c.train.lora.r}"  # noqa: E731
+        same = p["precision"] == plan.precision and shape(other) == shape(cfg)
         if best is not None and (best[0] or not same):
             continue
         recs = runs.read_metrics(r)
@@ -102,7 +103,7 @@ def _measured(cfg: RunConfig, plan) -> tuple[float, float, str] | None:
         ends = [m["elapsed_s"] for m in recs if m.get("elapsed_s") is not None]
         rest = max(0.0, float(res.get("seconds", 0)) - (ends[-1] if ends else 0.0))   # before and after the steps
         best = (same, speed, rest, f"{speed:,.0f} tok/s: median of run {r.id}"
-                + ("" if same else f" ({p['precision']}, LoRA r{other.train.lora.r})"))
+                + ("" if same else f" ({p['precision']}, {shape(other)})"))
     return None if best is None else best[1:]
 
 

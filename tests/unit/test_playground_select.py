@@ -50,3 +50,32 @@ def test_a_queued_serve_job_is_waited_for(home):
                       str(home / "none.log")))
     *_, note, timer, _ = _select({"deployment": "try-3"})
     assert "its serve job #1 is queued" in note["value"] and timer.active
+
+
+def _save_merged(name: str, model_path: str) -> None:
+    """A ready deployment serving one model of its own (a merged export or a full fine-tune), as the launcher saves it."""
+    from serving import deployments as D
+
+    D.state_dir(name).mkdir(parents=True, exist_ok=True)
+    D.save({"name": name, "phase": "ready", "created": time.time(), "router": {"url": "http://127.0.0.1:9"},
+            "replicas": [{"device": "cpu:0", "args": []}], "config": {"model": model_path}, "workers": [],
+            "models": {name: {"kind": "merged", "tokenizer": "/t", "contract": {}}}})
+
+
+def test_the_second_model_may_come_from_another_deployment(home):
+    """A full fine-tune's Try-it deployment serves it alone; the base is compared from the console's deployment."""
+    from app.playground import _select, b_choices, resolve_model
+    from serving import deployments as D
+
+    _save("sqlgenie", "ready")
+    _save_merged("try-9", "/runs/x/model")
+    assert b_choices("try-9") == ["try-9", "sqlgenie @ sqlgenie", "ft-1 @ sqlgenie"]
+    dep, a, compare, b, *_ = _select({"deployment": "try-9", "a": "try-9", "b": "sqlgenie @ sqlgenie"})
+    assert dep["value"] == "try-9" and a["value"] == "try-9" and b["value"] == "sqlgenie @ sqlgenie"
+    assert compare["value"] is True and a["choices"] == ["try-9"]
+    other, model = resolve_model(D.read("try-9"), b["value"])
+    assert other.name == "sqlgenie" and model == "sqlgenie" and other.models[model].kind == "base"
+    assert resolve_model(D.read("try-9"), "try-9")[0].name == "try-9"
+    # a b the URL names that no ready deployment serves is not ticked in silence
+    *_, compare, b, _, _, _ = _select({"deployment": "try-9", "a": "try-9", "b": "gone @ nowhere"})
+    assert compare["value"] is False and b["value"] is None

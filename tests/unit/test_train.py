@@ -323,8 +323,31 @@ def test_full_fine_tuning_trains_every_weight_and_is_evaluated_as_a_whole_model(
     before, after = load_file(str(tiny_llama_dir / "model.safetensors")), load_file(str(run.model_dir / "model.safetensors"))
     moved = [k for k in before if not torch.equal(before[k], after[k].to(before[k].dtype))]
     assert len(moved) == len(before), sorted(set(before) - set(moved))   # embeddings and norms too, not only projections
-    with pytest.raises(runs.RunError, match="is a full fine-tune .*model/? is already a whole model"):
-        runs.resolve_adapter(res.run_id, cfg)                               # export: nothing to merge
+    from pipeline.export import stage as export
+
+    exp_cfg = config.load(None, [*tiny_train_overrides(tiny_llama_dir, data_file, "name=full"),
+                                 f"export.adapter={res.run_id}", "export.formats=[merged]"])
+    merged = export.run(exp_cfg, progress=lambda *_: None).items[0]
+    assert merged["verify"]["top1_agreement"] == 1.0                       # written in bf16 from the model, checked
+    assert json.loads((run.export_dir / "merged" / "sqlgenie.json").read_text())["merged_from"] == str(run.model_dir)
+    # Try it: the fine-tune is served alone (no base + adapter), and compared with its base where one is served
+    import yaml
+
+    from app import actions
+    from pipeline.jobs import JobStore
+    from serving import deployments as D
+
+    store = JobStore()
+    job, dep, model = actions.try_run(store, run)
+    serve = yaml.safe_load(store.get(job).config)
+    assert serve["model"] == str(run.model_dir) and serve["lora_adapters"] == [] and model == dep
+    assert actions.compare_with(run, dep, model) is None                  # nothing serves the base yet
+    D.state_dir("sqlgenie").mkdir(parents=True, exist_ok=True)
+    D.save({"name": "sqlgenie", "phase": "ready", "created": time.time(), "router": {"url": "http://127.0.0.1:9"},
+            "replicas": [], "config": {"model": str(tiny_llama_dir)}, "workers": [],
+            "models": {"sqlgenie": {"kind": "base", "tokenizer": "/t", "contract": {}}}})
+    assert actions.compare_with(run, dep, model) == "sqlgenie @ sqlgenie"
+    assert "b=sqlgenie+%40+sqlgenie" in actions.playground_url(dep, dep, "sqlgenie @ sqlgenie")
     result = evaluate.run(cfg, adapter=res.run_id, split=str(data_file), limit=2, backend="transformers")
     assert result.metrics["adapter"] == str(run.model_dir) and result.metrics["run"] == res.run_id
     assert result.out_dir.parent == run.dir / "eval" and result.metrics["label"] == "model"

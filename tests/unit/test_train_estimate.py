@@ -15,6 +15,8 @@ from pipeline.train.estimate import estimate, eval_passes
 
 RUNS = REPO_ROOT / "tests" / "data" / "cpu-runs"
 OLD, NEW = "20261207-111939-139a", "20261207-180603-10a5"
+# the LoRA recipe these two runs trained (the CPU default before full fine-tuning: r64, 160 x 4 rows)
+LORA = ["train.method=lora", "train.max_steps=160", "train.eval_steps=80", "train.learning_rate=1e-3"]
 CPU_PLAN = SimpleNamespace(device=SimpleNamespace(kind="cpu"), precision="fp32", world_size=1, params=134515008)
 
 
@@ -39,7 +41,7 @@ def test_eval_passes_follow_the_trainers_rule():
 
 def test_the_old_cpu_run_predicts_the_new_recipe_within_1_5x(home):
     _install(home, OLD)
-    cfg = config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml")          # the new recipe: r64, 160 x 4
+    cfg = config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml", LORA)    # the newer recipe: r64, 160 x 4
     e = estimate(cfg, CPU_PLAN)
     assert e.steps == 160 and e.rows_per_step == 4 and round(e.tokens_per_row) == 459 and e.eval_passes == 2
     assert f"median of run smollm2-cpu/{OLD} (fp32, LoRA r16)" in e.describe()   # another rank: said so
@@ -48,11 +50,11 @@ def test_the_old_cpu_run_predicts_the_new_recipe_within_1_5x(home):
 
 def test_a_run_of_the_same_recipe_is_preferred_and_its_time_comes_back_within_1_5x(home):
     _install(home, OLD, NEW)
-    e = estimate(config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml"), CPU_PLAN)
+    e = estimate(config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml", LORA), CPU_PLAN)
     assert f"median of run smollm2-cpu/{NEW}" in e.describe() and "LoRA r16" not in e.describe()
     assert 1 / 1.5 <= _seconds(NEW) / e.seconds <= 1.5
     old = config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml",
-                      ["train.lora.r=16", "train.lora.alpha=32", "train.batch_size=8", "train.max_steps=90",
+                      [*LORA, "train.lora.r=16", "train.lora.alpha=32", "train.batch_size=8", "train.max_steps=90",
                        "train.eval_steps=45"])
     assert 1 / 1.5 <= _seconds(OLD) / estimate(old, CPU_PLAN).seconds <= 1.5
 
@@ -66,7 +68,7 @@ def test_before_any_run_the_speed_is_said_to_be_rough(home):
 @pytest.mark.parametrize("steps", [1, 7])
 def test_the_description_names_every_part(home, steps):
     _install(home, NEW)
-    cfg = config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml", [f"train.max_steps={steps}", "train.eval_steps=5"])
+    cfg = config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml", [*LORA, f"train.max_steps={steps}", "train.eval_steps=5"])
     d = estimate(cfg, CPU_PLAN).describe()
     assert f"{steps} steps x 4 rows x ~459 tokens" in d and "loading and saving" in d
     assert ("2 eval-loss passes" in d) if steps == 7 else ("1 eval-loss pass " in d)
