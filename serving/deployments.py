@@ -101,7 +101,7 @@ class ServedModel:
     base: str | None = None    # a LoRA's base model (served name)
 
     def describe(self) -> str:
-        """'ft-171217 (fine-tune, LoRA on try-171533)' / 'try-171533 (base)'."""
+        """'ft-171217 (fine-tune, LoRA on try-171533)' / 'try-171533 (base)' / 'try-171533 (full fine-tune)'."""
         return f"{self.name} ({'fine-tune, LoRA on ' + str(self.base) if self.kind == 'lora' else self.kind})"
 
 

@@ -342,8 +342,10 @@ def served_models(cfg: ServeConfig) -> dict[str, dict]:
     exactly as it was trained (its tokenizer folder and the prompt contract from its model card)."""
     model_dir = assets.resolve(cfg.model)
     card = read_card(model_dir)
-    out = {cfg.name: {"kind": "merged" if card else "base", "path": str(model_dir), "tokenizer": str(model_dir),
-                      "contract": PromptContract.from_card(card).to_dict(), "card": bool(card), "base": None}}
+    kind = "full fine-tune" if card.get("kind") == "full-model" else "merged" if card else "base"
+    out = {cfg.name: {"kind": kind, "path": str(model_dir), "tokenizer": str(model_dir),
+                      "contract": PromptContract.from_card(card).to_dict(), "card": bool(card), "base": None,
+                      "run": card.get("run")}}
     for name, path in cfg.adapters().items():
         ad = Path(path).expanduser().resolve()
         acard = read_card(ad)

@@ -100,6 +100,8 @@ def _run_form(kind: str, gpus: list[int]) -> tuple[str, list[str], list[int]] | 
         forms.field(t, kind, RunConfig, "data.include_sample_rows", "sample rows in the prompt", container=c3)
     if kind == "train":
         st.markdown("**Fine-tuning**")
+        forms.field(t, kind, RunConfig, "train.method", "method (full: every weight trains, no adapter; lora: "
+                                                         "adapters on a frozen base)")
         c1, c2, c3 = st.columns(3)
         forms.field(t, kind, RunConfig, "train.lora.r", "LoRA rank", container=c1)
         forms.field(t, kind, RunConfig, "train.lora.alpha", "LoRA alpha", container=c2)
@@ -114,7 +116,7 @@ def _run_form(kind: str, gpus: list[int]) -> tuple[str, list[str], list[int]] | 
         forms.field(t, kind, RunConfig, "train.precision", "precision", container=c1)
         forms.field(t, kind, RunConfig, "train.backend", "backend", container=c2)
     with st.expander("Every field (defaults shown; hover for what each does)"):
-        shown = {"name", "model.name_or_path", "data.sources", "data.max_seq_len", "data.eval_fraction",
+        shown = {"name", "model.name_or_path", "data.sources", "data.max_seq_len", "data.eval_fraction", "train.method",
                  "data.include_sample_rows", "train.lora.r", "train.lora.alpha", "train.learning_rate",
                  "train.lora.target_modules", "train.epochs", "train.max_steps", "train.batch_size",
                  "train.max_memory_gib", "train.precision", "train.backend", "export.formats", "export.adapter",
@@ -152,7 +154,8 @@ def _plan_preview(cfg: RunConfig) -> None:
     c[0].metric("backend / precision", f"{plan.backend} / {plan.precision}")
     c[1].metric("memory estimate", f"{plan.estimate_bytes / GiB:.1f} GiB")
     c[2].metric("micro-batch x accum", f"{plan.micro_batch} x {plan.grad_accum}")
-    c[3].metric("params", f"{plan.params / 1e6:,.0f}M + LoRA {plan.lora_params / 1e6:.1f}M")
+    c[3].metric("params", f"{plan.params / 1e6:,.0f}M, all trained" if plan.method == "full"
+                else f"{plan.params / 1e6:,.0f}M + LoRA {plan.lora_params / 1e6:.1f}M")
     st.caption("Time: " + estimate(cfg, plan).describe())
     with st.expander("Why this plan"):
         st.markdown("\n".join(f"- {r}" for r in plan.reasons))

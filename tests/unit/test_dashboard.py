@@ -71,10 +71,12 @@ def test_choosing_a_preset_fills_the_form(populated):
     assert preset.value == "smollm2-cpu"                                  # the one that fits a CPU machine
     name = next(t for t in at.text_input if t.label == "name")
     assert name.value == "smollm2-cpu"
+    method = lambda: next(s for s in at.selectbox if s.label.startswith("method")).value  # noqa: E731
+    assert method() == "full"                                  # the small model's CPU recipe trains every weight
     preset.set_value("llama31-8b-qlora").run()
     name = next(t for t in at.text_input if t.label == "name")
     rank = next(n for n in at.number_input if n.label == "LoRA rank")
-    assert name.value == "llama31-8b-qlora" and rank.value == 128
+    assert name.value == "llama31-8b-qlora" and rank.value == 128 and method() == "lora"
     assert any("llama31-8b-qlora" in str(c.value) for c in at.text_area)   # the YAML view follows
 
 
