@@ -152,7 +152,8 @@ def add_commands(sub) -> None:
     e = sub.add_parser("evaluate", help="execution accuracy of the base model or a run's adapter on held-out rows")
     e.add_argument("--config", "-c")
     e.add_argument("overrides", nargs="*")
-    e.add_argument("--adapter", help="`latest` (this config's newest trained run), a run id, or an adapter folder")
+    e.add_argument("--adapter", help="`latest` (this config's newest trained run), a run id (its adapter, or a full "
+                                      "fine-tune's model), or an adapter folder")
     e.add_argument("--split", default="bundled:test", help="bundled:test | ood (the hand-written yardstick) | ood2 "
                                                           "(the second one, for final figures only) | a file or "
                                                           "Spider folder")
