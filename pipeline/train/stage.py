@@ -57,7 +57,8 @@ class TrainResult:
         tl = f"{self.train_loss:.4f}" if self.train_loss is not None else "n/a"
         ev = f", eval loss {self.eval_loss:.4f}" if self.eval_loss is not None else ""
         return (f"run {self.run_id}: trained {self.steps} steps in {self.seconds:.0f} s, train loss {tl}{ev}\n"
-                f"  adapter: {self.adapter_dir}\n  metrics: {self.out_dir / 'metrics.jsonl'}")
+                f"  {self.adapter_dir.name if self.adapter_dir.name == 'model' else 'adapter'}: {self.adapter_dir}\n"
+                f"  metrics: {self.out_dir / 'metrics.jsonl'}")
 
 
 def _distributed() -> bool:

@@ -15,6 +15,7 @@ from pipeline.train.estimate import estimate, eval_passes
 
 RUNS = REPO_ROOT / "tests" / "data" / "cpu-runs"
 OLD, NEW = "20261207-111939-139a", "20261207-180603-10a5"
+FULL = "20261208-001435-1816"      # the full fine-tuning recipe (configs/smollm2-cpu.yaml now), on an AMX 2-core CPU
 # the LoRA recipe these two runs trained (the CPU default before full fine-tuning: r64, 160 x 4 rows)
 LORA = ["train.method=lora", "train.max_steps=160", "train.eval_steps=80", "train.learning_rate=1e-3"]
 CPU_PLAN = SimpleNamespace(device=SimpleNamespace(kind="cpu"), precision="fp32", world_size=1, params=134515008)
@@ -72,3 +73,15 @@ def test_the_description_names_every_part(home, steps):
     d = estimate(cfg, CPU_PLAN).describe()
     assert f"{steps} steps x 4 rows x ~459 tokens" in d and "loading and saving" in d
     assert ("2 eval-loss passes" in d) if steps == 7 else ("1 eval-loss pass " in d)
+
+
+def test_the_full_recipe_is_estimated_from_a_full_run_not_from_lora_runs(home):
+    """The default recipe (full fine-tuning, 320 x 4) from its own run's record: within 1.5x of that run's time; with
+    only LoRA runs here it says the speed comes from another shape of training."""
+    _install(home, OLD, NEW)
+    cfg = config.load(REPO_ROOT / "configs" / "smollm2-cpu.yaml")
+    assert "LoRA r64)" in estimate(cfg, CPU_PLAN).describe()              # another shape: said so
+    _install(home, FULL)
+    e = estimate(cfg, CPU_PLAN)
+    assert e.steps == 320 and f"median of run smollm2-cpu/{FULL}" in e.describe() and "LoRA" not in e.describe()
+    assert 1 / 1.5 <= _seconds(FULL) / e.seconds <= 1.5, (e.describe(), _seconds(FULL))
