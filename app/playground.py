@@ -245,10 +245,12 @@ def on_tick(wanted: dict):
                                            gr.Timer(active=False), {})
 
 
-def on_deployment(dep):
-    models = models_of(dep)
-    return gr.update(choices=models, value=models[0] if models else None), gr.update(
-        choices=b_choices(dep), value=models[1] if len(models) > 1 else None)
+def on_deployment(dep, a: str | None = None, b: str | None = None):
+    """The model lists of a newly picked deployment; the models already picked stay where it still offers them (a
+    URL's second model from another deployment is not reset when the page selects the URL's deployment)."""
+    models, seconds = models_of(dep), b_choices(dep)
+    return (gr.update(choices=models, value=a if a in models else (models[0] if models else None)),
+            gr.update(choices=seconds, value=b if b in seconds else (models[1] if len(models) > 1 else None)))
 
 
 def refresh(dep):
@@ -311,7 +313,7 @@ def build() -> gr.Blocks:
                             interactive=False, wrap=True)
         ex.change(lambda k: EXAMPLES[k], ex, [schema, rows, question])
         compare.change(lambda c: gr.update(visible=c), compare, col_b)
-        deployment.change(on_deployment, deployment, [model_a, model_b])
+        deployment.change(on_deployment, [deployment, model_a, model_b], [model_a, model_b])
         refresh_btn.click(refresh, deployment, [deployment, model_a, model_b])
         picked = [deployment, model_a, compare, model_b, waiting, timer, wanted]
         demo.load(on_load, None, picked)

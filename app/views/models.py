@@ -100,7 +100,9 @@ def page() -> None:
         try:
             job, dep, model = actions.try_run(store(), run)
             st.session_state["try"] = (dep, run.name, actions.compare_with(run, dep, model))
-            st.session_state["flash"] = f"serving {model} beside its base (job #{job}, deployment {dep})"
+            st.session_state["flash"] = (f"serving {model} beside its base (job #{job}, deployment {dep})" if model != dep
+                                         else f"serving the full fine-tune alone as {dep} (job #{job}); the playground "
+                                              "compares it with the base where another deployment serves that")
             st.rerun()
         except SqlgenieError as e:
             st.error(str(e))

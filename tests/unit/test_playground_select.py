@@ -64,7 +64,7 @@ def _save_merged(name: str, model_path: str) -> None:
 
 def test_the_second_model_may_come_from_another_deployment(home):
     """A full fine-tune's Try-it deployment serves it alone; the base is compared from the console's deployment."""
-    from app.playground import _select, b_choices, resolve_model
+    from app.playground import _select, b_choices, on_deployment, resolve_model
     from serving import deployments as D
 
     _save("sqlgenie", "ready")
@@ -76,6 +76,10 @@ def test_the_second_model_may_come_from_another_deployment(home):
     other, model = resolve_model(D.read("try-9"), b["value"])
     assert other.name == "sqlgenie" and model == "sqlgenie" and other.models[model].kind == "base"
     assert resolve_model(D.read("try-9"), "try-9")[0].name == "try-9"
+    # the page then selects the URL's deployment, which fires on_deployment: the picked models stay
+    a2, b2 = on_deployment("try-9", "try-9", "sqlgenie @ sqlgenie")
+    assert a2["value"] == "try-9" and b2["value"] == "sqlgenie @ sqlgenie"
+    assert on_deployment("sqlgenie", "try-9", "sqlgenie @ sqlgenie")[0]["value"] == "sqlgenie"   # not offered there
     # a b the URL names that no ready deployment serves is not ticked in silence
     *_, compare, b, _, _, _ = _select({"deployment": "try-9", "a": "try-9", "b": "gone @ nowhere"})
     assert compare["value"] is False and b["value"] is None
