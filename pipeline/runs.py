@@ -5,7 +5,7 @@ A *run* is one training run: its own folder, never shared, never reused. A rerun
     <root>/<stamp>/              root = train.output_dir or <home>/runs/<name>; stamp = 20261129-160142-a3f1
         run.json                 id ("<name>/<stamp>"), job id, fingerprint, status, created
         config.yaml              the resolved config
-        plan.json metrics.jsonl checkpoint-N/ adapter/ result.json
+        plan.json metrics.jsonl checkpoint-N/ adapter/ (model/: train.method full) result.json
         eval/<label>-<stamp>/    evaluations of this run's adapter
         export/<format>/         merged, GGUF, quantized exports
 
@@ -410,6 +410,7 @@ def resolve_adapter(ref: str, cfg: RunConfig, whole_ok: bool = False) -> tuple[P
             raise RunError(f"no trained run of '{cfg.name}' under {runs_root(cfg)} has an adapter yet: train first "
                            "(sqlgenie train -c ...), or give a run id or an adapter folder")
         if whole_ok and not run.has_adapter():
+            check_adapter(run.model_dir)            # the same checks: JSON parses, safetensors as long as they say
             return run.model_dir, run
         check_adapter(run.adapter_dir)
         return run.adapter_dir, run
@@ -421,6 +422,7 @@ def resolve_adapter(ref: str, cfg: RunConfig, whole_ok: bool = False) -> tuple[P
     run = get(ref)
     if not run.has_adapter() and run.has_model():
         if whole_ok:
+            check_adapter(run.model_dir)
             return run.model_dir, run
         raise RunError(f"run {run.id} is a full fine-tune (train.method full): {run.model_dir} is already a whole "
                        "model, with no adapter to merge; use it as model.name_or_path")
