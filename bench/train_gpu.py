@@ -24,7 +24,7 @@ last.
 the one-pass Triton kernel; the LoRA term as separate nodes after the FP8 base instead of one node that sums
 in place), `ours_auto_r1` also session 7's (each projection quantizes its own input), for a same-run
 before/after; `ours_qlora13_noblocks` is the 13 GiB QLoRA plan as session 9 left it (only Unsloth's
-matmul_lora in FP8; the fused blocks' backward in bf16, without pipeline/train/nf4_blocks.py);
+matmul_lora in FP8; the fused blocks' backward in bf16, without pipeline/train/kernels/nf4_blocks.py);
 `ours_auto_mlp8` keeps the attention projections in bf16 and only gate/up/down in FP8
 (the `layers` figures suggested it; the whole model says otherwise: docs/benchmarks.md).
 `layers`: one LoRA layer (r=128, PEFT, our fused forward) per 8B projection shape at 8192 tokens, forward and
@@ -35,9 +35,13 @@ training Linear with row-wise scales (torchao.float8, recipe "rowwise"); millise
 last quarter), the same rows for every stack; optimizer step every 128 rows. The anchor is the best
 anchor stack (Unsloth bf16 LoRA, no recompute) with its default: rows padded to the longest of each
 micro-batch of 8. Ours: the model pipeline/train builds, rows packed best-fit-decreasing into 1024-token
-bins by TRL, 8 bins per micro-batch flattened padding-free, attention per row by pipeline/train/varlen.py
+bins by TRL, 8 bins per micro-batch flattened padding-free, attention per row by kernels/varlen_attention.py
 (torch's varlen FlashAttention). Also ours padded (the packing gain alone) and ours with the frozen base in
-FP8 (pipeline/train/fp8_base.py). Figures: real tokens/s.
+FP8 (pipeline/train/kernels/fp8_linear.py). Figures: real tokens/s.
+
+Variants are asked for through the plan's public KernelOptions (VARIANTS: a mode's suffix -> the options it
+changes), never by patching the kernels. The numerics of every kernel are asserted by tests/gpu/ (pytest -m
+gpu); fp8-check and nf4-check here print their speed.
 """
 from __future__ import annotations
 
@@ -58,7 +62,14 @@ OURS = {"ours_auto": ("auto", "auto", None), "ours_bf16": ("bf16", "trl", None),
         "ours_qlora": ("4bit", "auto", None), "ours_qlora13": ("auto", "auto", 13),
         "ours_auto_r1": ("auto", "auto", None), "ours_auto_r2": ("auto", "auto", None), "ours_qlora13_r2": ("auto", "auto", 13),
         "ours_qlora13_noblocks": ("auto", "auto", 13),
-        "ours_auto_mlp8": ("auto", "auto", None)}   # see _round1, _round2, _mlp_only
+        "ours_auto_mlp8": ("auto", "auto", None)}   # their suffixes: VARIANTS
+# a mode's suffix -> the KernelOptions fields it changes from what the plan chose (session 9's and 7's changes
+# undone, FP8 for the MLP only, QLoRA's blocks in bf16)
+VARIANTS = {"_r2": {"triton_quantizer": False, "fp8_lora_one_node": False, "qlora_fp8": False},
+            "_r1": {"triton_quantizer": False, "fp8_lora_one_node": False, "qlora_fp8": False,
+                    "share_quantized_input": False},
+            "_mlp8": {"fp8_layers": "mlp"},
+            "_noblocks": {"qlora_fp8_blocks": False, "nf4_transpose_kernel": False}}
 MICRO, SEQ, R = 8, 1024, 128
 PEAK_BF16 = 790e12  # measured dense bf16 matmul rate of the H200 here (device notes)
 
@@ -111,11 +122,17 @@ def _amp():
     return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
-def _ours_model(cfg, model_dir: str, need_packing: bool = False):
-    """(model, plan): the model exactly as pipeline/train builds it from the plan for `cfg` on this GPU."""
+def _ours_model(cfg, model_dir: str, need_packing: bool = False, mode: str = ""):
+    """(model, plan): the model exactly as pipeline/train builds it from the plan for `cfg` on this GPU (with the
+    kernel options the mode's VARIANTS suffix changes)."""
+    import dataclasses
+
     from pipeline.train import plan as planning
 
     plan = planning.make_plan(cfg, Path(model_dir))
+    change = next((v for suffix, v in VARIANTS.items() if mode.endswith(suffix)), None)
+    if change:
+        plan = dataclasses.replace(plan, kernels=dataclasses.replace(plan.kernels, **change))
     print("PLAN " + plan.describe().replace("\n", " | "), flush=True)
     if need_packing and not plan.packing:
         raise SystemExit(f"plan did not turn packing on: {plan.reasons}")
@@ -146,9 +163,9 @@ def build(mode: str, model_dir: str):
                                                  bias="none", use_gradient_checkpointing="unsloth" if gc else False)
         return model, 6 if gc else 4, mode
     if mode.startswith("ours"):
-        model, plan = _ours_model(_plan_cfg(model_dir, *OURS[mode]), model_dir)
+        model, plan = _ours_model(_plan_cfg(model_dir, *OURS[mode]), model_dir, mode=mode)
         desc = (f"{plan.backend} {plan.precision} gc={'on' if plan.gradient_checkpointing else 'off'} "
-                f"liger={'on' if plan.liger else 'off'} micro={plan.micro_batch}")
+                f"liger={'on' if plan.liger else 'off'} micro={plan.micro_batch} kernels: {plan.kernels.describe()}")
         return model, 6 if plan.gradient_checkpointing else 4, desc
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
@@ -393,13 +410,15 @@ def fp8_check() -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from pipeline.train import fp8_base, fused_lora
+    from pipeline.train import kernels
+    from pipeline.train.kernels import fp8_linear
+    from pipeline.train.kernels.quantize import RowQuantizer
 
     torch.manual_seed(0)
     lin = torch.nn.Linear(4096, 14336, bias=False, device="cuda", dtype=torch.bfloat16)
     torch.nn.init.normal_(lin.weight, std=0.02)
     lin.weight.requires_grad_(False)
-    f8 = fp8_base.Fp8FrozenLinear(lin)
+    f8 = fp8_linear.Fp8FrozenLinear(lin)
     x = torch.randn(8192, 4096, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     x8 = x.detach().clone().requires_grad_(True)
     ref, out = lin(x), f8(x8)
@@ -409,15 +428,16 @@ def fp8_check() -> None:
     rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()  # noqa: E731
     print(f"FP8_CHECK layer 4096x14336: rel err out {rel(out, ref):.4f}, grad_x {rel(x8.grad, x.grad):.4f}, "
           f"nan {bool(out.isnan().any() or x8.grad.isnan().any())}", flush=True)
+    quantize = RowQuantizer()
     for m in (8192, 8150, 8101, 7999):
         t = torch.randn(m, 4096, device="cuda", dtype=torch.bfloat16)
         torch.cuda.synchronize()
         t0 = time.time()
-        fp8_base._quantize(t)
+        quantize(t)
         torch.cuda.synchronize()
         print(f"FP8_CHECK quantizer first call at {m} rows: {1e3 * (time.time() - t0):.1f} ms", flush=True)
 
-    _quantizers(torch, fp8_base)
+    _quantizers(torch)
 
     cfg = LlamaConfig(hidden_size=1024, intermediate_size=2048, num_hidden_layers=4, num_attention_heads=8,
                       num_key_value_heads=4, vocab_size=8000)
@@ -427,9 +447,7 @@ def fp8_check() -> None:
     for kind in ("bf16", "fp8"):
         torch.manual_seed(1)
         m = get_peft_model(copy.deepcopy(base), LoraConfig(r=32, lora_alpha=32, target_modules=TARGETS))
-        if kind == "fp8":
-            fp8_base.convert_lora_bases(m)
-        fused_lora.apply(m)
+        kernels.apply(m, kernels.KernelOptions(fp8_base=kind == "fp8", fused_lora=True))
         opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-3)
         losses = []
         for i in range(30):
@@ -471,22 +489,25 @@ def gemm() -> list[dict]:
     return out
 
 
-def _quantizers(torch, fp8_base) -> None:
-    """FP8_CHECK lines: the one-pass Triton quantizer (fp8_rows) vs the eager reference (bytes and scales equal?)
-    and vs torch.compile's kernel (ms per call, GB/s of the 3 bytes per element it must move), 8192 rows."""
-    from pipeline.train import fp8_rows
+def _quantizers(torch) -> None:
+    """FP8_CHECK lines: the one-pass Triton quantizer (quantize_triton) vs the eager reference (bytes and scales
+    equal?) and vs torch.compile's kernel (ms per call, GB/s of the 3 bytes per element it must move), 8192 rows."""
+    from pipeline.train.kernels import quantize_triton
+    from pipeline.train.kernels.quantize import RowQuantizer, quantize_rows
+
+    compiled = RowQuantizer(triton=False)
 
     for cols in (1024, 4096, 14336):
         x = torch.randn(8192, cols, device="cuda", dtype=torch.bfloat16) * 3
-        q_ref, s_ref = fp8_base.quantize_rows(x)
+        q_ref, s_ref = quantize_rows(x)
         try:
-            q, sc = fp8_rows.quantize_rows(x)
+            q, sc = quantize_triton.quantize_rows(x)
         except Exception as e:  # noqa: BLE001 - say why, keep the rest of the check
             print(f"FP8_CHECK quantizer: the Triton kernel failed: {type(e).__name__}: {str(e)[:400]}", flush=True)
             return
         same = (q.view(torch.uint8) == q_ref.view(torch.uint8)).float().mean().item()
-        ms_t = _per_call(lambda: fp8_rows.quantize_rows(x)) * 1e3
-        ms_c = _per_call(lambda: fp8_base._quantize_compiled(x)) * 1e3
+        ms_t = _per_call(lambda: quantize_triton.quantize_rows(x)) * 1e3
+        ms_c = _per_call(lambda: compiled(x)) * 1e3
         gbs = lambda ms: 3 * x.numel() / ms / 1e6  # noqa: E731
         print(f"FP8_CHECK quantizer 8192x{cols}: triton vs eager bytes equal {same:.6f}, scales max rel diff "
               f"{((sc - s_ref).abs() / s_ref).max().item():.2e}; triton {ms_t:.3f} ms ({gbs(ms_t):.0f} GB/s) vs "
@@ -500,7 +521,10 @@ def nf4_check() -> None:
     import bitsandbytes.functional as bnbf
     import torch
 
-    from pipeline.train import fp8_base, nf4_kernel
+    from pipeline.train.kernels import nf4_decode_triton
+    from pipeline.train.kernels.quantize import RowQuantizer, quantize_rows
+
+    quantize = RowQuantizer()
 
     rel = lambda a, b: ((a.float() - b.float()).norm() / b.float().norm()).item()  # noqa: E731
     torch.manual_seed(0)
@@ -509,26 +533,26 @@ def nf4_check() -> None:
         packed, state = bnbf.quantize_4bit(w, quant_type="nf4", compress_statistics=True)
         w16 = bnbf.dequantize_4bit(packed, state)
         try:
-            wq, sw = nf4_kernel.nf4_to_fp8(packed, state)
+            wq, sw = nf4_decode_triton.nf4_to_fp8(packed, state)
         except Exception as e:  # noqa: BLE001
             print(f"NF4_CHECK {out_f}x{in_f}: the kernel failed: {type(e).__name__}: {str(e)[:400]}", flush=True)
             return
-        two_q, two_s = fp8_base.quantize_rows(w16)
+        two_q, two_s = quantize_rows(w16)
         x = torch.randn(8192, in_f, device="cuda", dtype=torch.bfloat16)
-        xq, sx = fp8_base.quantize_rows(x)
+        xq, sx = quantize_rows(x)
         y = torch._scaled_mm(xq, wq.t(), scale_a=sx, scale_b=sw, out_dtype=torch.bfloat16)
-        ms_k = _per_call(lambda: nf4_kernel.nf4_to_fp8(packed, state)) * 1e3
-        ms_2 = _per_call(lambda: fp8_base._quantize(bnbf.dequantize_4bit(packed, state))) * 1e3
+        ms_k = _per_call(lambda: nf4_decode_triton.nf4_to_fp8(packed, state)) * 1e3
+        ms_2 = _per_call(lambda: quantize(bnbf.dequantize_4bit(packed, state))) * 1e3
         print(f"NF4_CHECK {out_f}x{in_f}: weight rel err vs bnb dequant {rel(wq.float() * sw.t(), w16):.4f} (two-step "
               f"{rel(two_q.float() * two_s, w16):.4f}); product rel err {rel(y, x @ w16.t()):.4f}; kernel "
               f"{ms_k:.3f} ms vs dequantize + quantize {ms_2:.3f} ms = {ms_2 / ms_k:.2f}x", flush=True)
         try:   # the transposing kernel (input gradients): W^T per input column
-            wt, st = nf4_kernel.nf4_to_fp8_t(packed, state)
+            wt, st = nf4_decode_triton.nf4_to_fp8_t(packed, state)
             gy = torch.randn(8192, out_f, device="cuda", dtype=torch.bfloat16)
-            gq, sg = fp8_base.quantize_rows(gy)
+            gq, sg = quantize_rows(gy)
             dx = torch._scaled_mm(gq, wt.t(), scale_a=sg, scale_b=st, out_dtype=torch.bfloat16)
-            ms_t = _per_call(lambda: nf4_kernel.nf4_to_fp8_t(packed, state)) * 1e3
-            ms_3 = _per_call(lambda: fp8_base._quantize(bnbf.dequantize_4bit(packed, state).t().contiguous())) * 1e3
+            ms_t = _per_call(lambda: nf4_decode_triton.nf4_to_fp8_t(packed, state)) * 1e3
+            ms_3 = _per_call(lambda: quantize(bnbf.dequantize_4bit(packed, state).t().contiguous())) * 1e3
             print(f"NF4_CHECK {out_f}x{in_f} transposed: W^T rel err {rel((wt.float() * st.t()).t(), w16):.4f}; input "
                   f"gradient rel err {rel(dx, gy @ w16):.4f}; kernel {ms_t:.3f} ms vs dequantize + transpose + quantize "
                   f"{ms_3:.3f} ms = {ms_3 / ms_t:.2f}x", flush=True)
@@ -537,38 +561,12 @@ def nf4_check() -> None:
                   flush=True)
 
 
-def _round2() -> None:
-    """Undo this round's (session 9) FP8-path change in this process: torch.compile's two-pass quantizer, and the
-    LoRA term as its own nodes after the FP8 base (out-of-place addmm, autograd's gradient adds); for QLoRA,
-    Unsloth's bf16 GEMMs instead of FP8 ones from the NF4 weights."""
-    from pipeline.train import fp8_base, fused_lora, nf4_fp8
-
-    fp8_base._kernel = False
-    fused_lora._in_compute_dtype = lambda base, x: False
-    nf4_fp8.patch_unsloth = lambda: False     # QLoRA: Unsloth's bf16 GEMMs throughout
-
-
-def _round1() -> None:
-    """Undo this round's FP8-path change in this process: each projection quantizes its own input again."""
-    from pipeline.train import fp8_base
-
-    fp8_base.quantize_input = fp8_base._quantize
-
-
-def _mlp_only() -> None:
-    """FP8 bases for the MLP projections only (gate/up/down); attention projections keep bf16 (an experiment)."""
-    from pipeline.train import fp8_base
-
-    convert = fp8_base.convert_lora_bases
-    fp8_base.convert_lora_bases = lambda model: convert(model, where=lambda name: ".mlp." in name)
-
-
 def layers() -> list[dict]:
     """ms per forward + backward of one frozen-base LoRA layer, per 8B projection shape and base (see the module)."""
     import torch
     from peft import LoraConfig, inject_adapter_in_model
 
-    from pipeline.train import fp8_base, fused_lora
+    from pipeline.train import kernels
 
     out = []
     m = MICRO * SEQ
@@ -586,9 +584,7 @@ def layers() -> list[dict]:
 
                     convert_to_float8_training(holder, config=Float8LinearConfig.from_recipe_name("rowwise"))
                 holder = inject_adapter_in_model(LoraConfig(r=R, lora_alpha=R, target_modules=["proj"]), holder)
-                if stack == "ours_fp8":
-                    fp8_base.convert_lora_bases(holder)
-                fused_lora.apply(holder)
+                applied = kernels.apply(holder, kernels.KernelOptions(fp8_base=stack == "ours_fp8", fused_lora=True))
                 x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16, requires_grad=True)
                 g = torch.randn(m, n, device="cuda", dtype=torch.bfloat16)
 
@@ -596,7 +592,7 @@ def layers() -> list[dict]:
                     with _amp():
                         y = holder.proj(x)
                     y.backward(g)
-                    fp8_base.forget_last_input()   # every call a new input, as in the network
+                    applied.forget_last_input()   # every call a new input, as in the network
 
                 row[stack] = _per_call(step) * 1e3
             except Exception as e:  # noqa: BLE001 - a stack that cannot run is a row, not the end of the bench
@@ -610,18 +606,6 @@ def one(mode: str, model_dir: str, steps: int) -> dict:
     if mode.startswith("unsloth"):
         import unsloth  # noqa: F401
     import torch
-
-    if mode.endswith("_r1"):
-        _round1()
-        _round2()
-    if mode.endswith("_r2"):
-        _round2()
-    if mode.endswith("_mlp8"):
-        _mlp_only()
-    if mode.endswith("_noblocks"):        # QLoRA as in session 9: only matmul_lora in FP8, Unsloth's fused backward
-        from pipeline.train import nf4_fp8
-
-        nf4_fp8.FP8_BLOCKS = nf4_fp8.TRANSPOSE_KERNEL = False
 
     torch.manual_seed(0)
     t_load = time.time()

@@ -1,2 +1,2 @@
 """Fine-tuning stage: the plan (plan.py), the backends (trl_backend.py, unsloth_backend.py), the run itself
-(stage.py: `run(cfg)`), checkpoints, callbacks and the GPU kernels (varlen, fp8_base, fused_lora)."""
+(stage.py: `run(cfg)`), checkpoints, callbacks; our kernels live in kernels/ (one entry point, `kernels.apply`)."""

@@ -20,7 +20,8 @@ from core.errors import ConfigError
 from core.measured import FIGURES
 from core.modelinfo import count_params, read_model_config
 from pipeline.config import RunConfig
-from pipeline.train import varlen
+from pipeline.train import kernels
+from pipeline.train.kernels import KernelOptions, varlen_attention
 
 GiB = 1024 ** 3
 COMFORT = 0.85  # use at most this share of free memory
@@ -53,8 +54,8 @@ class Plan:
     reasons: list[str] = field(default_factory=list)
     world_size: int = 1       # processes under torchrun / accelerate launch (DDP); 1 otherwise
     attention: str = "sdpa"   # transformers attn_implementation (packed: flash_attention_2 / sqlgenie_varlen; unsloth: its own)
-    nf4_fp8: bool = False     # 4bit on FP8 tensor cores: frozen GEMMs in FP8 from the NF4 weights (nf4_fp8.py)
     method: str = "lora"      # "lora" | "full" (every weight trains: fp32 weights, no adapter)
+    kernels: KernelOptions = field(default_factory=KernelOptions)   # ours the run uses (pipeline/train/kernels)
 
     def describe(self) -> str:
         d = self.device
@@ -67,6 +68,7 @@ class Plan:
             + ("all trainable (full fine-tuning)" if self.method == "full" else f"LoRA {self.lora_params / 1e6:.1f}M")
             + "; estimated peak "
             f"{self.estimate_bytes / GiB:.1f} GiB",
+            f"kernels: {self.kernels.describe()}",
         ]
         return "\n".join(lines + [f"  - {r}" for r in self.reasons])
 
@@ -119,15 +121,9 @@ def _nvml_device() -> Device | None:
 
 
 def fp8_supported(device: Device) -> tuple[bool, str]:
-    """FP8 tensor cores for the frozen base GEMMs (pipeline/train/fp8_base.py): compute capability 8.9+ (Ada,
-    Hopper, Blackwell); CPU runs it (slowly) for tests."""
-    if device.kind != "cuda":
-        return True, "fp8 on CPU: emulated by torch._scaled_mm, for tests (slower than bf16)"
-    cc = tuple(device.capability) or (0, 0)
-    if cc < (8, 9):
-        return False, (f"train.precision fp8 needs FP8 tensor cores (compute capability 8.9+: Ada, Hopper, "
-                       f"Blackwell); {device.name} is {cc[0]}.{cc[1]}: use bf16 or 4bit")
-    return True, f"fp8 base GEMMs on {device.name} (compute capability {cc[0]}.{cc[1]})"
+    """FP8 tensor cores for the frozen base GEMMs (kernels.supported), with the reason."""
+    support = kernels.supported(device)
+    return support.fp8, support.reasons["fp8"]
 
 
 # ---------------------------------------------------------------------------------------- memory
@@ -251,17 +247,17 @@ def _choose_backend(t, precision: str, cuda: bool, c: _Choice) -> str:
 def _choose_packing(t, cuda: bool, backend: str, seq: int, c: _Choice) -> tuple[bool, str]:
     """(packing on?, attention implementation). Padding-free packing flattens a micro-batch into one sequence
     whose position ids restart per row; attention must then run per row: flash_attn's varlen kernel or torch's
-    own varlen FlashAttention (varlen.py). On CPU packing stays off: per-row SDPA is exact but packed
+    own varlen FlashAttention (kernels/varlen_attention.py). On CPU packing stays off: per-row SDPA is exact but packed
     micro-batches hold many more rows, so the CPU configs' step counts would change meaning."""
     has_flash = _has("flash_attn")
-    packing = t.packing and cuda and (has_flash or varlen.available_on_cuda())
+    packing = t.packing and cuda and (has_flash or varlen_attention.available_on_cuda())
     if t.packing and not packing:
         c.reasons.append("packing off: " + ("padding-free packing runs on CUDA only; batches are padded to their "
                                             "longest row" if not cuda else "no varlen attention (flash_attn or "
                                             "torch >= 2.10); batches are padded to their longest row"))
     if not packing:
         return False, "sdpa"
-    attention = "unsloth" if backend == "unsloth" else "flash_attention_2" if has_flash else varlen.NAME
+    attention = "unsloth" if backend == "unsloth" else "flash_attention_2" if has_flash else varlen_attention.NAME
     kernel = {"unsloth": "Unsloth's packed attention", "flash_attention_2": "flash_attn"}.get(
         attention, "torch varlen FlashAttention")
     c.reasons.append(f"packing on: rows packed into {seq}-token sequences, attention per row by {kernel} "
@@ -356,5 +352,7 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
                          f"({FIGURES['train_nf4_fp8']}; train.qlora_fp8=false for Unsloth's bf16 products)")
     if c.problems:
         raise ConfigError(c.problems, f"training plan for '{cfg.name}'")
+    options = KernelOptions(fp8_base=precision == "fp8" and not full, fused_lora=cuda and not full and backend == "trl",
+                            qlora_fp8=nf4_fp8)
     return Plan(backend, precision, micro, grad_accum, gc, liger, packing, device, params, lora_params, est, c.reasons,
-                world, attention, nf4_fp8, t.method)
+                world, attention, t.method, options)

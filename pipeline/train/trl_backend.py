@@ -1,7 +1,8 @@
 """TRL backend: SFTTrainer + PEFT LoRA (or every weight, train.method full); QLoRA through bitsandbytes NF4 (double quant, bf16 compute);
 Liger kernels on CUDA; padding-free packing (position ids restart per example; attention runs per example
-through flash_attn or, without it, torch's varlen FlashAttention: pipeline/train/varlen.py); CPU and
-CUDA; DDP under accelerate/torchrun comes from the Trainer.
+through flash_attn or, without it, torch's varlen FlashAttention); our kernels as the plan's KernelOptions say
+(pipeline/train/kernels: FP8 bases, fused LoRA); CPU and CUDA; DDP under accelerate/torchrun comes from the
+Trainer.
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 from core import envs
 from pipeline.config import RunConfig
 from pipeline.model import load_tokenizer
-from pipeline.train import varlen
+from pipeline.train import kernels
+from pipeline.train.kernels import varlen_attention
 from pipeline.train.plan import Plan
 
 
@@ -27,8 +29,8 @@ def _dtype(plan: Plan):
 
 def _attention(plan: Plan) -> str:
     """The plan's attention; torch's varlen one is registered with transformers before use."""
-    if plan.attention == varlen.NAME:
-        return varlen.register()
+    if plan.attention == varlen_attention.NAME:
+        return varlen_attention.register()
     return plan.attention
 
 
@@ -65,15 +67,8 @@ def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
     lora = cfg.train.lora
     model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                               target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
-    if plan.precision == "fp8":
-        from pipeline.train import fp8_base  # heavy: torch
-
-        n = fp8_base.convert_lora_bases(model)
-        print(f"[train] {n} frozen projections now FP8 (e4m3, row-wise scales)", flush=True)
-    if plan.device.kind == "cuda":
-        from pipeline.train import fused_lora  # heavy: torch
-
-        fused_lora.apply(model)   # scale + sum in the B GEMM, no fp32 copies of the inputs (bf16 autocast)
+    applied = kernels.apply(model, plan.kernels)   # FP8 bases; scale + sum in the B GEMM (bf16 autocast)
+    print(f"[train] kernels: {applied.describe()}", flush=True)
     if plan.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()

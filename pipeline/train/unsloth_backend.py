@@ -1,6 +1,6 @@
 """Unsloth backend (CUDA only): FastLanguageModel loads the base (4-bit NF4 or bf16) and adds its LoRA,
 then the same SFTTrainer config as the TRL backend trains it; on FP8 tensor cores its frozen NF4 GEMMs run
-in FP8 (nf4_fp8.py, nf4_blocks.py; when the plan says nf4_fp8). `import unsloth` must come before
+in FP8 (pipeline/train/kernels, when the plan's KernelOptions say qlora_fp8). `import unsloth` must come before
 transformers / trl / peft in the process (it patches them): pipeline.train.run imports it first.
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.config import RunConfig
 from pipeline.model import load_tokenizer
+from pipeline.train import kernels
 from pipeline.train.plan import Plan
 from pipeline.train.trl_backend import sft_config
 
@@ -25,11 +26,11 @@ def load_model(cfg: RunConfig, plan: Plan, model_path: Path):
         model, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules),
         bias="none", use_gradient_checkpointing="unsloth" if plan.gradient_checkpointing else False,
         random_state=cfg.train.seed)
-    if plan.nf4_fp8:
-        from pipeline.train import nf4_fp8  # heavy: torch, unsloth
-
-        print("[train] 4bit: frozen GEMMs (forward, recompute, input gradients) in FP8 from the NF4 weights" if nf4_fp8.patch_unsloth() else
-              "[train] 4bit: Unsloth's own bf16 GEMMs (no FP8 hook)", flush=True)
+    applied = kernels.apply(model, plan.kernels)
+    if plan.kernels.qlora_fp8 and not applied.unsloth_patched:
+        print("[train] 4bit: Unsloth's own bf16 GEMMs (this Unsloth has no FP8 hook)", flush=True)
+    else:
+        print(f"[train] kernels: {applied.describe()}", flush=True)
     return model
 
 

@@ -64,3 +64,120 @@ def test_the_rule_catches_an_upward_import(tmp_path, upper, lower):
     tree = ast.parse(f"import os\nfrom {upper}.x import y\n")
     found = [(top, LAYERS[top] > LAYERS[lower]) for _, top, _ in _project_imports(tree)]
     assert found == [(upper, True)]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Project module -> the project modules it imports (function-local imports too: a `# heavy:` import is
+    still an arrow). `from a.b import c` points at a.b.c when that is a module, else at a.b."""
+    names = {_module_name(path) for _, path in _modules()}
+    graph: dict[str, set[str]] = {}
+    for _, path in _modules():
+        edges = graph.setdefault(_module_name(path), set())
+        for node, _, _ in _project_imports(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                edges.update(a.name for a in node.names if a.name in names)
+            else:
+                for a in node.names:
+                    target = f"{node.module}.{a.name}"
+                    edges.add(target if target in names else node.module)
+        edges.discard(_module_name(path))
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan), each sorted."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circles():
+    """No two project modules import each other, directly or around a loop (function-local imports count: the
+    kernels' old nf4_blocks <-> nf4_fp8 <-> nf4_kernel circle hid behind one)."""
+    assert _circles(_import_graph()) == []
+
+
+def test_the_circle_finder_finds_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _circles(graph) == [["a", "b", "c"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []
+
+
+# ------------------------------------------------------------------------------------ the UI's one door
+VIEW_DOOR = {"app.facade", "app.ui", "app.forms", "app.state"}    # what a dashboard page may import of the project
+
+
+def _imported_modules(node: ast.Import | ast.ImportFrom, package: str) -> list[str]:
+    """The project modules one import statement names: `from app import facade, ui` -> app.facade, app.ui (a
+    name of a package may be a module); a relative import is resolved against `package` (the importer's)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name.split(".")[0] in LAYERS]
+    base = node.module or ""
+    if node.level:
+        parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join(parent + ([node.module] if node.module else []))
+    if base.split(".")[0] not in LAYERS:
+        return []
+    return [f"{base}.{a.name}" for a in node.names] if base == "app" else [base]
+
+
+def _outside_the_door(source: str, package: str = "app.views") -> list[tuple[int, str]]:
+    """(line, module) for every import of project code, relative ones included, that is neither app/facade.py
+    nor an app helper (a name imported from one of them is fine: `from app.facade import Run`)."""
+    bad = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for name in _imported_modules(node, package):
+                if not any(name == ok or name.startswith(ok + ".") for ok in VIEW_DOOR):
+                    bad.append((node.lineno, name))
+    return sorted(bad)
+
+
+def test_dashboard_pages_import_the_project_only_through_the_facade():
+    """app/views/*.py reach jobs, runs, deployments, configs and plans through app/facade.py (and the app
+    helpers): no page imports pipeline, serving, sql or core, nor app.actions, itself."""
+    bad = [f"{path.relative_to(ROOT)}:{line} imports {name}"
+           for path in sorted((ROOT / "app" / "views").glob("*.py"))
+           for line, name in _outside_the_door(path.read_text())]
+    assert not bad, "dashboard pages importing around app/facade.py:\n" + "\n".join(bad)
+
+
+def test_the_door_rule_catches_a_page_that_goes_around_the_facade():
+    source = ("import json\nimport streamlit as st\nfrom app import facade as F\nfrom app import forms, state, ui\n"
+              "from app.facade import Run, Status\nfrom pipeline import runs\nimport serving.launch\n"
+              "from core.errors import SqlgenieError\nfrom app import actions\nfrom app.actions import try_run\n"
+              "from ..actions import try_run\nfrom .. import facade\nfrom sql.prompt import PromptContract\n"
+              "def f():\n    from pipeline.jobs import Status  # heavy: nothing\n")
+    assert _outside_the_door(source) == [(6, "pipeline"), (7, "serving.launch"), (8, "core.errors"),
+                                         (9, "app.actions"), (10, "app.actions"), (11, "app.actions"),
+                                         (13, "sql.prompt"), (15, "pipeline.jobs")]

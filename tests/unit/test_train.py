@@ -102,7 +102,7 @@ def test_varlen_attention_matches_rows_trained_one_by_one(tiny_llama_dir):
     each row's own logits and the same LoRA-free gradients as the rows run separately."""
     from transformers import AutoModelForCausalLM
 
-    from pipeline.train import varlen
+    from pipeline.train.kernels import varlen_attention as varlen
 
     name = varlen.register()
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, attn_implementation=name)
@@ -167,7 +167,7 @@ def test_varlen_attention_keeps_gemma3_local_layers_inside_their_window():
     gets the same logits as the row alone through transformers' own masks (tiny random Gemma 3, window 8)."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
-    from pipeline.train import varlen
+    from pipeline.train.kernels import varlen_attention as varlen
 
     torch.manual_seed(0)
     cfg = Gemma3TextConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,

@@ -1,4 +1,4 @@
-"""Fused LoRA forward (pipeline/train/fused_lora.py): the same outputs and gradients as PEFT's own forward,
+"""Fused LoRA forward (pipeline/train/kernels/fused_lora.py): the same outputs and gradients as PEFT's own forward,
 in fp32 and under bf16 autocast, and PEFT's path wherever the fusion does not apply."""
 import copy
 
@@ -7,7 +7,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from pipeline.train import fused_lora
+from pipeline.train.kernels import fused_lora
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

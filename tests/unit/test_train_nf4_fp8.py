@@ -1,10 +1,20 @@
-"""QLoRA's forward GEMMs in FP8 (pipeline/train/nf4_fp8.py), on CPU with bitsandbytes' NF4 and torch's emulated
+"""QLoRA's forward GEMMs in FP8 (pipeline/train/kernels: nf4_products, unsloth_patch, nf4_blocks), on CPU with bitsandbytes' NF4 and torch's emulated
 FP8: the replacement for Unsloth's matmul_lora gives X W^T + s (X A^T) B^T within FP8 rounding for a forward NF4
 weight, and hands every other call (transposed weight in backward, an out buffer, FP4) to the original."""
 import bitsandbytes.functional as bnbf
 import torch
 
-from pipeline.train import nf4_fp8
+from pipeline.train.kernels import Counters, nf4_decode
+from pipeline.train.kernels.nf4_products import Nf4Products
+from pipeline.train.kernels.unsloth_patch import make_matmul_lora
+
+
+def _dequantize(W, state, use_global_buffer=True, dtype=None):
+    return bnbf.dequantize_4bit(W, state).to(dtype)
+
+
+def _products() -> Nf4Products:
+    return Nf4Products(_dequantize, counters=Counters())
 
 
 def _rel(a, b):
@@ -21,10 +31,10 @@ def _setup(quant_type="nf4"):
         originals.append(W.shape)
         return "original"
 
-    def dequantize(W, state, use_global_buffer=True, dtype=None):
-        return bnbf.dequantize_4bit(W, state).to(dtype)
-
-    return packed, state, bnbf.dequantize_4bit(packed, state), nf4_fp8.make_matmul_lora(original, dequantize), originals
+    products = _products()
+    matmul_lora = make_matmul_lora(original, products)
+    matmul_lora.counters = products.counters
+    return packed, state, bnbf.dequantize_4bit(packed, state), matmul_lora, originals
 
 
 def test_forward_nf4_product_runs_in_fp8_and_matches_the_16_bit_one():
@@ -32,10 +42,9 @@ def test_forward_nf4_product_runs_in_fp8_and_matches_the_16_bit_one():
     x = torch.randn(2, 5, 128, dtype=torch.bfloat16)
     a = torch.randn(8, 128) * 0.1          # LoRA weights in fp32, as PEFT keeps them
     b = torch.randn(64, 8) * 0.1
-    before = nf4_fp8.calls
     y = matmul_lora(x, packed, state, a, b, 2.0)
     ref = x.float() @ w16.float().t() + 2.0 * (x.float() @ a.t()) @ b.t()
-    assert nf4_fp8.calls == before + 1 and not originals
+    assert matmul_lora.counters.fp8_products == 1 and not originals
     assert y.shape == (2, 5, 64) and y.dtype == torch.bfloat16
     assert _rel(y, ref) < 0.06, _rel(y, ref)                    # e4m3 rounding of weight and input
     assert _rel(y, x.float() @ w16.float().flip(0).t()) > 0.5   # not a layout slip
@@ -48,17 +57,16 @@ def test_the_transposed_weight_of_down_proj_s_backward_gives_dy_times_w():
     packed, state, w16, matmul_lora, originals = _setup()
     dy = torch.randn(7, 64, dtype=torch.bfloat16)
     b, a = torch.randn(64, 8) * 0.1, torch.randn(8, 128) * 0.1    # Unsloth passes (B^T, A^T) here: dY B A
-    before = nf4_fp8.calls
     dx = matmul_lora(dy, packed.t(), state, b.t(), a.t(), 0.5)
     ref = dy.float() @ w16.float() + 0.5 * (dy.float() @ b) @ a
-    assert nf4_fp8.calls == before + 1 and not originals
+    assert matmul_lora.counters.fp8_products == 1 and not originals
     assert dx.shape == (7, 128) and _rel(dx, ref) < 0.06, _rel(dx, ref)
     assert _rel(dx, dy.float() @ w16.float().flip(1)) > 0.5
 
 
 def test_block_absmax_decodes_double_quantized_scales():
     packed, state, w16, _, _ = _setup()
-    am = nf4_fp8.block_absmax(state)
+    am = nf4_decode.block_absmax(state)
     assert am.shape == (64 * 128 // 64,)
     assert torch.allclose(am, w16.float().view(-1, 64).abs().amax(dim=1), rtol=0.01)
 
@@ -66,12 +74,11 @@ def test_block_absmax_decodes_double_quantized_scales():
 def test_every_other_call_goes_to_unsloth_s_own():
     packed, state, _, matmul_lora, originals = _setup()
     x = torch.randn(5, 128, dtype=torch.bfloat16)
-    before = nf4_fp8.calls
     assert matmul_lora(x, packed, state, None, None, None, out=torch.empty(5, 64)) == "original"
     assert matmul_lora(x, torch.randn(64, 128, dtype=torch.bfloat16), None, None, None, None) == "original"
     fp4, fp4_state, _, fp4_matmul, fp4_originals = _setup("fp4")
     assert fp4_matmul(x, fp4, fp4_state, None, None, None) == "original"
-    assert len(originals) == 2 and len(fp4_originals) == 1 and nf4_fp8.calls == before
+    assert len(originals) == 2 and len(fp4_originals) == 1 and matmul_lora.counters.fp8_products == 0
 
 
 def _swiglu(e, g):
@@ -95,7 +102,7 @@ def _swiglu_backward(dh, e, g):
 def test_the_mlp_block_in_fp8_gives_autograd_s_output_and_gradients():
     """Nf4Fp8Mlp (every base product FP8, forward and backward) vs plain autograd over the dequantized
     weights: the same output, input gradient and LoRA gradients within FP8 rounding."""
-    from pipeline.train import nf4_blocks
+    from pipeline.train.kernels import nf4_blocks
 
     torch.manual_seed(0)
     hid, inter, r = 64, 128, 8
@@ -106,8 +113,7 @@ def test_the_mlp_block_in_fp8_gives_autograd_s_output_and_gradients():
     lora = {k: (torch.randn(r, w.shape[1]) * 0.1, torch.randn(w.shape[0], r) * 0.1) for k, w in ws.items()}
     s = {"g": 2.0, "u": 0.5, "d": 1.5}
 
-    def dequantize(W, state, use_global_buffer=True, dtype=None):
-        return bnbf.dequantize_4bit(W, state).to(dtype)
+    products = _products()
 
     x = torch.randn(2, 6, hid, dtype=torch.bfloat16)
     gy = torch.randn(2, 6, hid, dtype=torch.bfloat16)
@@ -127,7 +133,7 @@ def test_the_mlp_block_in_fp8_gives_autograd_s_output_and_gradients():
     args = [xf]
     for k in "gud":
         args += [packed[k][0], packed[k][1], ours[k][0], ours[k][1], s[k]]
-    out = nf4_blocks.Nf4Fp8Mlp.apply(*args, _swiglu, _swiglu_backward, dequantize)
+    out = nf4_blocks.Nf4Fp8Mlp.apply(*args, _swiglu, _swiglu_backward, products)
     out.backward(gy)
     assert out.shape == x.shape and out.dtype == torch.bfloat16
     assert _rel(out, ref) < 0.08, _rel(out, ref)
@@ -145,7 +151,7 @@ def test_the_mlp_block_in_fp8_gives_autograd_s_output_and_gradients():
 def test_q_k_v_projections_in_fp8_give_autograd_s_outputs_and_gradients():
     """Nf4Fp8Projections for three projections reading one input (q/k/v) vs autograd over the dequantized
     weights; a projection whose output gets no gradient is skipped; o_proj alone goes through `_apply` too."""
-    from pipeline.train import nf4_blocks
+    from pipeline.train.kernels import nf4_blocks
 
     torch.manual_seed(1)
     hid, r = 64, 8
@@ -156,8 +162,7 @@ def test_q_k_v_projections_in_fp8_give_autograd_s_outputs_and_gradients():
     lora = {k: (torch.randn(r, hid) * 0.1, torch.randn(o, r) * 0.1) for k, o in shapes.items()}
     s = {"q": 2.0, "k": 1.0, "v": 0.5}
 
-    def dequantize(W, state, use_global_buffer=True, dtype=None):
-        return bnbf.dequantize_4bit(W, state).to(dtype)
+    products = _products()
 
     x = torch.randn(2, 5, hid, dtype=torch.bfloat16)
     grads_out = {k: torch.randn(2, 5, o, dtype=torch.bfloat16) for k, o in shapes.items()}
@@ -172,7 +177,7 @@ def test_q_k_v_projections_in_fp8_give_autograd_s_outputs_and_gradients():
     for k in "qkv":
         args += [packed[k][0], packed[k][1], ours_p[k][0], ours_p[k][1], s[k]]
     calls = []
-    apply = nf4_blocks.make_apply(lambda f, *a: calls.append(f) or "theirs", {"qkv": "QKV", "w": "W"}, dequantize)
+    apply = nf4_blocks.make_apply(lambda f, *a: calls.append(f) or "theirs", {"qkv": "QKV", "w": "W"}, products)
     q, k, v = apply("QKV", *args, True, None, None, None, None)
     torch.autograd.backward([q, k], [grads_out["q"], grads_out["k"]])
     for name, y in zip("qkv", (q, k, v)):
@@ -195,6 +200,6 @@ def test_column_absmax_reads_the_largest_value_of_each_input_column_chunk_by_chu
     packed, state, w16, _, _ = _setup()
     want = w16.float().abs().amax(dim=0)
     for chunk in (1, 7, 64, 1024):
-        got = nf4_fp8.column_absmax(packed, state, rows_per_chunk=chunk)
+        got = nf4_decode.column_absmax(packed, state, rows_per_chunk=chunk)
         assert got.shape == (128,) and torch.allclose(got, want, rtol=0.01), chunk
     assert not torch.allclose(got, w16.float().abs().amax(dim=1)[:1].expand(128), rtol=0.01)

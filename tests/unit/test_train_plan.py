@@ -93,7 +93,7 @@ def test_fp8_base_needs_fp8_tensor_cores_and_the_trl_backend(llama_dir):
 
 
 def test_packing_attention_is_chosen_once_in_the_plan(llama_dir, monkeypatch):
-    from pipeline.train import varlen
+    from pipeline.train.kernels import varlen_attention as varlen
 
     cfg = _cfg(f"model.name_or_path={llama_dir}")
     monkeypatch.setattr(varlen, "available_on_cuda", lambda: True)
@@ -141,14 +141,16 @@ def test_a_memory_budget_turns_an_h200_plan_into_qlora_with_recompute(llama_dir,
     assert (capped.precision, capped.gradient_checkpointing, capped.backend) == ("4bit", True, "unsloth")
     assert capped.micro_batch >= 8 and capped.estimate_bytes <= 13 * GiB
     assert "memory budget 13 GiB" in capped.describe()
-    assert capped.nf4_fp8 and "frozen GEMMs of forward, recompute and the input gradients" in capped.describe()
+    assert capped.kernels.qlora_fp8 and not capped.kernels.fp8_base and "frozen GEMMs of forward, recompute and the input gradients" in capped.describe()
     off = make_plan(_cfg("train.precision=auto", "train.max_memory_gib=13", "train.qlora_fp8=false"), llama_dir, H200)
-    assert (off.precision, off.nf4_fp8) == ("4bit", False) and "qlora_fp8 false" in off.describe()
-    assert not free.nf4_fp8                                   # the FP8 base path has its own FP8
+    assert (off.precision, off.kernels.qlora_fp8) == ("4bit", False) and "qlora_fp8 false" in off.describe()
+    assert not free.kernels.qlora_fp8 and free.kernels.fp8_base   # the FP8 base path has its own FP8
+    assert free.kernels.fused_lora and not capped.kernels.fused_lora   # fused LoRA is the TRL backend's
+    assert "kernels: fp8_base, fused_lora" in free.describe()
     a100 = Device("cuda", "NVIDIA A100", 79 * GiB, 80 * GiB, True, capability=(8, 0))   # no FP8 tensor cores
     old = make_plan(_cfg("train.precision=auto", "train.gradient_checkpointing=auto", "train.max_memory_gib=13"),
                     llama_dir, a100)
-    assert (old.precision, old.backend, old.nf4_fp8) == ("4bit", "unsloth", False)
+    assert (old.precision, old.backend, old.kernels.qlora_fp8) == ("4bit", "unsloth", False)
     # without Unsloth's offload the layer inputs stay on the GPU: the same budget needs a smaller micro-batch
     monkeypatch.setattr("pipeline.train.plan._has", lambda m: m != "unsloth")
     trl = make_plan(_cfg("train.precision=auto", "train.gradient_checkpointing=auto", "train.max_memory_gib=13"),

@@ -1,8 +1,8 @@
 """Data changes asked for in words (~3.5% of rows): set a value, scale a number, delete rows, add a row."""
 from __future__ import annotations
 
-from pipeline.datagen.families import BASIC, DML, Ctx, Skip, family, rows_np
-from pipeline.datagen.families import Built as B
+from pipeline.datagen.families.base import BASIC, DML, Ctx, Skip, family, rows_np
+from pipeline.datagen.families.base import Built as B
 from pipeline.datagen.names import people
 from pipeline.datagen.query import Col, Cond, Dml, Ref
 from pipeline.datagen.schema import draw_values, lit

@@ -3,8 +3,8 @@ filtered by their parent (through the relation's verb: "employees who work in Fi
 parent, counts and aggregates per parent."""
 from __future__ import annotations
 
-from pipeline.datagen.families import AGG, ANALYTICS, JOIN1, RETRIEVAL, Ctx, Skip, family, group_col, rows_np
-from pipeline.datagen.families import Built as B
+from pipeline.datagen.families.base import AGG, ANALYTICS, JOIN1, RETRIEVAL, Ctx, Skip, family, group_col, rows_np
+from pipeline.datagen.families.base import Built as B
 from pipeline.datagen.families.single import add_tail, agg_funcs, agg_word
 from pipeline.datagen.query import Agg, Col, Cond, Join, Query, Ref, alias_refs
 from pipeline.datagen.schema import NUMERIC, Column, Link

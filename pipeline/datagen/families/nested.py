@@ -2,7 +2,7 @@
 window functions (~20% of rows)."""
 from __future__ import annotations
 
-from pipeline.datagen.families import (
+from pipeline.datagen.families.base import (
     AGG,
     ANALYTICS,
     BASIC,
@@ -19,7 +19,7 @@ from pipeline.datagen.families import (
     group_col,
     rows_np,
 )
-from pipeline.datagen.families import Built as B
+from pipeline.datagen.families.base import Built as B
 from pipeline.datagen.families.joined import (
     child_side,
     group_words,

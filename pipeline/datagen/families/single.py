@@ -2,7 +2,7 @@
 lists, ranges, missing values, distinct values, prefix matches - each on one table of a schema of several."""
 from __future__ import annotations
 
-from pipeline.datagen.families import (
+from pipeline.datagen.families.base import (
     AGG,
     ANALYTICS,
     BASIC,
@@ -17,7 +17,7 @@ from pipeline.datagen.families import (
     rows_np,
     which,
 )
-from pipeline.datagen.families import Built as B
+from pipeline.datagen.families.base import Built as B
 from pipeline.datagen.query import Agg, Col, Cond, Query, Ref
 from pipeline.datagen.schema import NUMERIC, ORDERED, Column, Table
 from pipeline.datagen.words import be, mark

@@ -8,108 +8,49 @@ Ada/Hopper/Blackwell: 1.62-1.72x bf16 on the 8B shapes, measured on the H200; it
 for tests). The LoRA A/B products, norms, attention and the loss stay in bf16; the adapter trained this
 way is saved and merged into the bf16 base as usual. Memory: two FP8 copies = one bf16 weight.
 
-Projections that read the same input (q/k/v read one normed hidden state, gate/up another) quantize it once:
-the last quantized activation is kept with its FP8 copy, and a call on the same storage, shape, strides and
-version counter (nothing wrote to it since) takes the copy. Holding the tensor keeps its memory from being
-handed to another tensor, so a pointer match is the same values.
+Projections that read the same input (q/k/v read one normed hidden state, gate/up another) quantize it once
+(quantize.SharedInput). The quantizer and that cache belong to an `Fp8Context`, one per model, which every
+FP8 base of the model holds (no module state: two models in one process do not share it).
 
-    from pipeline.train import fp8_base
-    n = fp8_base.convert_lora_bases(peft_model)   # after get_peft_model; returns how many were converted
+    from pipeline.train import kernels
+    applied = kernels.apply(peft_model, KernelOptions(fp8_base=True))   # the entry point; or by hand:
+    from pipeline.train.kernels import fp8_linear
+    n = fp8_linear.convert_lora_bases(peft_model, fp8_linear.Fp8Context())   # after get_peft_model
 """
 from __future__ import annotations
 
 import torch
 
-FP8 = torch.float8_e4m3fn
-FP8_MAX = 448.0
+from pipeline.train.kernels.quantize import RowQuantizer, SharedInput, quantize_rows
 
 
-def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x as e4m3, per-row float32 scale (rows x 1)) with x ~= q * scale."""
-    amax = x.abs().amax(dim=-1, keepdim=True).float().clamp(min=1e-12)
-    scale = amax / FP8_MAX
-    return (x.float() / scale).clamp(-FP8_MAX, FP8_MAX).to(FP8), scale
+class Fp8Context:
+    """What the FP8 bases of one model share: the row quantizer and the one-copy cache of their inputs."""
 
+    def __init__(self, options=None, counters=None):
+        triton = True if options is None else options.triton_quantizer
+        share = True if options is None else options.share_quantized_input
+        self.quantize = RowQuantizer(triton=triton)
+        self.quantize_input = SharedInput(self.quantize, share=share, counters=counters)
 
-_fused = None   # quantize_rows compiled by torch.compile (eager: 4 passes over x in fp32)
-_kernel = None  # fp8_rows.quantize_rows (one-pass Triton kernel), False once it could not run here
-
-
-def _quantize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """quantize_rows: the one-pass Triton kernel on CUDA (fp8_rows), else torch.compile's, else eager."""
-    global _kernel
-    if x.is_cuda and _kernel is not False:
-        try:
-            if _kernel is None:
-                from pipeline.train import fp8_rows  # heavy: triton
-                _kernel = fp8_rows.quantize_rows
-            return _kernel(x)
-        except Exception as e:  # noqa: BLE001 - no Triton / kernel failed to build: the compiled path is correct
-            print(f"[train] fp8: the Triton quantizer cannot run ({type(e).__name__}: {str(e)[:200]}); "
-                  f"torch.compile's instead", flush=True)
-            _kernel = False
-    return _quantize_compiled(x)
-
-
-def _quantize_compiled(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """quantize_rows, fused by torch.compile on CUDA; eager on CPU or if compiling fails (said once)."""
-    global _fused
-    if not x.is_cuda:
-        return quantize_rows(x)
-    if _fused is None:
-        _fused = torch.compile(quantize_rows, fullgraph=True)
-    if _fused is not quantize_rows:
-        try:
-            if x.shape[0] > 1:
-                # rows vary with packing (every micro-batch has its own token count): one kernel for any
-                # number of rows from the first call, not a compile per shape
-                torch._dynamo.mark_dynamic(x, 0)
-            return _fused(x)
-        except Exception as e:  # noqa: BLE001 - no Triton / no compiler: eager is correct, only slower
-            print(f"[train] fp8: torch.compile of the quantizer failed ({type(e).__name__}: {e}); eager", flush=True)
-            _fused = quantize_rows
-    return quantize_rows(x)
-
-
-class _LastInput:
-    """The last activation quantized, its version counter then, and its FP8 copy with the scales."""
-    x: torch.Tensor | None = None
-    version = -1
-    quantized: tuple[torch.Tensor, torch.Tensor] | None = None
-    hits = 0                       # how many quantizations were saved (tests and the bench read it)
-
-
-def quantize_input(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """_quantize, once per input: the q/k/v (gate/up) projections of one layer share it (see the module)."""
-    last = _LastInput
-    if (last.x is not None and last.x.data_ptr() == x.data_ptr() and last.x.shape == x.shape
-            and last.x.stride() == x.stride() and last.x.dtype == x.dtype and last.version == x._version):
-        last.hits += 1
-        return last.quantized
-    last.x, last.version, last.quantized = None, -1, None    # release the previous one before the new copy
-    quantized = _quantize(x)
-    last.x, last.version, last.quantized = x, x._version, quantized
-    return quantized
-
-
-def forget_last_input() -> None:
-    """Drop the held activation (after a step, before measuring memory)."""
-    _LastInput.x, _LastInput.version, _LastInput.quantized = None, -1, None
+    def forget_last_input(self) -> None:
+        self.quantize_input.forget()
 
 
 class _Fp8Matmul(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, w_fwd, s_fwd, w_bwd, s_bwd):
-        xq, sx = quantize_input(x)
+    def forward(ctx, x, w_fwd, s_fwd, w_bwd, s_bwd, fc):
+        xq, sx = fc.quantize_input(x)
         ctx.save_for_backward(w_bwd, s_bwd)
+        ctx.fc = fc
         return torch._scaled_mm(xq, w_fwd.t(), scale_a=sx, scale_b=s_fwd, out_dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
         w_bwd, s_bwd = ctx.saved_tensors
-        gq, sg = _quantize(grad_out.contiguous())
+        gq, sg = ctx.fc.quantize(grad_out.contiguous())
         grad_x = torch._scaled_mm(gq, w_bwd.t(), scale_a=sg, scale_b=s_bwd, out_dtype=grad_out.dtype)
-        return grad_x, None, None, None, None
+        return grad_x, None, None, None, None, None
 
 
 class _Fp8LoraMatmul(torch.autograd.Function):
@@ -119,38 +60,39 @@ class _Fp8LoraMatmul(torch.autograd.Function):
     pass). A and B are used in x's dtype, as bf16 autocast would; their gradients come back in their own."""
 
     @staticmethod
-    def forward(ctx, x, w_fwd, s_fwd, w_bwd, s_bwd, a, b, scaling):
+    def forward(ctx, x, w_fwd, s_fwd, w_bwd, s_bwd, a, b, scaling, fc):
         a16, b16 = a.to(x.dtype), b.to(x.dtype)
-        xq, sx = quantize_input(x)
+        xq, sx = fc.quantize_input(x)
         y = torch._scaled_mm(xq, w_fwd.t(), scale_a=sx, scale_b=s_fwd, out_dtype=x.dtype)
         h = torch.mm(x, a16.t())
         y.addmm_(h, b16.t(), alpha=scaling)
         ctx.save_for_backward(x, h, a16, b16, w_bwd, s_bwd)
-        ctx.scaling, ctx.param_dtypes = scaling, (a.dtype, b.dtype)
+        ctx.scaling, ctx.param_dtypes, ctx.fc = scaling, (a.dtype, b.dtype), fc
         return y
 
     @staticmethod
     def backward(ctx, grad_out):
         x, h, a16, b16, w_bwd, s_bwd = ctx.saved_tensors
         g = grad_out.contiguous()
-        gq, sg = _quantize(g)
+        gq, sg = ctx.fc.quantize(g)
         grad_x = torch._scaled_mm(gq, w_bwd.t(), scale_a=sg, scale_b=s_bwd, out_dtype=g.dtype)
         grad_h = torch.mm(g, b16).mul_(ctx.scaling)
         grad_x.addmm_(grad_h, a16)
         grad_a = torch.mm(grad_h.t(), x).to(ctx.param_dtypes[0])
         grad_b = torch.mm(g.t(), h).mul_(ctx.scaling).to(ctx.param_dtypes[1])
-        return grad_x, None, None, None, None, grad_a, grad_b, None
+        return grad_x, None, None, None, None, grad_a, grad_b, None, None
 
 
 class Fp8FrozenLinear(torch.nn.Module):
     """Stands in for a frozen nn.Linear: same call, FP8 GEMMs forward and backward (input gradient only)."""
 
-    def __init__(self, linear: torch.nn.Linear):
+    def __init__(self, linear: torch.nn.Linear, context: Fp8Context | None = None):
         super().__init__()
         w = linear.weight.detach()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         if self.in_features % 16 or self.out_features % 16:
             raise ValueError(f"FP8 GEMMs need widths divisible by 16, got {self.in_features} x {self.out_features}")
+        self.context = context or Fp8Context()
         w_fwd, s_fwd = quantize_rows(w)                    # (out, in), scale per output row
         w_bwd, s_bwd = quantize_rows(w.t().contiguous())   # (in, out), scale per input column
         self.register_buffer("w_fwd", w_fwd)
@@ -168,14 +110,15 @@ class Fp8FrozenLinear(torch.nn.Module):
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, shape[-1]).to(self.compute_dtype)
-        y = _Fp8Matmul.apply(x2, self.w_fwd, self.s_fwd, self.w_bwd, self.s_bwd).reshape(*shape[:-1], -1)
+        y = _Fp8Matmul.apply(x2, self.w_fwd, self.s_fwd, self.w_bwd, self.s_bwd, self.context)
+        y = y.reshape(*shape[:-1], -1)
         return y if self.bias is None else y + self.bias.to(y.dtype)
 
     def forward_lora(self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, scaling: float) -> torch.Tensor:
         """forward(x) + scaling * (x A^T) B^T in one node (`_Fp8LoraMatmul`), the LoRA products in compute dtype."""
         shape = x.shape
         x2 = x.reshape(-1, shape[-1]).to(self.compute_dtype)
-        y = _Fp8LoraMatmul.apply(x2, self.w_fwd, self.s_fwd, self.w_bwd, self.s_bwd, a, b, scaling)
+        y = _Fp8LoraMatmul.apply(x2, self.w_fwd, self.s_fwd, self.w_bwd, self.s_bwd, a, b, scaling, self.context)
         y = y.view(*shape[:-1], -1)
         return y if self.bias is None else y + self.bias.to(y.dtype)
 
@@ -183,16 +126,17 @@ class Fp8FrozenLinear(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, fp8 e4m3 row-wise"
 
 
-def convert_lora_bases(model, where=lambda name: True) -> int:
+def convert_lora_bases(model, context: Fp8Context | None = None, where=lambda name: True) -> int:
     """Replace the frozen nn.Linear under every PEFT LoRA layer (whose module name `where` accepts) by its FP8
-    stand-in; frees the bf16 weights."""
+    stand-in, all sharing `context`; frees the bf16 weights."""
     from peft.tuners.lora import LoraLayer
 
+    context = context or Fp8Context()
     n = 0
     for name, module in model.named_modules():
         base = getattr(module, "base_layer", None)
         if isinstance(module, LoraLayer) and type(base) is torch.nn.Linear and where(name):
-            module.base_layer = Fp8FrozenLinear(base)
+            module.base_layer = Fp8FrozenLinear(base, context)
             n += 1
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

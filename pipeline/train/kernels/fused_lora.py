@@ -10,7 +10,7 @@ slower, 18.4k vs 19.6k tok/s: autograd records an in-place write to a view as Co
 copies the whole gradient (43 ms of DtoD copies per step instead of 10), and torchao's float8 Linear
 refuses it outright (its output is a view made inside a custom Function).
 
-With an FP8 base (fp8_base.Fp8FrozenLinear) the fusion goes one step further: base GEMM and LoRA term are
+With an FP8 base (fp8_linear.Fp8FrozenLinear) the fusion goes one step further: base GEMM and LoRA term are
 one autograd node that owns the base output, so the LoRA sum is written into it in place after all (no
 copy, no CopySlices), and in backward the LoRA input gradient is accumulated by its GEMM into the base one
 (no add pass: 7 of 12 gradient adds per layer).
@@ -21,11 +21,13 @@ for backward). It applies to plain LoRA under autocast (one active adapter, no d
 variants, no LoRA bias, unmerged); anything else takes PEFT's own forward, checked on every call, so
 enabling or disabling adapters, merging, mixed-adapter batches or a forward outside autocast keep working.
 
-    from pipeline.train import fused_lora
-    n = fused_lora.apply(peft_model)    # after get_peft_model (and fp8_base.convert_lora_bases); returns count
+    from pipeline.train.kernels import fused_lora   # (kernels.apply does this when the plan says fused_lora)
+    n = fused_lora.apply(peft_model)    # after get_peft_model (and fp8_linear.convert_lora_bases); returns count
+    fused_lora.apply(peft_model, one_node=False)   # FP8 bases: the LoRA term as its own nodes (a bench's before)
 """
 from __future__ import annotations
 
+import functools
 import types
 
 import torch
@@ -55,13 +57,14 @@ def _in_compute_dtype(base, x: torch.Tensor) -> bool:
     return x.dtype == base.compute_dtype
 
 
-def _forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+def _forward(self, x: torch.Tensor, *args, one_node: bool = True, **kwargs) -> torch.Tensor:
     name = _plain(self, x, kwargs)
     if name is None:
         return type(self).forward(self, x, *args, **kwargs)
     base = self.base_layer
-    if getattr(base, "forward_lora", None) is not None and _in_compute_dtype(base, x) and not args and not kwargs:
-        # FP8 base (fp8_base): base GEMM and LoRA term in one autograd node, the sum written in place
+    if (one_node and getattr(base, "forward_lora", None) is not None and _in_compute_dtype(base, x)
+            and not args and not kwargs):
+        # FP8 base (fp8_linear): base GEMM and LoRA term in one autograd node, the sum written in place
         return base.forward_lora(x, self.lora_A[name].weight, self.lora_B[name].weight, self.scaling[name])
     y = base(x, *args, **kwargs)
     h = self.lora_A[name](x)
@@ -70,13 +73,14 @@ def _forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     return out.view(y.shape)
 
 
-def apply(model) -> int:
-    """Give every PEFT LoRA Linear the fused forward; returns how many layers took it."""
+def apply(model, one_node: bool = True) -> int:
+    """Give every PEFT LoRA Linear the fused forward; returns how many layers took it. `one_node`: over an FP8
+    base, base GEMM and LoRA term as one autograd node (the measured best)."""
     from peft.tuners.lora import Linear as LoraLinear
 
     n = 0
     for m in model.modules():
         if isinstance(m, LoraLinear) and not getattr(m, "fan_in_fan_out", False):
-            m.forward = types.MethodType(_forward, m)
+            m.forward = types.MethodType(functools.partial(_forward, one_node=one_node), m)
             n += 1
     return n

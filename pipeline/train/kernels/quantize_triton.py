@@ -1,17 +1,17 @@
 """Row-wise FP8 (e4m3) quantizer for CUDA in one pass: a Triton kernel, one program per row.
 
-`fp8_base` quantizes every activation and output gradient of the frozen base GEMMs per row (token): take
+The FP8 bases (fp8_linear.py) and products (nf4_products.py) quantize every activation and output gradient of the frozen base GEMMs per row (token): take
 the row's absmax, divide by absmax / 448, round to e4m3. torch.compile's kernel for that reads each row
 twice (once for the absmax, once to scale it), and on the H200 profile of the 8B step it took 43.7 ms of
 386 ms (11%). Here a program loads its whole row into registers once (14,336 columns = 16,384 fp32 lanes
 over 16 warps), so each element is read once and written once. Same arithmetic as
-`fp8_base.quantize_rows` (fp32 absmax clamped at 1e-12, IEEE division, round to nearest): the bytes match
-the eager reference, checked on the device by `bench/train_gpu.py fp8-check`.
+`quantize.quantize_rows` (fp32 absmax clamped at 1e-12, IEEE division, round to nearest): the bytes match
+the eager reference, checked on the GPU by tests/gpu/test_kernels.py.
 
-    from pipeline.train import fp8_rows
-    q, scale = fp8_rows.quantize_rows(x)     # x: CUDA (rows, cols) bf16/fp16/fp32 -> e4m3 (rows, cols), fp32 (rows, 1)
+    from pipeline.train.kernels import quantize_triton
+    q, scale = quantize_triton.quantize_rows(x)   # x: CUDA (rows, cols) bf16/fp16/fp32 -> e4m3, fp32 (rows, 1)
 
-Needs Triton (bundled with CUDA torch); fp8_base falls back to torch.compile when this cannot run.
+Needs Triton (bundled with CUDA torch); quantize.RowQuantizer falls back to torch.compile when this cannot run.
 """
 from __future__ import annotations
 

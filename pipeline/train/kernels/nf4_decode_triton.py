@@ -1,17 +1,15 @@
-"""NF4 weight straight to FP8 (e4m3, per-row scale) in one pass on CUDA: a Triton kernel for nf4_fp8.
+"""NF4 weight straight to FP8 (e4m3, per-row scale) in one pass on CUDA: Triton kernels for nf4_products.
 
-bitsandbytes keeps a 4-bit weight as packed nibbles (high nibble first) with one absmax per block of 64
-values; with double quantization that absmax is itself a uint8 code into `state2.code`, times one fp32
-absmax per 256 blocks, plus an offset. Dequantizing to bf16 and then quantizing to FP8 moves 0.5 + 2 + 2 + 1
+The NF4 layout is in nf4_decode.py. Dequantizing to bf16 and then quantizing to FP8 moves 0.5 + 2 + 2 + 1
 bytes per weight; decoding the nibble, its block scale and the row scale in one kernel moves 0.5 + 1. The
 row scale (the largest |w| of a row is its largest block absmax: NF4's code spans [-1, 1]) is computed once
-per weight and kept (4 bytes a row), since a frozen base never changes.
+per weight and kept (4 bytes a row) in the `scales` dict the caller owns, since a frozen base never changes.
 
-    from pipeline.train import nf4_kernel
-    wq, scale = nf4_kernel.nf4_to_fp8(packed, quant_state)   # (out, in) e4m3, (1, out) fp32: w ~= wq * scale^T
-    wt, scale_t = nf4_kernel.nf4_to_fp8_t(packed, quant_state)   # (in, out) e4m3, (1, in): W^T for input gradients
+    from pipeline.train.kernels import nf4_decode_triton as k
+    wq, scale = k.nf4_to_fp8(packed, quant_state, scales)     # (out, in) e4m3, (1, out) fp32: w ~= wq * scale^T
+    wt, scale_t = k.nf4_to_fp8_t(packed, quant_state, scales) # (in, out) e4m3, (1, in): W^T for input gradients
 
-Checked on the device against bitsandbytes' own dequantization (`bench/train_gpu.py nf4-check`).
+Checked on the GPU against bitsandbytes' own dequantization (tests/gpu/test_kernels.py).
 """
 from __future__ import annotations
 
@@ -19,12 +17,11 @@ import torch
 import triton
 import triton.language as tl
 
-from pipeline.train import nf4_fp8
+from pipeline.train.kernels import nf4_decode
 
-# (data_ptr, rows, cols) -> (row scales, offset). The offset is cached as a Python float on purpose: it is a
-# CUDA tensor in the quant state, and float() on it each call is a device sync (+40 us a call, measured).
-_row_scales: dict[tuple, tuple[torch.Tensor, float]] = {}
-_col_scales: dict[tuple, tuple[torch.Tensor, float]] = {}   # the same with the column scales (W^T's rows)
+# `scales`: (kind, data_ptr, rows, cols) -> (row or column scales, offset). The offset is kept as a Python
+# float on purpose: it is a CUDA tensor in the quant state, and float() on it each call is a device sync
+# (+40 us a call, measured).
 
 
 @triton.jit
@@ -76,15 +73,17 @@ def _args(state):
     return nested, absmax2, code2, (state.state2.blocksize if nested else 1)
 
 
-def nf4_to_fp8(packed: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
-    """(w as e4m3 (out, in), fp32 scale (1, out)) for a bitsandbytes NF4 weight in forward orientation."""
+def nf4_to_fp8(packed: torch.Tensor, state, scales: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(w as e4m3 (out, in), fp32 scale (1, out)) for a bitsandbytes NF4 weight in forward orientation; the row
+    scales are kept in `scales` (frozen weights live as long as training: one entry each)."""
     rows, cols = state.shape
-    key = (packed.data_ptr(), rows, cols)   # frozen weights live as long as training: one entry each
+    scales = {} if scales is None else scales
+    key = ("rows", packed.data_ptr(), rows, cols)
     nested, absmax2, code2, bs2 = _args(state)
-    if key not in _row_scales:
-        scale = nf4_fp8.block_absmax(state).view(rows, -1).amax(dim=1).clamp(min=1e-12) / 448.0
-        _row_scales[key] = (scale.float().contiguous(), float(state.offset) if nested else 0.0)
-    scale, offset = _row_scales[key]
+    if key not in scales:
+        scale = nf4_decode.block_absmax(state).view(rows, -1).amax(dim=1).clamp(min=1e-12) / 448.0
+        scales[key] = (scale.float().contiguous(), float(state.offset) if nested else 0.0)
+    scale, offset = scales[key]
     out = torch.empty((rows, cols), device=packed.device, dtype=torch.float8_e4m3fn)
     n = rows * cols
     block = 2048
@@ -94,17 +93,17 @@ def nf4_to_fp8(packed: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]
     return out, scale.view(1, rows)
 
 
-def nf4_to_fp8_t(packed: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
+def nf4_to_fp8_t(packed: torch.Tensor, state, scales: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(W^T as e4m3 (in, out), fp32 scale (1, in)) of a forward NF4 weight W (out, in): what an input gradient's
     GEMM (dY W) takes. The column scales (largest |w| per input column) are decoded once per weight."""
     rows, cols = state.shape
-    key = (packed.data_ptr(), rows, cols)
+    scales = {} if scales is None else scales
+    key = ("columns", packed.data_ptr(), rows, cols)
     nested, absmax2, code2, bs2 = _args(state)
-    if key not in _col_scales:
-        amax = nf4_fp8.column_absmax(packed, state)
-        _col_scales[key] = ((amax.clamp(min=1e-12) / 448.0).float().contiguous(),
-                            float(state.offset) if nested else 0.0)
-    scale, offset = _col_scales[key]
+    if key not in scales:
+        amax = nf4_decode.column_absmax(packed, state)
+        scales[key] = ((amax.clamp(min=1e-12) / 448.0).float().contiguous(), float(state.offset) if nested else 0.0)
+    scale, offset = scales[key]
     out = torch.empty((cols, rows), device=packed.device, dtype=torch.float8_e4m3fn)
     br, bc = 64, 64
     _nf4_fp8_t_kernel[(triton.cdiv(rows, br), triton.cdiv(cols, bc))](

@@ -8,8 +8,8 @@ that reads those restarts and attends per row:
 - CPU (and any fallback): one causal SDPA call per row, exact and still linear.
 No (T x T) mask is built: transformers skips mask creation for implementations it has no mask function for.
 
-    from pipeline.train import varlen
-    name = varlen.register()   # -> "sqlgenie_varlen"; pass as attn_implementation=name
+    from pipeline.train.kernels import varlen_attention
+    name = varlen_attention.register()   # -> "sqlgenie_varlen"; pass as attn_implementation=name
 """
 from __future__ import annotations
 

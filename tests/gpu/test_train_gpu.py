@@ -1,0 +1,127 @@
+"""Training on the GPU through the product (pipeline.train.stage.run): a few steps on each backend and
+precision the plan can choose there, with the kernels the plan names, and a run killed after a checkpoint that
+resumes to the uninterrupted run's losses.
+
+    python -m pytest -m gpu tests/gpu/test_train_gpu.py -q
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from core.settings import REPO_ROOT
+from pipeline import config, runs
+from pipeline.train import kernels
+from pipeline.train import stage as train
+from tests.conftest import gretel_row, tiny_train_overrides, write_gretel
+from tests.gpu.conftest import fp8_gpu, needs
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture
+def data_file(tmp_path):
+    return write_gretel(tmp_path / "g.parquet", [gretel_row(i) for i in range(64)])
+
+
+@pytest.fixture
+def gpu_llama_dir(tiny_tokenizer_dir, tmp_path_factory):
+    """A small random Llama whose widths FP8 GEMMs and Unsloth accept (multiples of 16; head_dim 64)."""
+    import shutil
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, head_dim=64, max_position_embeddings=2048,
+                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
+    out = tmp_path_factory.mktemp("gpu-llama")
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    for f in tiny_tokenizer_dir.iterdir():
+        shutil.copy(f, out / f.name)
+    return out
+
+
+def _losses(run_dir) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+            if "loss" in r}
+
+
+def _train(home, model_dir, data, monkeypatch, *extra):
+    """One run through stage.run; returns (result, plan.json, what kernels.apply did)."""
+    done = []
+    real = kernels.apply
+    monkeypatch.setattr(kernels, "apply", lambda model, options: done.append(real(model, options)) or done[-1])
+    cfg = config.load(None, tiny_train_overrides(model_dir, data, "train.max_steps=12", *extra))
+    res = train.run(cfg)
+    plan = json.loads((res.out_dir / "plan.json").read_text())
+    losses = _losses(res.out_dir)
+    assert len(losses) == 12 and sum(list(losses.values())[-3:]) / 3 < 0.9 * losses[1], losses
+    assert (res.adapter_dir / "adapter_model.safetensors").is_file()
+    return res, plan, (done[0] if done else None)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp8", "4bit"])
+def test_the_trl_backend_trains_on_the_gpu_with_the_plan_s_kernels(home, gpu_llama_dir, data_file, monkeypatch,
+                                                                   precision):
+    if precision == "fp8" and not fp8_gpu():
+        pytest.skip("fp8 needs FP8 tensor cores (compute capability 8.9+)")
+    if precision == "4bit":
+        pytest.importorskip("bitsandbytes", reason="4bit needs bitsandbytes")
+    res, plan, applied = _train(home, gpu_llama_dir, data_file, monkeypatch, f"train.precision={precision}",
+                                f"name=trl-{precision}")
+    assert plan["device"]["kind"] == "cuda" and plan["backend"] == "trl"
+    assert plan["kernels"]["fused_lora"] and applied.fused == 14       # 2 layers x 7 projections
+    assert plan["kernels"]["fp8_base"] == (precision == "fp8") and applied.fp8_bases == (14 if precision == "fp8" else 0)
+
+
+@needs("unsloth", "the Unsloth backend")
+def test_the_unsloth_backend_trains_qlora_with_fp8_products(home, gpu_llama_dir, data_file, monkeypatch):
+    res, plan, applied = _train(home, gpu_llama_dir, data_file, monkeypatch, "train.precision=4bit",
+                                "train.backend=unsloth", "name=unsloth-4bit")
+    assert plan["backend"] == "unsloth" and plan["kernels"]["qlora_fp8"] == fp8_gpu()
+    if fp8_gpu():
+        assert applied.unsloth_patched and applied.counters.fp8_products > 0
+
+
+def _cli(home, args, kill_when=None):
+    env = dict(os.environ, SQLGENIE_HOME=str(home), PYTHONPATH=os.pathsep.join(
+        [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "train", *args], env=env, cwd=REPO_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    if kill_when is None:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        return
+    deadline = time.time() + 600
+    while not list(home.glob(kill_when)) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(home.glob(kill_when)), "the run never got there"
+
+
+def test_a_run_killed_on_the_gpu_resumes_to_the_same_losses(home, gpu_llama_dir, data_file):
+    """SIGKILL after checkpoint-6 of 10 on CUDA, then train.resume=latest: steps 7-10 give the uninterrupted
+    run's losses (fp32 and one thread of data: CUDA's reductions may still differ in the last bits)."""
+    common = tiny_train_overrides(gpu_llama_dir, data_file, "train.max_steps=10", "train.save_steps=3",
+                                  "train.precision=fp32")
+    _cli(home, common + ["name=straight"])
+    ref = _losses(runs.list_runs("straight")[0].dir)
+    _cli(home, common + ["name=killed"], kill_when="runs/killed/*/checkpoint-6/COMPLETE")
+    (run,) = runs.list_runs("killed")
+    assert run.status == "interrupted"
+    _cli(home, common + ["name=killed", "train.resume=latest"])
+    resumed = _losses(run.dir)
+    assert sorted(resumed) == list(range(1, 11))
+    for step in range(7, 11):
+        assert resumed[step] == pytest.approx(ref[step], rel=2e-3, abs=1e-4), (step, resumed, ref)
+    assert runs.open_run(run.dir).status == "succeeded"
