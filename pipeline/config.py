@@ -212,10 +212,15 @@ class RunConfig:
         return out
 
     def validate(self, need_model: bool = False) -> None:
-        """Every problem (not the first) in one ConfigError."""
+        """Every problem (not the first) in one ConfigError. Once a config passed (at this level, unchanged since:
+        its repr is kept), later stages of the same job do not check it again."""
+        seen = self.__dict__.get("_validated")
+        if seen and seen[1] == repr(self) and (seen[0] or not need_model):
+            return
         problems = [p for _, p in self.problems(need_model)]
         if problems:
             raise ConfigError(problems, f"config '{self.name}'")
+        self.__dict__["_validated"] = (need_model, repr(self))
 
     def contract(self) -> PromptContract:
         """The prompt contract this config trains a model to (written into its model card)."""
@@ -235,6 +240,8 @@ def from_tree(tree: dict, overrides: list[str] | None, source: str, validate: bo
         problems += [msg for where, msg in cfg.problems(need_model) if not any(r.startswith(where) for r in reported)]
     if problems:
         raise ConfigError(problems, source)
+    if validate:
+        cfg.__dict__["_validated"] = (need_model, repr(cfg))
     return cfg
 
 

@@ -75,6 +75,14 @@ class Plan:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """The plan a launcher wrote (plan.json): DDP workers take their parent's plan instead of making another."""
+        d = json.loads(text)
+        d["device"] = Device(**{**d["device"], "capability": tuple(d["device"].get("capability") or ())})
+        d["kernels"] = KernelOptions(**d.get("kernels", {}))
+        return cls(**d)
+
 
 # ---------------------------------------------------------------------------------------- device
 def detect_device(probe: str = "torch") -> Device:

@@ -85,6 +85,7 @@ def _launch_ddp(cfg: RunConfig, plan: planning.Plan, t0: float) -> TrainResult:
     stops them all); the run folder is made here and handed down."""
     run, _ = _open_run(cfg)
     n = plan.device.count
+    write_atomic(run.dir / "plan.json", plan.to_json())   # the workers take this plan (made once, here)
     print(f"[train] {n} GPUs visible: launching torchrun with {n} processes (DDP) for run {run.id}", flush=True)
     env = dict(os.environ, SQLGENIE_RUN_DIR=str(run.dir), PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n),
@@ -121,11 +122,19 @@ def evaluated_at(log_history: list[dict], step: int) -> bool:
     return any("eval_loss" in h and h.get("step") == step for h in log_history)
 
 
+def _plan(cfg: RunConfig, model_path: Path) -> planning.Plan:
+    """The run's plan: the launcher's (a DDP worker reads the plan.json its parent wrote), else made here, once."""
+    handed = Path(envs.text("SQLGENIE_RUN_DIR") or ".") / "plan.json"
+    if envs.text("SQLGENIE_RUN_DIR") and handed.is_file():
+        return planning.Plan.from_json(handed.read_text())
+    return planning.make_plan(cfg, model_path)           # every config error before any heavy load
+
+
 def run(cfg: RunConfig) -> TrainResult:
-    cfg.validate(need_model=True)
+    cfg.validate(need_model=True)                        # at once when the command's load checked it already
     t0 = time.time()
     model_path = assets.resolve(cfg.model.name_or_path)
-    plan = planning.make_plan(cfg, model_path)           # every config error before any heavy load
+    plan = _plan(cfg, model_path)
     if plan.device.kind == "cuda" and plan.device.count > 1 and not _distributed():
         return _launch_ddp(cfg, plan, t0)
     if plan.backend == "unsloth":

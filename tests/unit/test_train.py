@@ -359,3 +359,39 @@ def test_full_fine_tuning_refuses_a_quantized_base_and_unsloth(home, tiny_llama_
         cfg = config.load(None, tiny_train_overrides(tiny_llama_dir, data_file, "train.method=full", extra))
         with pytest.raises(ConfigError, match=says):
             train.run(cfg)
+
+
+def test_a_train_command_reads_and_checks_its_config_once_and_plans_once(home, tiny_llama_dir, data_file, tmp_path,
+                                                                         monkeypatch):
+    """`sqlgenie train -c FILE` in one process: the YAML is read once, the config's rules checked once (the
+    command's load; the stage and prepare trust it) and the plan made once. A config changed after its check is
+    checked again."""
+    import yaml
+
+    from core import settings
+    from pipeline import cli
+    from pipeline.config import RunConfig
+    from pipeline.train import plan as planning
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({"name": "once"}))
+    counts = {"read": 0, "problems": 0, "plan": 0}
+
+    def counted(name, fn):
+        def wrapper(*a, **kw):
+            counts[name] += 1
+            return fn(*a, **kw)
+        return wrapper
+    monkeypatch.setattr(config, "read_config", counted("read", settings.read_config))
+    monkeypatch.setattr(RunConfig, "problems", counted("problems", RunConfig.problems))
+    monkeypatch.setattr(planning, "make_plan", counted("plan", planning.make_plan))
+    assert cli.main(["train", "-c", str(path), *tiny_train_overrides(tiny_llama_dir, data_file, "train.max_steps=2")]) == 0
+    assert counts == {"read": 1, "problems": 1, "plan": 1}, counts
+    cfg = config.load(None, tiny_train_overrides(tiny_llama_dir, data_file))
+    cfg.validate(need_model=False)
+    assert counts["problems"] == 2                       # load checked it; the same level again: no second check
+    cfg.validate(need_model=True)
+    assert counts["problems"] == 3                       # a stricter level is checked
+    cfg.data.sources[0].path = str(tmp_path / "gone.parquet")
+    with pytest.raises(ConfigError, match="does not exist"):
+        cfg.validate(need_model=True)                    # changed since: checked again

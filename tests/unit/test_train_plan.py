@@ -194,3 +194,21 @@ print(plan.device.kind, plan.precision, "torch" in sys.modules)
     assert kind == detect_device().kind                 # the trainer's probe agrees on this machine
     assert precision in ("fp32", "bf16")
     assert torch_loaded == "False"
+
+
+def test_a_written_plan_reads_back_as_the_same_plan_and_ddp_workers_take_it(llama_dir, monkeypatch, tmp_path):
+    """plan.json round-trips (device, kernels and all): the DDP launcher writes it and its workers take it
+    instead of planning again (their free memory is already the parent's workers')."""
+    from pipeline.train import plan as planning
+    from pipeline.train import stage
+
+    plan = make_plan(_cfg("train.precision=auto"), llama_dir, H200)
+    again = planning.Plan.from_json(plan.to_json())
+    assert again == plan and again.kernels.fp8_base and again.device.capability == (9, 0)
+    (tmp_path / "plan.json").write_text(plan.to_json())
+    monkeypatch.setenv("SQLGENIE_RUN_DIR", str(tmp_path))
+    monkeypatch.setattr(planning, "make_plan", lambda *a: pytest.fail("a worker planned again"))
+    assert stage._plan(_cfg(), llama_dir) == plan
+    monkeypatch.delenv("SQLGENIE_RUN_DIR")
+    with pytest.raises(pytest.fail.Exception, match="planned again"):
+        stage._plan(_cfg(), llama_dir)
