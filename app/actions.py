@@ -1,5 +1,6 @@
 """Dashboard actions that start jobs on behalf of a click: "Try it" (serve a run's adapter beside its base),
-evaluate or export a run. Each returns the new job id; nothing heavy runs in the dashboard's process.
+evaluate or export a run. Each returns the new job id; nothing heavy runs in the dashboard's process. The pages
+call them through app/facade.py, which passes this process's job store.
 
     job, deployment, model = try_run(store, run)     # base + LoRA in one vLLM, free ports, one replica
     b = compare_with(run, deployment, model)         # the playground's second model (a full fine-tune: the base elsewhere)

@@ -6,14 +6,13 @@ import json
 
 import streamlit as st
 
-from core.errors import SqlgenieError
-from core.settings import REPO_ROOT, home
-from pipeline.data import ood
+from app import facade as F
+from app.facade import SqlgenieError
 
 
 def page() -> None:
     st.header("Data")
-    reports = sorted((home() / "data").glob("*/report.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    reports = F.data_reports()
     if not reports:
         st.info("No prepared data yet: a train job prepares it, or run a prepare job.")
     for rep_path in reports:
@@ -34,11 +33,11 @@ def page() -> None:
                 st.image(str(png))
     with st.expander("OOD yardstick (hand-written, never trained on)"):
         try:
-            qs = ood.questions()
-            st.markdown(f"{len(qs)} questions over {len(ood.schemas())} schemas; `sqlgenie evaluate --split ood`")
+            qs = F.ood_questions()
+            st.markdown(f"{len(qs)} questions over {len(F.ood_schemas())} schemas; `sqlgenie evaluate --split ood`")
         except SqlgenieError as e:
             st.warning(str(e))
-    card = REPO_ROOT / "data" / "sqlgenie-sql" / "README.md"
+    card = F.dataset_card()
     with st.expander("Bundled dataset card"):
         st.markdown(card.read_text(encoding="utf-8") if card.is_file() else "missing")
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app import facade as F
 from app import state, ui
-from app.state import store
-from pipeline import monitor
-from pipeline.jobs import Status
+from app.facade import Status
 
 
 def _what(proc: dict, jobs: dict, replayed: bool) -> str:
@@ -29,8 +28,8 @@ def page() -> None:
 
     @st.fragment(run_every=2)
     def live():
-        listed = {j.id: j for j in store().list(200)}
-        s = monitor.sample({i: j.pid for i, j in listed.items() if j.status == Status.RUNNING and j.pid})
+        listed = {j.id: j for j in F.jobs(200)}
+        s = F.machine_sample({i: j.pid for i, j in listed.items() if j.status == Status.RUNNING and j.pid})
         hist = st.session_state.setdefault("samples", [])
         if not hist or hist[-1]["t"] != s["t"]:
             hist.append(s)
@@ -63,7 +62,7 @@ def page() -> None:
                         key="cpu_chart")
 
     live()
-    running = [j for j in store().list(200) if j.status == Status.RUNNING]
+    running = [j for j in F.jobs(200) if j.status == Status.RUNNING]
     if running:
         st.markdown("Running jobs: " + ", ".join(f"#{j.id} {j.kind} {j.name}" for j in running))
         st.page_link(state.PAGES["Jobs"], label="Jobs")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import actions, state, ui
-from app.state import store
-from core.errors import SqlgenieError
-from pipeline import runs
-from pipeline.jobs import ACTIVE, LIVE, Status
+from app import facade as F
+from app import state, ui
+from app.facade import ACTIVE, LIVE, SqlgenieError, Status
 
 
 @st.dialog("Cancel a job")
@@ -18,7 +16,7 @@ def _confirm_cancel(job_id: int, label: str) -> None:
     c1, c2 = st.columns(2)
     if c1.button(f"Yes, cancel job #{job_id}", type="primary"):
         try:
-            store().cancel(job_id)
+            F.cancel(job_id)
             st.session_state["flash"] = f"job #{job_id} cancelled"
         except SqlgenieError as e:
             st.session_state["flash_error"] = str(e)
@@ -32,7 +30,7 @@ def _confirm_rerun(job_id: int, label: str) -> None:
     st.write(f"Queue **job #{job_id}** ({label}) again as a new job? A training rerun is a new run: the old run "
              "stays as it is.")
     if st.button(f"Yes, rerun job #{job_id}", type="primary"):
-        new = store().rerun(job_id)
+        new = F.rerun(job_id)
         st.query_params["job"] = str(new)
         st.session_state["flash"] = f"job #{new} queued (a rerun of #{job_id})"
         st.rerun()
@@ -52,9 +50,8 @@ def page() -> None:
 
     @st.fragment(run_every=2)
     def table():
-        s = store()
-        s.schedule()  # reconcile + start what waits
-        jobs = s.list(200)
+        F.schedule()  # reconcile + start what waits
+        jobs = F.jobs(200)
         if not jobs:
             st.info("No jobs yet: start one on the New job page.")
             return
@@ -64,7 +61,7 @@ def page() -> None:
                      hide_index=True, width="stretch", key="jobs_table")
 
     table()
-    jobs = store().list(200)
+    jobs = F.jobs(200)
     if not jobs:
         return
     ids = [j.id for j in jobs]
@@ -83,7 +80,7 @@ def page() -> None:
         _confirm_cancel(pick, label)
     if cols[1].button(f"Rerun #{pick}", key=f"rerun-{pick}"):
         _confirm_rerun(pick, label)
-    run = runs.for_job(pick) if j.kind == "train" else None
+    run = F.run_of_job(pick) if j.kind == "train" else None
     if run is not None:
         cols[2].page_link(state.PAGES["Training"], label=f"Open run {run.id.split('/')[-1]}",
                           query_params={"run": run.id})
@@ -91,9 +88,9 @@ def page() -> None:
                                                help="serve this run's adapter beside its base model (a full "
                                                     "fine-tune: its model), then try it in the playground"):
             try:
-                job, dep, model = actions.try_run(store(), run)
+                job, dep, model = F.try_run(run)
                 st.session_state["flash"] = f"serving {model} (job #{job}, deployment {dep})"
-                st.session_state["try"] = (dep, run.name, actions.compare_with(run, dep, model))
+                st.session_state["try"] = (dep, run.name, F.compare_with(run, dep, model))
                 st.rerun()
             except SqlgenieError as e:
                 st.error(str(e))
@@ -102,11 +99,11 @@ def page() -> None:
         dep, _, b = tried
         st.link_button(f"Open the playground on {dep}: " + (f"base vs {b}" if b and " @ " not in b else
                                                           f"the fine-tune vs {b}" if b else "the fine-tune"),
-                       actions.playground_url(dep, dep, b))
+                       F.playground_url(dep, dep, b))
 
     @st.fragment(run_every=2)
     def detail():
-        jj = store().get(pick)
+        jj = F.job(pick)
         st.markdown(f"**#{jj.id} {jj.kind} `{jj.name}`**: {ui.status_text(jj.status)}"
                     + (f", exit code {jj.exit_code}" if jj.exit_code is not None else "")
                     + (f", {ui.fmt_s(jj.duration())}" if jj.started else ""))

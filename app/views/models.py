@@ -7,13 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import actions, state
-from app.state import store
-from core.errors import SqlgenieError
-from core.modelinfo import read_card
-from pipeline import runs
-from pipeline.evaluate import error_kinds
-from pipeline.evaluate.report import compare
+from app import facade as F
+from app import state
+from app.facade import SqlgenieError
 
 
 def _eval_line(d: Path) -> str:
@@ -33,7 +29,7 @@ def _kinds_chart(d: Path) -> None:
         counts = m.get("error_kinds")
         if counts is None and (d / "rows.jsonl").is_file():
             rows = [json.loads(line) for line in (d / "rows.jsonl").read_text().splitlines() if line.strip()]
-            counts = error_kinds.taxonomy(rows)
+            counts = F.error_taxonomy(rows)
     except (OSError, ValueError) as e:
         st.warning(f"the evaluation in {d} cannot be read ({e}): run the evaluation again")
         return
@@ -41,7 +37,7 @@ def _kinds_chart(d: Path) -> None:
         return
     st.markdown(f"**Why the wrong answers are wrong**: {counts['wrong']} of {counts['rows']} rows of "
                 f"{m['label']} on {m.get('split')} (the first kind that fits each; pipeline/evaluate/error_kinds.py)")
-    kinds = [k for k in error_kinds.KINDS if counts["kind"].get(k)]
+    kinds = [k for k in F.ERROR_KINDS if counts["kind"].get(k)]
     st.bar_chart({"kind": [k.replace("_", " ") for k in kinds], "wrong answers": [counts["kind"][k] for k in kinds]},
                  x="kind", y="wrong answers", x_label="", y_label="wrong answers", horizontal=True,
                  sort="-wrong answers", height=60 + 28 * len(kinds))
@@ -60,14 +56,14 @@ def _evaluate_form(run, card: dict) -> None:
         split = c[1].selectbox("Questions", list(SPLITS), format_func=lambda s: SPLITS[s])
         n = c[2].number_input("how many (at most)", value=60, step=10,
                               help="A smaller number is quicker; 216 takes the whole OOD yardstick.")
-        est = actions.evaluation_estimate(int(n)) if n >= 1 else None
+        est = F.evaluation_estimate(int(n)) if n >= 1 else None
         st.caption(f"Estimated {est[0] / 60:.1f} min ({est[1]})" if est else
                    "No evaluation has run on this machine yet: the first one measures the time it takes here.")
         if st.form_submit_button("Evaluate", type="primary"):
             if n < 1:
                 st.error(f"how many: {n} is not a number of questions (1 or more)")
                 return
-            job = actions.evaluate_run(store(), run, split, int(n), base=which != "this fine-tune")
+            job = F.evaluate_run(run, split, int(n), base=which != "this fine-tune")
             st.session_state.pop("eval_form", None)
             st.session_state["flash"] = f"evaluate job #{job} started: the Jobs page follows it"
             st.rerun()
@@ -77,7 +73,7 @@ def page() -> None:
     st.header("Models")
     if st.session_state.get("flash"):
         st.success(st.session_state.pop("flash"))
-    trained = [r for r in runs.list_runs() if r.has_output()]
+    trained = F.trained_runs()
     if not trained:
         st.info("No trained model yet: train one (New job, kind train).")
         return
@@ -93,13 +89,13 @@ def page() -> None:
     wanted = st.query_params.get("run", "")
     pick = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0)
     run = next(r for r in trained if r.id == pick)
-    card = read_card(run.output_dir)
+    card = F.model_card(run)
     c = st.columns(4)
     if c[0].button("Try it", type="primary", help="serve the base model and this adapter in one vLLM, then compare "
                                                   "them side by side in the playground"):
         try:
-            job, dep, model = actions.try_run(store(), run)
-            st.session_state["try"] = (dep, run.name, actions.compare_with(run, dep, model))
+            job, dep, model = F.try_run(run)
+            st.session_state["try"] = (dep, run.name, F.compare_with(run, dep, model))
             st.session_state["flash"] = (f"serving {model} beside its base (job #{job}, deployment {dep})" if model != dep
                                          else f"serving the full fine-tune alone as {dep} (job #{job}); the playground "
                                               "compares it with the base where another deployment serves that")
@@ -110,12 +106,12 @@ def page() -> None:
                                           "the base model it started from"):
         st.session_state["eval_form"] = run.id
     if c[2].button("Export merged + GGUF"):
-        job = actions.export_run(store(), run, ["merged", "gguf-q8_0"])
+        job = F.export_run(run, ["merged", "gguf-q8_0"])
         st.page_link(state.PAGES["Jobs"], label=f"job #{job}", query_params={"job": str(job)})
     tried = st.session_state.get("try")
     if tried:
         dep, _, b = tried
-        c[3].link_button("Open the playground", actions.playground_url(dep, dep, b))
+        c[3].link_button("Open the playground", F.playground_url(dep, dep, b))
     if st.session_state.get("eval_form") == run.id:
         _evaluate_form(run, card)
     run_evals = run.evals()
@@ -131,7 +127,7 @@ def page() -> None:
         a = c1.selectbox("baseline", evals, format_func=_eval_line, key="cmp_a")
         b = c2.selectbox("compared", evals, index=1, format_func=_eval_line, key="cmp_b")
         if st.button("Compare") and a != b:
-            out = compare(a, b)
+            out = F.compare_evaluations(a, b)
             st.markdown(out.read_text())
             png = b / "compare.png"
             if png.is_file():

@@ -3,55 +3,20 @@ machine), the plan (backend, precision, memory, time) before Submit, and the YAM
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import streamlit as st
 import yaml
 
+from app import facade as F
 from app import forms, state
-from app.actions import adapter_name
-from app.state import store
-from core import assets
-from core.errors import SqlgenieError
-from core.settings import REPO_ROOT, parse_yaml
-from pipeline import config as C
-from pipeline import runs
-from pipeline.config import RunConfig
-from pipeline.jobs.store import KINDS as JOB_KINDS
-from pipeline.jobs.store import machine_gpus
-from pipeline.train.estimate import estimate
-from pipeline.train.plan import GiB, detect_device, make_plan
-from serving.config import ServeConfig, load_serve_config
+from app.facade import RunConfig, ServeConfig, SqlgenieError, parse_yaml
 
-KINDS = ["train", *(k for k in JOB_KINDS if k != "train")]   # the store's kinds, training first
+KINDS = ["train", *(k for k in F.JOB_KINDS if k != "train")]   # the store's kinds, training first
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def presets() -> dict[str, Path]:
-    return {p.stem: p for p in sorted((REPO_ROOT / "configs").glob("*.yaml"))}
-
-
-def default_preset(gpus: list[int]) -> str:
-    """The recipe that runs on this machine as it is: the embedded model on CPU; on a GPU, the 8B reference
-    recipe only when its weights are here, else the embedded model's GPU recipe."""
-    names = presets()
-    if gpus:
-        ref = C.load(names["llama31-8b-qlora"])
-        if (Path(ref.model.name_or_path) / "config.json").is_file():
-            return "llama31-8b-qlora"
-        return "smollm2-gpu" if "smollm2-gpu" in names else "smollm2-cpu"
-    return "smollm2-cpu"
-
-
-def _preset_tree(name: str) -> dict:
-    path = presets()[name]
-    tree = parse_yaml(path.read_text(), str(path))
-    tree.setdefault("name", name)
-    return tree
-
-
-def _run_picker(form: str) -> runs.Run | None:
-    trained = [r for r in runs.list_runs() if r.has_output()]
+def _run_picker(form: str) -> F.Run | None:
+    trained = F.trained_runs()
     if not trained:
         st.warning("No trained run yet: train one first (kind train).")
         return None
@@ -59,14 +24,14 @@ def _run_picker(form: str) -> runs.Run | None:
 
 
 def _run_form(kind: str, gpus: list[int]) -> tuple[str, list[str], list[int]] | None:
-    names = list(presets())
-    dflt = default_preset(gpus)
+    names = list(F.presets())
+    dflt = F.default_preset(gpus)
     key = f"preset:{kind}"
     if key not in st.session_state:
         st.session_state[key] = dflt
-        forms.replace(kind, RunConfig, _preset_tree(dflt))
+        forms.replace(kind, RunConfig, F.preset_tree(dflt))
     st.selectbox("Preset (fills the form)", names, key=key, help=f"{dflt} fits this machine",
-                 on_change=lambda: forms.replace(kind, RunConfig, _preset_tree(st.session_state[key])))
+                 on_change=lambda: forms.replace(kind, RunConfig, F.preset_tree(st.session_state[key])))
     t = forms.tree(kind, RunConfig)
     args: list[str] = []
     c1, c2 = st.columns(2)
@@ -85,7 +50,7 @@ def _run_form(kind: str, gpus: list[int]) -> tuple[str, list[str], list[int]] | 
         args += (["--vote", str(int(vote))] if vote else []) + (["--constrained"] if constrained else [])
     elif kind == "export":
         run = _run_picker(kind)
-        fmts = st.multiselect("formats", list(C.EXPORT_FORMATS), default=["merged", "gguf-q8_0"])
+        fmts = st.multiselect("formats", list(F.EXPORT_FORMATS), default=["merged", "gguf-q8_0"])
         forms.put(t, "export.formats", fmts)
         forms.field(t, kind, RunConfig, "export.draft_head", "also train a draft head (faster answers on GPUs)")
         if run is None:
@@ -129,7 +94,7 @@ def _run_form(kind: str, gpus: list[int]) -> tuple[str, list[str], list[int]] | 
     _yaml_view(kind, t)
     text = forms.to_yaml(t, RunConfig)
     try:
-        cfg = C.loads(text, f"{kind} job", need_model=kind != "prepare")
+        cfg = F.load_run_config(text, f"{kind} job", need_model=kind != "prepare")
     except SqlgenieError as e:
         st.error(str(e))
         return None
@@ -139,24 +104,23 @@ def _run_form(kind: str, gpus: list[int]) -> tuple[str, list[str], list[int]] | 
 
 
 def _plan_preview(cfg: RunConfig) -> None:
-    model = assets.built(cfg.model.name_or_path)
-    if model is None:
-        st.info(f"{cfg.model.name_or_path} is not built on this machine yet (`sqlgenie assets` builds it; a train "
-                "job does too): the plan is shown once it is there.")
-        return
     try:
-        plan = make_plan(cfg, model, detect_device(probe="nvml"))   # no torch in the dashboard's process
+        plan = F.plan_preview(cfg)          # NVML, no torch in the dashboard's process
     except SqlgenieError as e:
         st.error(f"This training cannot run here: {e}")
+        return
+    if plan is None:
+        st.info(f"{cfg.model.name_or_path} is not built on this machine yet (`sqlgenie assets` builds it; a train "
+                "job does too): the plan is shown once it is there.")
         return
     st.markdown("**Plan on this machine**")
     c = st.columns(4)
     c[0].metric("backend / precision", f"{plan.backend} / {plan.precision}")
-    c[1].metric("memory estimate", f"{plan.estimate_bytes / GiB:.1f} GiB")
+    c[1].metric("memory estimate", f"{plan.estimate_bytes / F.GiB:.1f} GiB")
     c[2].metric("micro-batch x accum", f"{plan.micro_batch} x {plan.grad_accum}")
     c[3].metric("params", f"{plan.params / 1e6:,.0f}M, all trained" if plan.method == "full"
                 else f"{plan.params / 1e6:,.0f}M + LoRA {plan.lora_params / 1e6:.1f}M")
-    st.caption("Time: " + estimate(cfg, plan).describe())
+    st.caption("Time: " + F.training_estimate(cfg, plan).describe())
     with st.expander("Why this plan"):
         st.markdown("\n".join(f"- {r}" for r in plan.reasons))
 
@@ -178,15 +142,14 @@ def _yaml_view(kind: str, t: dict) -> None:
 def _serve_form(gpus: list[int]) -> tuple[str, list[str], list[int]] | None:
     t = forms.tree("serve", ServeConfig, {"name": f"serve-{time.strftime('%H%M%S')}", "router_port": 0,
                                           "base_port": 0, "metrics_port": 0, "max_model_len": 2048})
-    merged = [str(p.parent) for p in Path(runs.runs_home()).glob("*/*/export/merged/config.json")]
-    merged += [str(r.model_dir) for r in runs.list_runs() if r.has_model()]       # full fine-tunes serve as they are
+    merged = F.exported_models()          # merged exports, and full fine-tunes' models as they are
     c1, c2, c3 = st.columns(3)
     forms.field(t, "serve", ServeConfig, "model", options=["embedded:smollm2-135m-instruct", *merged], container=c1)
     forms.field(t, "serve", ServeConfig, "name", "deployment name", container=c2)
     forms.field(t, "serve", ServeConfig, "replicas", container=c3)
-    trained = [r for r in runs.list_runs() if r.has_adapter()]
+    trained = [r for r in F.list_runs() if r.has_adapter()]
     picked = st.multiselect("LoRA adapters to serve beside the base (by name)", trained, format_func=lambda r: r.label())
-    forms.put(t, "lora_adapters", [f"{adapter_name(r)}={r.adapter_dir}" for r in picked])
+    forms.put(t, "lora_adapters", [f"{F.adapter_name(r)}={r.adapter_dir}" for r in picked])
     with st.expander("Every field"):
         cols = st.columns(3)
         rest = [f for f in forms._infos(ServeConfig) if f not in ("model", "name", "replicas", "lora_adapters")]
@@ -195,7 +158,7 @@ def _serve_form(gpus: list[int]) -> tuple[str, list[str], list[int]] | None:
     _yaml_view("serve", t)
     text = yaml.safe_dump(forms.minimal(t, ServeConfig) | {"name": forms.get(t, "name")}, sort_keys=False)
     try:
-        load_serve_config(tree=parse_yaml(text, "serve job"), source="serve job")
+        F.load_serve_config(tree=parse_yaml(text, "serve job"), source="serve job")
     except SqlgenieError as e:
         st.error(str(e))
         return None
@@ -204,13 +167,13 @@ def _serve_form(gpus: list[int]) -> tuple[str, list[str], list[int]] | None:
 
 def page() -> None:
     st.header("New job")
-    gpus = machine_gpus()
+    gpus = F.machine_gpus()
     kind = st.radio("Kind", KINDS, horizontal=True, key="kind")
     got = _serve_form(gpus) if kind == "serve" else _run_form(kind, gpus)
     if st.button("Submit", type="primary", disabled=got is None):
         text, args, chosen = got
         try:
-            job = store().submit(kind, text, gpus=chosen, args=args)
+            job = F.submit(kind, text, gpus=chosen, args=args)
         except SqlgenieError as e:
             st.error(str(e))
             return

@@ -6,23 +6,16 @@ import time
 
 import streamlit as st
 
-from app import actions, ui
-from app.state import store
-from core.errors import SqlgenieError
-from pipeline.jobs import Status
-from serving import deployments as D
-from serving import launch
+from app import facade as F
+from app import ui
+from app.facade import SqlgenieError
 
 
 @st.dialog("Stop a deployment")
 def _confirm_stop(name: str) -> None:
     st.write(f"Stop deployment **{name}**? Its replicas and router are stopped; a serve job behind it ends too.")
     if st.button(f"Yes, stop {name}", type="primary"):
-        for j in store().list(200):
-            if j.kind == "serve" and j.status in (Status.RUNNING, Status.QUEUED) and store().serve_name(j) == name:
-                store().cancel(j.id)
-        if D.exists(name) and D.load(name).get("phase") != "stopped":
-            launch.down(name)
+        F.stop_deployment(name)
         st.session_state["flash"] = f"deployment {name} stopped"
         st.rerun()
 
@@ -31,7 +24,7 @@ def page() -> None:
     st.header("Serving")
     if st.session_state.get("flash"):
         st.success(st.session_state.pop("flash"))
-    names = D.names()
+    names = F.deployment_names()
     if not names:
         st.info("No deployment yet: start a serve job on the New job page, or `sqlgenie serve up`.")
         return
@@ -43,7 +36,7 @@ def page() -> None:
     @st.fragment(run_every=2)
     def live():
         try:
-            s = D.status(name)
+            s = F.deployment_status(name)
         except SqlgenieError as e:
             st.warning(str(e))
             return
@@ -59,7 +52,7 @@ def page() -> None:
         st.dataframe([{"replica": x["index"], "device": x["device"], "port": x["port"],
                        "pid": (x.get("proc") or {}).get("pid"), "health": x["health"], "restarts": x.get("restarts", 0),
                        "serves": models} for x in s["replicas"]], hide_index=True, width="stretch")
-        pts = ui.read_jsonl(D.state_dir(name) / "stats.jsonl", 300)
+        pts = ui.read_jsonl(F.deployment_dir(name) / "stats.jsonl", 300)
         if pts:
             ts = [p["t"] for p in pts]
             keys = sorted({k for p in pts for k in p["replicas"]})
@@ -75,22 +68,22 @@ def page() -> None:
                     language="text", wrap_lines=True)
 
     live()
-    s = D.load(name)
+    s = F.deployment_state(name)
     c = st.columns(4)
     if s.get("phase") in ("starting", "ready"):
         if c[0].button(f"Stop {name}", type="secondary"):
             _confirm_stop(name)
-        c[1].link_button("Open in the playground", actions.playground_url(name))
+        c[1].link_button("Open in the playground", F.playground_url(name))
         idx = c[2].selectbox("Replica", [r["index"] for r in s["replicas"]], label_visibility="collapsed")
         if c[3].button(f"Restart replica {idx}"):
             try:
-                launch.ask_restart(name, idx)   # the serve job's supervisor restarts it; this page owns no process
+                F.ask_restart(name, idx)   # the serve job's supervisor restarts it; this page owns no process
                 st.info(f"Replica {idx}: restart asked for. The deployment's supervisor stops it and starts it again "
                         "within seconds; the events above say when it is back (a CPU replica takes ~30 s).")
             except SqlgenieError as e:
                 st.error(str(e))
     elif c[0].button(f"Start {name} again", type="primary"):
-        job = actions.serve_again(store(), name)
+        job = F.serve_again(name)
         st.success(f"serve job #{job} started")
 
 

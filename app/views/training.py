@@ -7,8 +7,8 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
+from app import facade as F
 from app import state, ui
-from pipeline import runs
 
 
 def _line(title: str, xs, ys_by_name: dict, height: int = 260):
@@ -22,13 +22,13 @@ def _line(title: str, xs, ys_by_name: dict, height: int = 260):
 
 def page() -> None:
     st.header("Training")
-    all_runs = runs.list_runs(damaged=True)        # a damaged run is shown as such, never hidden
+    all_runs = F.list_runs(damaged=True)        # a damaged run is shown as such, never hidden
     if not all_runs:
         st.info("No training run yet: start a train job on the New job page.")
 
         @st.fragment(run_every=2)
         def wait_for_first_run():
-            if runs.list_runs():
+            if F.list_runs():
                 st.rerun()
 
         wait_for_first_run()
@@ -47,11 +47,11 @@ def page() -> None:
 
     @st.fragment(run_every=2)
     def charts():
-        r = runs.reread(run)
+        r = F.reread(run)
         if r.damaged:
             st.error(r.status_line())
             return
-        rows = runs.read_metrics(r)
+        rows = F.run_metrics(r)
         for problem in r.problems:
             st.warning(problem)
         steps = [m for m in rows if "loss" in m]
