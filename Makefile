@@ -23,4 +23,4 @@ test-fast: setup        ## unit tier only (seconds to minutes)
 	.venv/bin/python -m pytest -m "not gpu and not integration and not e2e" -q
 
 bench-data: setup
-	.venv/bin/python bench/prepare_100k.py
+	.venv/bin/sqlgenie bench prepare_100k

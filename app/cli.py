@@ -6,16 +6,20 @@
     sqlgenie serve up|run|replica|status|down|stats ...                                  (serving)
     sqlgenie ask --schema s.sql "question"                                                (text-to-SQL)
     sqlgenie jobs list|submit|cancel|rerun|tail|show ...                                  (the job store)
+    sqlgenie bench [NAME ARGS...]                                      (the benchmark lab: bench/, a list without NAME)
 
 `sqlgenie <command> --help` for each. Errors a user can cause print as one line (exit code 2).
 """
 from __future__ import annotations
 
 import argparse
+import ast
+import os
 import sys
 
 from app import console
-from core.errors import run_command
+from core.errors import SqlgenieError, run_command
+from core.settings import REPO_ROOT
 from pipeline import cli as pipeline_cli
 from pipeline.jobs import cli as jobs_cli
 from serving import cli as serving_cli
@@ -26,6 +30,31 @@ def cmd_console(args) -> None:
         console.run_one(args.only, args.model, args.replicas)
     else:
         console.run(args.model, args.replicas, serve=not args.no_serve)
+
+
+def benches() -> dict[str, str]:
+    """bench/NAME.py -> the first line of its docstring (read, not imported: a bench may need torch or vLLM)."""
+    out = {}
+    for path in sorted((REPO_ROOT / "bench").glob("*.py")):
+        if path.stem != "__init__":
+            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+            out[path.stem] = doc.split("\n", 1)[0]
+    return out
+
+
+def cmd_bench(args) -> None:
+    """Run bench/NAME.py as `python -m bench.NAME ARGS` from the repository root (this process becomes it)."""
+    found = benches()
+    if not args.name:
+        width = max(map(len, found), default=0)
+        print("\n".join(f"{n:<{width}}  {d}" for n, d in found.items()))
+        print("\nsqlgenie bench NAME --help for each; bash bench/device.sh for the GPU machine")
+        return
+    if args.name not in found:
+        raise SqlgenieError(f"no bench named {args.name!r}: choose one of {', '.join(found)} (sqlgenie bench lists them)")
+    os.chdir(REPO_ROOT)
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", f"bench.{args.name}", *args.args])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,6 +72,11 @@ def parser() -> argparse.ArgumentParser:
     serving_cli.add_serve(sub)
     serving_cli.add_ask(sub)
     jobs_cli.add_commands(sub)
+    b = sub.add_parser("bench", help="the benchmark lab (bench/): list the benches, or run one with its arguments",
+                       add_help=False)
+    b.add_argument("name", nargs="?", help="a bench (none: list them)")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="the bench's own arguments (NAME --help for them)")
+    b.set_defaults(fn=cmd_bench)
     return p
 
 

@@ -1,7 +1,7 @@
 """The playground client's own work per answer (prompt ids, SQL extraction, repair, check, format), this code vs
 another checkout of the project, in the same run.
 
-    .venv/bin/python bench/client_work.py --baseline /tmp/base --rounds 5      # git worktree add /tmp/base <rev>
+    sqlgenie bench client_work --baseline /tmp/base --rounds 5      # git worktree add /tmp/base <rev>
 
 Every hand-written OOD question (data/ood: 216, grouped by schema as a user asks them) goes through
 `serving.text_to_sql.TextToSql.ask` with the model's HTTP call replaced by the question's reference SQL, so what is
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +32,7 @@ class _Reply:
 
 
 def measure(repo: Path) -> dict:
-    sys.path.insert(0, str(repo))
+    """One measurement of the checkout this process imports (the parent puts `repo` first on PYTHONPATH)."""
     from core import assets
     from pipeline.data import ood
     from serving.text_to_sql import TextToSql
@@ -64,7 +65,7 @@ def main() -> None:
     for r in range(a.rounds):
         for name, repo in repos.items():
             out = subprocess.run([sys.executable, __file__, "--measure", str(repo)], capture_output=True, text=True,
-                                 cwd=repo, check=True)
+                                 cwd=repo, check=True, env=dict(os.environ, PYTHONPATH=str(repo)))
             runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]['mean_ms']:.2f} ms" for k, v in runs.items()), flush=True)
     res = {k: {"mean_ms": statistics.median(x["mean_ms"] for x in v), "p50_ms": statistics.median(x["p50_ms"] for x in v)}

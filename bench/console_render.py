@@ -1,18 +1,16 @@
 """Dashboard render time with 200 jobs in the store vs an empty store (Streamlit AppTest, full script run).
 
-    .venv/bin/python bench/console_render.py          # prints median of 5 runs per page
+    sqlgenie bench console_render          # prints median of 5 runs per page
 """
 from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def render(page: str, n: int = 5) -> float:
@@ -36,10 +34,9 @@ def main() -> None:
     for jobs in (0, 200):
         os.environ["SQLGENIE_HOME"] = tempfile.mkdtemp()
         store = JobStore()
-        with store._db() as db:
-            for i in range(jobs):
-                db.execute("INSERT INTO jobs (kind, name, config, status, created, log_path) VALUES (?,?,?,?,?,?)",
-                           ("train", f"run{i}", "name: x\n", "succeeded", 1.0 + i, "/nonexistent"))
+        for i in range(jobs):                  # finished jobs, through the store's own API
+            job_id = store.submit("prepare", f"name: run{i}\n", start=False)
+            store.update(job_id, status="succeeded", created=1.0 + i)
         for page in ("Jobs", "GPUs", "Models"):
             rows.append((jobs, page, render(page)))
     print("| jobs | page | render s (median of 5) |\n|---|---|---|")

@@ -4,7 +4,7 @@ Runs a single-thread bf16 matmul pinned to core 0 alone, then one on each of cor
 two regimes: weights resident in L2 (compute-bound) and 128 MB of weights streamed from memory per call
 (like a small model's decode step at batch 32, memory-bound). Prints the 2-core/1-core ratio of each.
 
-    .venv/bin/python bench/cpu_scaling.py
+    sqlgenie bench cpu_scaling
 """
 from __future__ import annotations
 

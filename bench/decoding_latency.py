@@ -1,8 +1,8 @@
 """What each decoding mode costs a user through the router: plain, constrained (the schema grammar), vote 8 and
 constrained + vote 8, each at C concurrent clients, through the product's client (`TextToSql.ask`).
 
-    .venv/bin/python bench/decoding_latency.py --adapter RUN/adapter --limit 40 --concurrent 8          # CPU
-    PYTHONPATH=/tmp/vsite:/tmp/site:$PWD python3 bench/decoding_latency.py --adapter A --limit 216 \
+    sqlgenie bench decoding_latency --adapter RUN/adapter --limit 40 --concurrent 8          # CPU
+    sqlgenie bench decoding_latency --adapter A --limit 216 \
         --concurrent 8 --rounds 2 --out $OUT/decoding.json                                              # GPU
 
 The model is the embedded SmolLM2 with --adapter merged (bench/latency_b1.py's merge), served by the launcher's
@@ -18,19 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from latency_b1 import merged_model, served_variant  # noqa: E402
-
-from pipeline.data import ood  # noqa: E402
+from bench.latency_b1 import merged_model, served_variant
+from pipeline.data import ood
 
 MODES = {"plain": {}, "constrained": {"constrained": True}, "vote8": {"candidates": 8},
          "constrained+vote8": {"constrained": True, "candidates": 8}}

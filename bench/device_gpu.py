@@ -1,9 +1,9 @@
 """Device (H200) measurements for serving, the job runner + NVML sampler, and export, one call each.
 
-    python3 bench/device_gpu.py model-config /tmp/llama8b-cfg TOKENIZER_DIR    # 8B-shaped config, no weights
-    python3 bench/device_gpu.py serve-job /tmp/llama8b-cfg OUT_DIR [--bf16]    # serve job + NVML + sweep
-    python3 bench/device_gpu.py quantize MODEL_DIR OUT_DIR FMT [--calib N]      # our quantize() on the GPU
-    python3 bench/device_gpu.py vllm-load MODEL_DIR                             # does vLLM load it? tok/s
+    sqlgenie bench device_gpu model-config /tmp/llama8b-cfg TOKENIZER_DIR    # 8B-shaped config, no weights
+    sqlgenie bench device_gpu serve-job /tmp/llama8b-cfg OUT_DIR [--bf16]    # serve job + NVML + sweep
+    sqlgenie bench device_gpu quantize MODEL_DIR OUT_DIR FMT [--calib N]      # our quantize() on the GPU
+    sqlgenie bench device_gpu vllm-load MODEL_DIR                             # does vLLM load it? tok/s
 
 serve-job: submits a `serve` job through pipeline.jobs (supervisor -> `python -m serving run` -> launcher
 -> vLLM replica with the launcher's computed defaults + vllm-router), samples NVML while it runs and
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 LLAMA8B = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072, rope_theta=500000.0,
@@ -88,9 +87,9 @@ def serve_job(model: str, out: str, bf16: bool) -> None:
     per = (time.time() - t) / 50
     print(f"one NVML+CPU sample: {per * 1000:.2f} ms (= {per / 2 * 100:.3f}% of a core at one sample per 2 s)", flush=True)
     conc = ["1", "64", "256"] if bf16 else ["1", "4", "16", "64", "256"]
-    subprocess.run([sys.executable, str(ROOT / "bench" / "serving_sweep.py"), "--model", model, "--existing", name,
+    subprocess.run([sys.executable, "-m", "bench.serving_sweep", "--model", model, "--existing", name,
                     "--concurrency", *conc, "--requests", "16", "--max-tokens", "128", "--prompt-tokens", "200",
-                    "--out", str(outp / f"sweep-{name}.json")], check=True)
+                    "--out", str(outp / f"sweep-{name}.json")], check=True, cwd=ROOT)
     store.cancel(job)
     time.sleep(3)
     after = monitor.sample({})
@@ -121,7 +120,7 @@ def quantize_cmd(model: str, out: str, fmt: str, calib: int) -> None:
 def vllm_load(model: str) -> None:
     """Start vLLM on the folder, time it, and measure 64-concurrent decode; print what happens."""
     from serving import launch
-    from serving.bench import sweep
+    from bench.load import sweep
     from serving.config import DeploymentError, ServeConfig
 
     cfg = ServeConfig(model=model, name="load-" + Path(model).name, replicas=1, base_port=8500, router_port=8590,

@@ -1,6 +1,6 @@
 """Draft tokens a head would get accepted, on the served model's own greedy answers (as vLLM sees them).
 
-    python bench/draft_acceptance.py MERGED HEAD [HEAD ...] [--rows 100] [--out FILE]
+    sqlgenie bench draft_acceptance MERGED HEAD [HEAD ...] [--rows 100] [--out FILE]
 
 For each head: accepted draft tokens per verify step (3 proposed) and step-1 hit rates by token kind
 (pieces of identifiers, SQL keywords, punctuation and numbers) on the first --rows rows of the bundled test
@@ -15,18 +15,16 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from core.modelinfo import read_card  # noqa: E402
-from pipeline.data import ood  # noqa: E402
-from pipeline.export import draft_head as dh  # noqa: E402
-from pipeline.export.draft_rows import bundled_rows  # noqa: E402
-from sql.prompt import ChatFormatter, PromptContract  # noqa: E402
-from sql.statements import split_context  # noqa: E402
+from core.modelinfo import read_card
+from pipeline.data import ood
+from pipeline.export import draft_head as dh
+from pipeline.export.draft_rows import bundled_rows
+from sql.prompt import ChatFormatter, PromptContract
+from sql.statements import split_context
 
 KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "OR", "BY", "GROUP", "ORDER", "AS", "ON", "JOIN", "COUNT", "SUM", "AVG",
             "MAX", "MIN", "DESC", "ASC", "LIMIT", "IN", "NOT", "IS", "NULL", "HAVING", "DISTINCT", "INNER", "LEFT",
@@ -99,13 +97,13 @@ def main() -> None:
             seen, hit = collections.Counter(), collections.Counter()
             with torch.no_grad():
                 for f in fs:
-                    _, hits, first = dh._losses(head, target, [f], 3, device)
+                    _, hits, first = dh.draft_losses(head, target, [f], 3, device)
                     for pos in first[0].nonzero().flatten().tolist():
                         if pos + 2 < len(f[0]):
                             k = kind(tok.decode([int(f[0][pos + 2])]))
                             seen[k] += 1
                             hit[k] += bool(hits[0, 0, pos])
-            m = dh._measure(head, target, fs, 3, 8192, device)
+            m = dh.measure_acceptance(head, target, fs, 3, 8192, device)
             report[f"{head_dir} | {name}"] = {"accepted_per_step": round(m["accepted_per_step"], 3),
                                               **{f"hit_{k}": round(hit[k] / seen[k], 3) for k in sorted(seen)},
                                               "positions": sum(seen.values())}

@@ -1,7 +1,7 @@
 """Why the wrong answers are wrong, for stored evaluations: each one's rows (rows.jsonl, written by `sqlgenie evaluate`)
 sorted into the error kinds of pipeline/evaluate/error_kinds.py (older rows have no `error_kind` stored: it is recomputed).
 
-  python bench/error_taxonomy.py NAME=path/to/rows.jsonl[.gz] [NAME=...] [--json out.json]
+  sqlgenie bench error_taxonomy NAME=path/to/rows.jsonl[.gz] [NAME=...] [--json out.json]
 prints a markdown table (one column per evaluation: counts and shares of the wrong rows) for docs/quality-errors.md.
 """
 from __future__ import annotations
@@ -9,11 +9,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline.evaluate.error_kinds import table, taxonomy  # noqa: E402
+from pipeline.evaluate.error_kinds import table, taxonomy
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ Several grammars are compared in the same run, row by row in turn, so that drift
 them alike: `--grammar NAME=SPEC` where SPEC is a path to a Python file with `schema_grammar(ddl)` or
 `git:REV` (sql/grammar.py at that revision).
 
-    python bench/grammar_cost.py --grammar before=git:dc060b4 --grammar after=sql/grammar.py --rows 300
+    sqlgenie bench grammar_cost --grammar before=git:dc060b4 --grammar after=sql/grammar.py --rows 300
 Prints one table last; --out writes the per-token times as JSON.
 """
 from __future__ import annotations
@@ -31,7 +31,6 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 TOKENIZER = ROOT / ".sqlgenie" / "models" / "smollm2-135m-instruct"
 
 

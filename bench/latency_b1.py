@@ -1,9 +1,9 @@
 """Batch-1 answer latency: what a playground user waits for, one question at a time, per serving variant.
 
-    .venv/bin/python bench/latency_b1.py --adapter /tmp/gpuft/adapter --limit 60 \
+    sqlgenie bench latency_b1 --adapter /tmp/gpuft/adapter --limit 60 \
         --variants vllm-plain launcher no-prefix ngram4 --out /tmp/lat.json                 # CPU (vLLM CPU)
-    .venv/bin/python bench/latency_b1.py --adapter A --limit 24 --interleave --variants launcher cpu-bf16   # paired
-    PYTHONPATH=/tmp/vsite:/tmp/site:$PWD python3 bench/latency_b1.py --adapter A --limit 216 \
+    sqlgenie bench latency_b1 --adapter A --limit 24 --interleave --variants launcher cpu-bf16   # paired
+    sqlgenie bench latency_b1 --adapter A --limit 216 \
         --variants vllm-plain launcher bf16 api1 ngram4 ngram_gpu4 --concurrent 64          # the H200
 
 The model is the real fine-tuned embedded model (base + --adapter merged once, in bf16, with the product's
@@ -23,12 +23,12 @@ Variants:  vllm-plain  `vllm serve` with vLLM's own defaults, queried directly (
            fp32-ngram3/6  float32 + n-gram speculation of 3 or 6 tokens;  replicas2  the launcher with 2 replicas
            cpu-bf16-r2    the CPU default before 2026-11-29 (bf16, no speculation) with 2 replicas
            seqs8 / graph-decode  launcher + --max-num-seqs 8 / CUDA graphs for whole decode steps only (GPU)
-           no-stats / no-async   launcher + --disable-log-stats / --no-async-scheduling (bench/b1_step_profile.py)
+           no-stats / no-async   launcher + --disable-log-stats / --no-async-scheduling (a step profile since retired: docs/benchmarks.md)
            autotune    launcher + inductor graphs of their own for 1 and 2 tokens, GEMM kernels autotuned (GPU)
            split1/4    launcher with FA3 decode attention in CUDA graphs split over at most 1 / 4 KV blocks
                        (vLLM's default: 32, plus a kernel that combines the splits)
            piecewise   launcher with vLLM's default graph mode (`gpu_full_graphs=false`, the launcher's default)
-           eager       launcher without CUDA graphs or compilation (--enforce-eager: bench/graph_numerics.py's reference)
+           eager       launcher without CUDA graphs or compilation (--enforce-eager: the numerics reference)
            full-graph  launcher + full CUDA graphs for every batch, prefills too (`gpu_full_graphs=true`:
                        cudagraph_mode FULL; vLLM's default graphs a prefill piecewise, attention outside the graph)
            fp8-full    fp8 (the round-start default) + full CUDA graphs
@@ -44,7 +44,7 @@ table then adds the paired ratio: the median over questions of the reference's t
 `launcher` where it runs, else the first variant).
 
 --draft DIR copies a draft head trained for this model (`python -m pipeline.export.draft_head MERGED`, or
-bench/device_session.sh PHASE=draft) into the merged model, which the launcher then uses where it is on.
+`sqlgenie export` with export.draft_head) into the merged model, which the launcher then uses where it is on.
 
 Prints a table last: p50 / mean / p90 seconds per answer, speed-up of the p50 over `launcher`, answers that
 differ from `launcher`'s (each listed in the JSON), and answers/s at 1 client and at each --concurrent level;
@@ -66,17 +66,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from core import assets  # noqa: E402
-from core.modelinfo import read_card  # noqa: E402
-from core.procs import spawn, stop  # noqa: E402
-from pipeline.data import ood  # noqa: E402
-from serving import launch  # noqa: E402
-from serving.config import load_serve_config  # noqa: E402
-from serving.plan import free_ports, gpu_inventory, served_models  # noqa: E402
-from serving.text_to_sql import TextToSql, tokenizer_for  # noqa: E402
-from sql.prompt import PromptContract  # noqa: E402
+from core import assets
+from core.modelinfo import read_card
+from core.procs import spawn, stop
+from pipeline.data import ood
+from serving import launch
+from serving.config import load_serve_config
+from serving.plan import free_ports, gpu_inventory, served_models
+from serving.text_to_sql import TextToSql, tokenizer_for
+from sql.prompt import PromptContract
 
 # inductor compiles the graphs for 1 and 2 tokens (batch 1, batch 1 + 1 draft token) on their own and times the
 # GEMM kernels it could use there (cuBLAS and its own Triton templates) instead of taking cuBLAS's pick for M = 1

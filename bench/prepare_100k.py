@@ -4,19 +4,16 @@ Target (issue: step 1): <= 60 s on a 2-core machine. Baseline in the same run: t
 pipeline (Jinja `apply_chat_template` per row, `tokenizer(...)` in `datasets.map(num_proc=2)`, every
 SQL parsed) on a 20k-row slice, reported as rows/s.
 
-    .venv/bin/python bench/prepare_100k.py [--rows 100000] [--baseline-rows 20000]
+    sqlgenie bench prepare_100k [--rows 100000] [--baseline-rows 20000]
 Prints a table; the figures go into docs/benchmarks.md.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def naive_rows_per_s(path: Path, n: int) -> float:
@@ -82,9 +79,9 @@ def main() -> None:
     print("\n| area | metric | ours | baseline | ratio | machine | command |")
     print("|---|---|---|---|---|---|---|")
     print(f"| data | prepare {args.rows // 1000}k Gretel rows -> tokenized Parquet (Llama-3.1 tokenizer), wall s "
-          f"| {wall:.1f} s | 60 s (target) | {wall / 60:.2f} | 2-core CPU | `python bench/prepare_100k.py` |")
+          f"| {wall:.1f} s | 60 s (target) | {wall / 60:.2f} | 2-core CPU | `sqlgenie bench prepare_100k` |")
     print(f"| data | prepare throughput, rows/s | {ours:.0f} | {base:.0f} (naive Jinja + map(num_proc=2)) "
-          f"| {ours / base:.2f}x | 2-core CPU | `python bench/prepare_100k.py` |")
+          f"| {ours / base:.2f}x | 2-core CPU | `sqlgenie bench prepare_100k` |")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 figures come from (an evaluation's metrics.json, or the one-line summary an evaluation prints, kept beside it
 when a device call could not bring the JSON back) and what was measured. Prints the README's quality table.
 
-    .venv/bin/python bench/quality_table.py docs/ood/quality-sources.json > /tmp/table.md   # writes docs/quality.json
+    sqlgenie bench quality_table docs/ood/quality-sources.json > /tmp/table.md   # writes docs/quality.json
 """
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ latency p50 moves by tens of ms between runs: far more than a proxy hop costs. H
 one token of a fixed short prompt (prefix-cached after the first), so a request is ~10-100 ms and steady,
 and the order alternates (direct first, then routed first) so that drift cancels.
 
-    python bench/router_overhead.py --model embedded:smollm2-135m-instruct --pairs 200    # CPU
-    python3 bench/router_overhead.py --model /tmp/llama8b-cfg --extra=--load-format=dummy   # a GPU
+    sqlgenie bench router_overhead --model embedded:smollm2-135m-instruct --pairs 200    # CPU
+    sqlgenie bench router_overhead --model /tmp/llama8b-cfg --extra=--load-format=dummy   # a GPU
 Prints one table last; --out writes the raw latencies as JSON.
 """
 from __future__ import annotations
@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def _timed(session, url: str, body: dict) -> float:

@@ -1,6 +1,6 @@
 """Score the answers a latency run stored (bench/latency_b1.py --out JSON) on the OOD yardstick, per variant.
 
-    .venv/bin/python bench/score_answers.py docs/device/latency-h200-run11.json
+    sqlgenie bench score_answers docs/device/latency-h200-run11.json
 
 When two serving variants give different greedy answers (other kernels round differently and a weakly trained
 model's near-ties flip), this says whether either set is worse: EX on the OOD databases, valid SQL, runs. The
@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from pipeline.data import ood  # noqa: E402
-from pipeline.data.loaders import load  # noqa: E402
-from pipeline.evaluate.stage import score_predictions  # noqa: E402
+from pipeline.data import ood
+from pipeline.data.loaders import load
+from pipeline.evaluate.stage import score_predictions
 
 
 def main() -> None:

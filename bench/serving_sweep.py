@@ -1,8 +1,8 @@
 """Serving benchmark: concurrency sweep direct to one replica vs through vllm-router, 1 vs N replicas.
 
-    python bench/serving_sweep.py --model .sqlgenie/runs/smollm2-cpu/export/merged --replicas 2 \
+    sqlgenie bench serving_sweep --model .sqlgenie/runs/smollm2-cpu/export/merged --replicas 2 \
         --concurrency 1 4 16 64 --max-tokens 32                     # CPU: one replica per core
-    python3 bench/serving_sweep.py --model /tmp/llama8b-cfg --replicas 1 --concurrency 1 64 256 \
+    sqlgenie bench serving_sweep --model /tmp/llama8b-cfg --replicas 1 --concurrency 1 64 256 \
         --max-tokens 128 --extra=--load-format=dummy --procs 4     # the H200 (device), launcher defaults
 
 Starts the deployment with serving.launch (the launcher's computed defaults: FP8 on Hopper), plus a
@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
@@ -41,7 +39,7 @@ def main() -> None:
     from core.procs import spawn, stop
     from serving import deployments as D
     from serving import launch
-    from serving.bench import sweep, table
+    from bench.load import sweep, table
     from serving.config import ServeConfig, load_serve_config
 
     tree = {"model": a.model, "name": "bench", "replicas": a.replicas, "base_port": 8300, "router_port": 8390,

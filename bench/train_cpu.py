@@ -1,6 +1,6 @@
 """The default CPU fine-tune against the same fine-tune done the plain way, in one run on this machine.
 
-    .venv/bin/python bench/train_cpu.py --steps 4 --plain-budget 600     # ~15 min on a 2-core CPU; table last
+    sqlgenie bench train_cpu --steps 4 --plain-budget 600     # ~15 min on a 2-core CPU; table last
 
 ours:  `python -m pipeline train -c configs/smollm2-cpu.yaml` for --steps steps (the product's path: its plan
        picks float32 on a CPU without bf16 units, no recompute, LoRA r 16 on the embedded SmolLM2, 8 rows a step).
@@ -33,7 +33,6 @@ from datasets import Dataset
 from peft import LoraConfig
 from transformers import AutoTokenizer, TrainerCallback
 from trl import SFTConfig, SFTTrainer
-sys.path.insert(0, sys.argv[1])
 from core import assets
 from pipeline.data.loaders import load
 from sql.prompt import PROMPT_DEFAULT, sql_messages

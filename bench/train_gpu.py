@@ -10,15 +10,15 @@ PEFT keeps LoRA weights in fp32, and without autocast their products would run i
 adds one profiled step per stack: its CUDA time by kernel family (where the time goes). Prints one table
 last.
 
-    python3 bench/train_gpu.py make-model /tmp/llama8b        # random init, saved once (bf16 safetensors)
-    python3 bench/train_gpu.py all /tmp/llama8b [--steps 4]    # every stack, one subprocess each
-    python3 bench/train_gpu.py one MODE /tmp/llama8b           # a single stack (used by `all`)
-    python3 bench/train_gpu.py pack /tmp/llama8b [--rows 640]   # packing vs padding on Gretel-like lengths
-    python3 bench/train_gpu.py qlora /tmp/llama8b               # QLoRA under 13 GiB vs Unsloth QLoRA
-    python3 bench/train_gpu.py gemm                             # bf16 vs FP8 (row-wise) GEMMs of the 8B shapes
-    python3 bench/train_gpu.py fp8-check                        # FP8 base numerics on the GPU (layer, tiny model)
-    python3 bench/train_gpu.py nf4-check                        # NF4 -> FP8 kernel vs bitsandbytes (QLoRA in FP8)
-    python3 bench/train_gpu.py layers                           # frozen-base LoRA layers: bf16, ours FP8, torchao
+    sqlgenie bench train_gpu make-model /tmp/llama8b        # random init, saved once (bf16 safetensors)
+    sqlgenie bench train_gpu all /tmp/llama8b [--steps 4]    # every stack, one subprocess each
+    sqlgenie bench train_gpu one MODE /tmp/llama8b           # a single stack (used by `all`)
+    sqlgenie bench train_gpu pack /tmp/llama8b [--rows 640]   # packing vs padding on Gretel-like lengths
+    sqlgenie bench train_gpu qlora /tmp/llama8b               # QLoRA under 13 GiB vs Unsloth QLoRA
+    sqlgenie bench train_gpu gemm                             # bf16 vs FP8 (row-wise) GEMMs of the 8B shapes
+    sqlgenie bench train_gpu fp8-check                        # FP8 base numerics on the GPU (layer, tiny model)
+    sqlgenie bench train_gpu nf4-check                        # NF4 -> FP8 kernel vs bitsandbytes (QLoRA in FP8)
+    sqlgenie bench train_gpu layers                           # frozen-base LoRA layers: bf16, ours FP8, torchao
 
 `ours_auto_r2` is `ours_auto` with session 9's change undone (torch.compile's two-pass quantizer instead of
 the one-pass Triton kernel; the LoRA term as separate nodes after the FP8 base instead of one node that sums
@@ -53,7 +53,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 MODES = ["hf_bf16_gc", "hf_qlora", "hf_qlora_liger", "unsloth_qlora", "unsloth_bf16", "unsloth_bf16_nogc",
          "ours_auto", "ours_bf16", "ours_fp8", "ours_qlora", "ours_qlora13"]
@@ -646,6 +645,9 @@ def one(mode: str, model_dir: str, steps: int) -> dict:
 
 
 def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        raise SystemExit(0 if len(sys.argv) > 1 else 2)
     cmd = sys.argv[1]
     if cmd == "make-model":
         make_model(sys.argv[2])
@@ -696,9 +698,9 @@ def main() -> None:
     results = []
     for mode in modes:
         t0 = time.time()
-        p = subprocess.run([sys.executable, __file__, "one", mode, model_dir, "--steps", str(steps), *rows_arg,
+        p = subprocess.run([sys.executable, "-m", "bench.train_gpu", "one", mode, model_dir, "--steps", str(steps), *rows_arg,
                             *(["--profile"] if PROFILE else [])],
-                           capture_output=True, text=True, timeout=400)
+                           capture_output=True, text=True, timeout=400, cwd=ROOT)
         for ln in p.stdout.splitlines():
             if ln.startswith(("VARLEN_CHECK", "PROFILE", "PLAN")):
                 print(ln, flush=True)

@@ -1,7 +1,8 @@
 """Measured figures that plan reasons, help texts and flag explanations quote: the one place they live.
 
 Each is a sentence fragment with its source row in docs/benchmarks.md (same machine, same run as its
-baseline). When a benchmark is re-run, update the number here and every message that quotes it follows.
+baseline) and comes from a bench of the lab (`sqlgenie bench NAME`, named on each group below). When a
+benchmark is re-run, update the number here and every message that quotes it follows.
 
     from core.measured import FIGURES
     reason = f"FP8 base: {FIGURES['train_fp8_vs_anchor']}"
@@ -9,7 +10,7 @@ baseline). When a benchmark is re-run, update the number here and every message 
 from __future__ import annotations
 
 FIGURES = {
-    # training (H200, 8B shape, re-measured 2026-11-30 with bench/device_train.sh)
+    # training (H200, 8B shape, re-measured 2026-11-30 with `sqlgenie bench train_gpu`; the CPU one: train_cpu)
     "train_fp8_vs_anchor": "21.2k tok/s vs 15.8k for Unsloth bf16 without recompute: 1.34x, H200 8B",
     "train_fp8_quality": "eval loss +4.3% vs a bf16 base after 20 SmolLM2 steps (NF4: +9.7%)",
     "train_unsloth_qlora": "QLoRA 11.0k tok/s vs 3.4k for bitsandbytes + Liger, H200 8B",
@@ -18,7 +19,9 @@ FIGURES = {
     "train_packing": "2.66x real tokens/s with the FP8 base (1.95x in bf16) vs the best anchor padded on Gretel-like "
                      "lengths, H200",
     "train_cpu_fp32_autocast": "fp32 weights under bf16 autocast: 290 vs 257 tok/s for bf16 weights, SmolLM2 LoRA on 2 cores",
-    # serving (H200 unless said)
+    # serving (H200 unless said): `sqlgenie bench latency_b1` (per answer, graphs, drafts, fp8), serving_sweep (load,
+    # API servers), cpu_scaling (CPU replicas); serve_full_graphs' agreement counts came from a numerics probe
+    # since retired (latency_b1's eager variant is its reference)
     "serve_api_servers": "one Python API server topped out at 10.8k tok/s at 256 concurrent on an H200; four gave 17.6k",
     "serve_full_graphs": "the first token of an answer came ~4 ms sooner (7.3 vs 11.2 ms, H200, fine-tuned SmolLM2, "
                          "same run) and a decoded token cost about the same (1.58 vs 1.53 ms), but the graph's attention "

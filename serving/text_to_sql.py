@@ -113,7 +113,7 @@ class TextToSql:
         self.seeded = seeded
         # The server says which prompt ids it used on this client's first answer, and they must be ours (the
         # contract: nothing added, nothing re-tokenized). Only the first: echoing ~1,400 ids back on every
-        # answer cost 0.5-1.8 ms of a ~75 ms answer on an H200 (bench/b1_first_token.py, product vs bare body).
+        # answer cost 0.5-1.8 ms of a ~75 ms answer on an H200 (measured with a probe since retired: docs/benchmarks.md, serving rows).
         self.ids_checked = False
 
     @classmethod

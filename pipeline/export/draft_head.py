@@ -210,7 +210,7 @@ def served_features(target, seqs: list[tuple[list[int], int]], device, batch: in
     return out
 
 
-def _losses(head, target, feats: list, steps: int, device):
+def draft_losses(head, target, feats: list, steps: int, device):
     """One batch of sequences: the loss (state regression + greedy-token cross-entropy, later steps weighted
     down) over the positions whose draft matters (from the last prompt position on), and the hit mask
     [steps, B, T] of the head's tokens against the served model's greedy ones."""
@@ -309,7 +309,7 @@ def train_draft_head(model_dir: Path, train_rows: list[dict], held_rows: list[di
               "renamed_rows": renamed,
               "steps_ahead": steps_ahead, "epochs": epochs, "features_s": round(feats_s, 1),
               "train_s": round(time.time() - t1, 1), "device": device,
-              **_measure(head, target, held, steps_ahead, batch_tokens, device)}
+              **measure_acceptance(head, target, held, steps_ahead, batch_tokens, device)}
     out_dir = Path(out_dir) if out_dir else model_dir / DRAFT_DIR
     _save(head, cfg, report, out_dir)
     progress(f"[draft] held-out rows: {report['accepted_per_step']:.2f} draft tokens accepted per step "
@@ -332,7 +332,7 @@ def _fit(head, target, train: list, epochs: int, steps_ahead: int, lr: float, ba
     head.train()
     for ep in range(epochs):
         for batch in _batches(train, batch_tokens, rng):
-            loss, _, _ = _losses(head, target, batch, steps_ahead, device)
+            loss, _, _ = draft_losses(head, target, batch, steps_ahead, device)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -345,13 +345,13 @@ def _fit(head, target, train: list, epochs: int, steps_ahead: int, lr: float, ba
     head.eval()
 
 
-def _measure(head, target, held: list, steps_ahead: int, batch_tokens: int, device) -> dict:
+def measure_acceptance(head, target, held: list, steps_ahead: int, batch_tokens: int, device) -> dict:
     """Draft tokens the served model would accept per verify step on the held-out rows, and each step's hit rate."""
     torch = _torch()
     accepted, chains, step_hits = 0, 0, [0] * steps_ahead
     with torch.no_grad():
         for batch in _batches(held, batch_tokens):
-            _, hits, first = _losses(head, target, batch, steps_ahead, device)
+            _, hits, first = draft_losses(head, target, batch, steps_ahead, device)
             a_, n_, s_ = chain_counts(hits, first)
             accepted, chains, step_hits = accepted + a_, chains + n_, [x + y for x, y in zip(step_hits, s_)]
     return {"accepted_per_step": accepted / max(chains, 1), "step_hit_rate": [h / max(chains, 1) for h in step_hits],

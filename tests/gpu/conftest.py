@@ -1,6 +1,6 @@
 """The gpu tier: skipped with the reason on a machine without CUDA (every test here is marked `gpu`).
 
-    python -m pytest -m gpu tests/gpu -q      # on the GPU machine (bench/device_gpu_tests.sh carries what it needs)
+    python -m pytest -m gpu tests/gpu -q      # on the GPU machine (bench/device.sh sets up what was carried)
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def _cuda_reason() -> str | None:
     except ImportError:
         return "torch is not installed"
     if not torch.cuda.is_available():
-        return "no CUDA device here: the gpu tier runs on the GPU machine (bench/device_gpu_tests.sh)"
+        return "no CUDA device here: the gpu tier runs on the GPU machine (bash bench/device.sh run python3 -m pytest -m gpu tests/gpu)"
     return None
 
 

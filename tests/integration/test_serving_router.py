@@ -65,9 +65,9 @@ def test_requests_alternate_and_client_returns_validated_sql(deployment):
 
 
 def test_sweep_reports_the_decode_rate_after_the_first_token(deployment):
-    """serving.bench through the router at batch 1: every request finishes, and the per-stream decode rate
+    """bench.load (the load generator) through the router at batch 1: every request finishes, and the per-stream decode rate
     (tokens after the first / time after the first) is above the tok/s that also counts the TTFT."""
-    from serving.bench import sweep
+    from bench.load import sweep
 
     (lv,) = sweep(deployment["router"]["url"], concurrency=(1,), requests=2, prompt_tokens=64, max_tokens=16,
                   warmup=0)
@@ -99,7 +99,7 @@ def test_bad_input_is_refused_clearly_and_leaves_the_service_up(deployment):
 def test_failover_kill_one_replica_under_load(deployment):
     from core.procs import ProcRecord, stop
     from serving import launch
-    from serving.bench import SteadyLoad
+    from bench.load import SteadyLoad
 
     router = deployment["router"]
     dead = deployment["replicas"][1]

@@ -136,3 +136,18 @@ def test_ask_exits_non_zero_when_the_model_wrote_no_sql(home, tiny_tokenizer_dir
             assert "Traceback" not in out
     finally:
         server.shutdown()
+
+
+def test_bench_lists_the_lab_and_runs_a_bench_from_anywhere(home, tmp_path):
+    """`sqlgenie bench` lists every bench/*.py with its first docstring line; `sqlgenie bench NAME ARGS` runs it as
+    `python -m bench.NAME` from the repository root whatever the caller's folder; an unknown name is one line."""
+    code, out = _cli(home, "bench")
+    names = {p.stem for p in (ROOT / "bench").glob("*.py") if p.stem != "__init__"}
+    listed = {line.split()[0] for line in out.splitlines() if line and not line.startswith("sqlgenie")}
+    assert code == 0 and names <= listed and "train_gpu" in names, out
+    code, out = _cli(home, "bench", "nope")
+    assert code == 2 and "no bench named 'nope'" in out and "train_gpu" in out and "Traceback" not in out
+    rows = ROOT / "docs" / "ood" / "rows" / "cpu-full-finetune-repair.jsonl.gz"
+    p = subprocess.run([sys.executable, "-m", "app.cli", "bench", "error_taxonomy", f"ft={rows}"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120, env=dict(os.environ, SQLGENIE_HOME=str(home)))
+    assert p.returncode == 0 and "| **right** |" in p.stdout and "of 216" in p.stdout, p.stdout + p.stderr

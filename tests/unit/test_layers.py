@@ -181,3 +181,49 @@ def test_the_door_rule_catches_a_page_that_goes_around_the_facade():
     assert _outside_the_door(source) == [(6, "pipeline"), (7, "serving.launch"), (8, "core.errors"),
                                          (9, "app.actions"), (10, "app.actions"), (11, "app.actions"),
                                          (13, "sql.prompt"), (15, "pipeline.jobs")]
+
+
+def _bench_problems(source: str) -> list[str]:
+    """What a bench must not do to the product: import a private name, read or set a product module's private
+    attribute, assign to a product module's attribute (patching it), or edit sys.path."""
+    tree = ast.parse(source)
+    product = set()                                   # names bound to product modules or objects
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] in LAYERS:
+            for a in node.names:
+                if a.name.startswith("_"):
+                    out.append(f"{node.lineno}: imports the private {node.module}.{a.name}")
+                product.add(a.asname or a.name)
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in LAYERS:
+                    product.add(a.asname or a.name.split(".")[0])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id in product and node.attr.startswith("_") and not node.attr.startswith("__"):
+                out.append(f"{node.lineno}: reads the private {node.value.id}.{node.attr}")
+            if node.value.id in product and isinstance(node.ctx, ast.Store):
+                out.append(f"{node.lineno}: patches {node.value.id}.{node.attr}")
+            if node.value.id == "sys" and node.attr == "path":
+                out.append(f"{node.lineno}: edits sys.path")
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
+                and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in product):
+            out.append(f"{node.lineno}: patches {node.args[0].id} with setattr")
+    return out
+
+
+def test_benches_use_only_the_product_s_public_names():
+    bad = [f"bench/{p.name}:{line}" for p in sorted((ROOT / "bench").glob("*.py"))
+           for line in _bench_problems(p.read_text())]
+    assert not bad, "benches reaching into the product:\n" + "\n".join(bad)
+
+
+def test_the_bench_rule_catches_private_names_patches_and_path_edits():
+    src = ("import sys\nfrom pipeline.train import kernels\nfrom pipeline.data.loaders import _rows\n"
+           "sys.path.insert(0, '.')\nkernels.apply = None\nkernels._cache.clear()\nsetattr(kernels, 'x', 1)\n")
+    found = _bench_problems(src)
+    kinds = sorted(f.split(": ", 1)[1] for f in found)
+    assert kinds == sorted(["imports the private pipeline.data.loaders._rows", "edits sys.path",
+                            "patches kernels.apply", "reads the private kernels._cache",
+                            "patches kernels with setattr"]), found

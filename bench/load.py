@@ -1,6 +1,6 @@
 """Load test for an OpenAI-compatible endpoint (a replica or the router): a concurrency sweep.
 
-    python -m serving.bench --url http://127.0.0.1:8000 --concurrency 1 4 16 64 --requests 64 \
+    sqlgenie bench load --url http://127.0.0.1:8000 --concurrency 1 4 16 64 --requests 64 \
         --prompt-tokens 200 --max-tokens 128
 
 Each level keeps `concurrency` streaming /v1/completions requests in flight until `requests` have
@@ -212,7 +212,7 @@ class SteadyLoad:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(prog="python -m serving.bench")
+    ap = argparse.ArgumentParser(prog="sqlgenie bench load")
     ap.add_argument("--url", default="http://127.0.0.1:8000")
     ap.add_argument("--model")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
