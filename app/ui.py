@@ -12,6 +12,8 @@ import re
 import time
 from pathlib import Path
 
+import streamlit as st
+
 from core.procs import log_tail
 from pipeline import runs
 from pipeline.jobs import Job, Status
@@ -111,3 +113,16 @@ def time_chart(title: str, series: dict[str, tuple[list[float], list[float | Non
     if y_min is not None:
         fig.update_yaxes(range=[y_min, max(top * 1.15, 1.0)], title=y_title)
     return fig
+
+
+def flash(text: str, error: bool = False) -> None:
+    """Say `text` at the top of the page after the next rerun (an action's outcome survives st.rerun())."""
+    st.session_state["flash_error" if error else "flash"] = text
+
+
+def show_flash() -> None:
+    """What the last action said (flash), once."""
+    if st.session_state.get("flash"):
+        st.success(st.session_state.pop("flash"))
+    if st.session_state.get("flash_error"):
+        st.error(st.session_state.pop("flash_error"))

@@ -119,8 +119,8 @@ def quantize_cmd(model: str, out: str, fmt: str, calib: int) -> None:
 
 def vllm_load(model: str) -> None:
     """Start vLLM on the folder, time it, and measure 64-concurrent decode; print what happens."""
-    from serving import launch
     from bench.load import sweep
+    from serving import launch
     from serving.config import DeploymentError, ServeConfig
 
     cfg = ServeConfig(model=model, name="load-" + Path(model).name, replicas=1, base_port=8500, router_port=8590,

@@ -36,10 +36,10 @@ def main() -> None:
     ap.add_argument("--existing", help="sweep a running deployment by name (e.g. a serve job's) instead of starting one")
     a = ap.parse_args()
 
+    from bench.load import sweep, table
     from core.procs import spawn, stop
     from serving import deployments as D
     from serving import launch
-    from bench.load import sweep, table
     from serving.config import ServeConfig, load_serve_config
 
     tree = {"model": a.model, "name": "bench", "replicas": a.replicas, "base_port": 8300, "router_port": 8390,

@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny trained BPE tokenizer with a ChatML template, small Gretel-format files."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -109,24 +110,66 @@ def write_gretel(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def tiny_llama_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
-    """A tiny random Llama (head_dim 32) saved with the tiny tokenizer: trains in seconds on CPU."""
+def save_llama(tokenizer_dir: Path, out: Path, **shape) -> Path:
+    """A random Llama of `shape` (hidden_size, intermediate_size, heads...) saved with the tokenizer of
+    `tokenizer_dir` into `out` (seed 0)."""
     import shutil
 
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=2048,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
-    out = tmp_path_factory.mktemp("tiny-llama")
+    cfg = LlamaConfig(vocab_size=len(tok), num_hidden_layers=2, max_position_embeddings=2048,
+                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True, **shape)
     LlamaForCausalLM(cfg).save_pretrained(out)
-    for f in tiny_tokenizer_dir.iterdir():
+    for f in tokenizer_dir.iterdir():
         shutil.copy(f, out / f.name)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
+    """A tiny random Llama (head_dim 32) saved with the tiny tokenizer: trains in seconds on CPU."""
+    return save_llama(tiny_tokenizer_dir, tmp_path_factory.mktemp("tiny-llama"), hidden_size=64,
+                      intermediate_size=128, num_attention_heads=2, num_key_value_heads=1, head_dim=32)
+
+
+def train_cli(home: Path, args: list[str], kill_when: str | None = None, timeout: float = 300) -> None:
+    """`python -m pipeline train ...` in a process (and session) of its own with SQLGENIE_HOME=home; SIGKILL it
+    (its whole group) once a file matching the glob `kill_when` (under home) exists."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, SQLGENIE_HOME=str(home),
+               PYTHONPATH=os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "train", *args], env=env, cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    if kill_when is None:
+        _, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        return
+    deadline = time.time() + timeout
+    while not list(home.glob(kill_when)) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(home.glob(kill_when)), "the run never got there"
+
+
+@contextlib.contextmanager
+def home_env(home: Path):
+    """SQLGENIE_HOME=home for the block (module-scoped fixtures cannot use monkeypatch), restored after."""
+    old = os.environ.get("SQLGENIE_HOME")
+    os.environ["SQLGENIE_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        if old is None:
+            os.environ.pop("SQLGENIE_HOME", None)
+        else:
+            os.environ["SQLGENIE_HOME"] = old
 
 
 def tiny_train_overrides(model_dir: Path, data_file: Path, *extra: str) -> list[str]:

@@ -17,9 +17,9 @@ def _confirm_cancel(job_id: int, label: str) -> None:
     if c1.button(f"Yes, cancel job #{job_id}", type="primary"):
         try:
             F.cancel(job_id)
-            st.session_state["flash"] = f"job #{job_id} cancelled"
+            ui.flash(f"job #{job_id} cancelled")
         except SqlgenieError as e:
-            st.session_state["flash_error"] = str(e)
+            ui.flash(str(e), error=True)
         st.rerun()
     if c2.button("Keep it"):
         st.rerun()
@@ -32,7 +32,7 @@ def _confirm_rerun(job_id: int, label: str) -> None:
     if st.button(f"Yes, rerun job #{job_id}", type="primary"):
         new = F.rerun(job_id)
         st.query_params["job"] = str(new)
-        st.session_state["flash"] = f"job #{new} queued (a rerun of #{job_id})"
+        ui.flash(f"job #{new} queued (a rerun of #{job_id})")
         st.rerun()
 
 
@@ -43,10 +43,7 @@ def _progress_text(j) -> str:
 
 def page() -> None:
     st.header("Jobs")
-    if st.session_state.get("flash"):
-        st.success(st.session_state.pop("flash"))
-    if st.session_state.get("flash_error"):
-        st.error(st.session_state.pop("flash_error"))
+    ui.show_flash()
 
     @st.fragment(run_every=2)
     def table():
@@ -89,7 +86,7 @@ def page() -> None:
                                                     "fine-tune: its model), then try it in the playground"):
             try:
                 job, dep, model = F.try_run(run)
-                st.session_state["flash"] = f"serving {model} (job #{job}, deployment {dep})"
+                ui.flash(f"serving {model} (job #{job}, deployment {dep})")
                 st.session_state["try"] = (dep, run.name, F.compare_with(run, dep, model))
                 st.rerun()
             except SqlgenieError as e:

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import facade as F
-from app import state
+from app import state, ui
 from app.facade import SqlgenieError
 
 
@@ -65,14 +65,13 @@ def _evaluate_form(run, card: dict) -> None:
                 return
             job = F.evaluate_run(run, split, int(n), base=which != "this fine-tune")
             st.session_state.pop("eval_form", None)
-            st.session_state["flash"] = f"evaluate job #{job} started: the Jobs page follows it"
+            ui.flash(f"evaluate job #{job} started: the Jobs page follows it")
             st.rerun()
 
 
 def page() -> None:
     st.header("Models")
-    if st.session_state.get("flash"):
-        st.success(st.session_state.pop("flash"))
+    ui.show_flash()
     trained = F.trained_runs()
     if not trained:
         st.info("No trained model yet: train one (New job, kind train).")
@@ -96,9 +95,9 @@ def page() -> None:
         try:
             job, dep, model = F.try_run(run)
             st.session_state["try"] = (dep, run.name, F.compare_with(run, dep, model))
-            st.session_state["flash"] = (f"serving {model} beside its base (job #{job}, deployment {dep})" if model != dep
+            ui.flash((f"serving {model} beside its base (job #{job}, deployment {dep})" if model != dep
                                          else f"serving the full fine-tune alone as {dep} (job #{job}); the playground "
-                                              "compares it with the base where another deployment serves that")
+                                              "compares it with the base where another deployment serves that"))
             st.rerun()
         except SqlgenieError as e:
             st.error(str(e))

@@ -16,14 +16,13 @@ def _confirm_stop(name: str) -> None:
     st.write(f"Stop deployment **{name}**? Its replicas and router are stopped; a serve job behind it ends too.")
     if st.button(f"Yes, stop {name}", type="primary"):
         F.stop_deployment(name)
-        st.session_state["flash"] = f"deployment {name} stopped"
+        ui.flash(f"deployment {name} stopped")
         st.rerun()
 
 
 def page() -> None:
     st.header("Serving")
-    if st.session_state.get("flash"):
-        st.success(st.session_state.pop("flash"))
+    ui.show_flash()
     names = F.deployment_names()
     if not names:
         st.info("No deployment yet: start a serve job on the New job page, or `sqlgenie serve up`.")

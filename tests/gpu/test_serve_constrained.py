@@ -6,8 +6,6 @@ greedy and once with 4 sampled candidates voting; the answers parse and name onl
 """
 from __future__ import annotations
 
-import os
-
 import pytest
 
 pytestmark = pytest.mark.gpu
@@ -23,27 +21,21 @@ def deployment(tmp_path_factory):
     from core import assets
     from serving import launch
     from serving.config import ServeConfig
-    from tests.conftest import share_models
+    from tests.conftest import home_env, share_models
 
     if not launch.vllm_available():
         pytest.skip("vLLM is not here: carry it (../shared/gpu/build-vllm-chunks.sh) and set SQLGENIE_VLLM_PYTHON")
-    home = share_models(tmp_path_factory.mktemp("gpu-serve-home"))
-    old = os.environ.get("SQLGENIE_HOME")
-    os.environ["SQLGENIE_HOME"] = str(home)
-    try:
-        assets.build_smollm()
-    except assets.AssetError as e:
-        pytest.skip(f"the embedded SmolLM2 cannot be built here ({e}): set SMOLLM_GGUF to its GGUF")
-    cfg = ServeConfig(model="embedded:smollm2-135m-instruct", name="gputest", replicas=1, gpus=[0],
-                      base_port=18300, router_port=18200, metrics_port=18290, max_model_len=2048,
-                      warmup_requests=1)
-    state = launch.up(cfg, progress=lambda *_: None, supervised=True)
-    yield state
-    launch.down("gputest")
-    if old is None:
-        os.environ.pop("SQLGENIE_HOME", None)
-    else:
-        os.environ["SQLGENIE_HOME"] = old
+    with home_env(share_models(tmp_path_factory.mktemp("gpu-serve-home"))):
+        try:
+            assets.build_smollm()
+        except assets.AssetError as e:
+            pytest.skip(f"the embedded SmolLM2 cannot be built here ({e}): set SMOLLM_GGUF to its GGUF")
+        cfg = ServeConfig(model="embedded:smollm2-135m-instruct", name="gputest", replicas=1, gpus=[0],
+                          base_port=18300, router_port=18200, metrics_port=18290, max_model_len=2048,
+                          warmup_requests=1)
+        state = launch.up(cfg, progress=lambda *_: None, supervised=True)
+        yield state
+        launch.down("gputest")
 
 
 @pytest.mark.parametrize("candidates", [0, 4])

@@ -7,19 +7,13 @@ resumes to the uninterrupted run's losses.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from core.settings import REPO_ROOT
 from pipeline import config, runs
 from pipeline.train import kernels
 from pipeline.train import stage as train
-from tests.conftest import gretel_row, tiny_train_overrides, write_gretel
+from tests.conftest import gretel_row, save_llama, tiny_train_overrides, train_cli, write_gretel
 from tests.gpu.conftest import fp8_gpu, needs
 
 pytestmark = pytest.mark.gpu
@@ -33,21 +27,8 @@ def data_file(tmp_path):
 @pytest.fixture
 def gpu_llama_dir(tiny_tokenizer_dir, tmp_path_factory):
     """A small random Llama whose widths FP8 GEMMs and Unsloth accept (multiples of 16; head_dim 64)."""
-    import shutil
-
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, head_dim=64, max_position_embeddings=2048,
-                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
-    out = tmp_path_factory.mktemp("gpu-llama")
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    for f in tiny_tokenizer_dir.iterdir():
-        shutil.copy(f, out / f.name)
-    return out
+    return save_llama(tiny_tokenizer_dir, tmp_path_factory.mktemp("gpu-llama"), hidden_size=256,
+                      intermediate_size=512, num_attention_heads=4, num_key_value_heads=2, head_dim=64)
 
 
 def _losses(run_dir) -> dict[int, float]:
@@ -92,34 +73,17 @@ def test_the_unsloth_backend_trains_qlora_with_fp8_products(home, gpu_llama_dir,
         assert applied.unsloth_patched and applied.counters.fp8_products > 0
 
 
-def _cli(home, args, kill_when=None):
-    env = dict(os.environ, SQLGENIE_HOME=str(home), PYTHONPATH=os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "train", *args], env=env, cwd=REPO_ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    if kill_when is None:
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err.decode()[-2000:]
-        return
-    deadline = time.time() + 600
-    while not list(home.glob(kill_when)) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert list(home.glob(kill_when)), "the run never got there"
-
-
 def test_a_run_killed_on_the_gpu_resumes_to_the_same_losses(home, gpu_llama_dir, data_file):
     """SIGKILL after checkpoint-6 of 10 on CUDA, then train.resume=latest: steps 7-10 give the uninterrupted
     run's losses (fp32 and one thread of data: CUDA's reductions may still differ in the last bits)."""
     common = tiny_train_overrides(gpu_llama_dir, data_file, "train.max_steps=10", "train.save_steps=3",
                                   "train.precision=fp32")
-    _cli(home, common + ["name=straight"])
+    train_cli(home, common + ["name=straight"], timeout=600)
     ref = _losses(runs.list_runs("straight")[0].dir)
-    _cli(home, common + ["name=killed"], kill_when="runs/killed/*/checkpoint-6/COMPLETE")
+    train_cli(home, common + ["name=killed"], kill_when="runs/killed/*/checkpoint-6/COMPLETE", timeout=600)
     (run,) = runs.list_runs("killed")
     assert run.status == "interrupted"
-    _cli(home, common + ["name=killed", "train.resume=latest"])
+    train_cli(home, common + ["name=killed", "train.resume=latest"], timeout=600)
     resumed = _losses(run.dir)
     assert sorted(resumed) == list(range(1, 11))
     for step in range(7, 11):

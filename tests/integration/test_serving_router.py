@@ -11,26 +11,18 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
-    import os
-
     from serving import launch
     from serving.config import ServeConfig
-    from tests.conftest import share_models
+    from tests.conftest import home_env, share_models
 
-    home = share_models(tmp_path_factory.mktemp("serve-home"))
-    old = os.environ.get("SQLGENIE_HOME")
-    os.environ["SQLGENIE_HOME"] = str(home)
     if not launch.SERVE_VENV.joinpath("python").exists():
         pytest.skip("serving environment missing: make setup-serve")
-    cfg = ServeConfig(model="embedded:smollm2-135m-instruct", name="itest", replicas=2, base_port=18100,
-                      router_port=18000, metrics_port=18090, max_model_len=1024, warmup_requests=1)
-    state = launch.up(cfg, progress=lambda *_: None, supervised=True)   # this process is its supervisor
-    yield state
-    launch.down("itest")
-    if old is None:
-        os.environ.pop("SQLGENIE_HOME", None)
-    else:
-        os.environ["SQLGENIE_HOME"] = old
+    with home_env(share_models(tmp_path_factory.mktemp("serve-home"))):
+        cfg = ServeConfig(model="embedded:smollm2-135m-instruct", name="itest", replicas=2, base_port=18100,
+                          router_port=18000, metrics_port=18090, max_model_len=1024, warmup_requests=1)
+        state = launch.up(cfg, progress=lambda *_: None, supervised=True)   # this process is its supervisor
+        yield state
+        launch.down("itest")
 
 
 def _routed(metrics_url: str) -> dict[str, float]:
@@ -97,9 +89,9 @@ def test_bad_input_is_refused_clearly_and_leaves_the_service_up(deployment):
 
 
 def test_failover_kill_one_replica_under_load(deployment):
+    from bench.load import SteadyLoad
     from core.procs import ProcRecord, stop
     from serving import launch
-    from bench.load import SteadyLoad
 
     router = deployment["router"]
     dead = deployment["replicas"][1]

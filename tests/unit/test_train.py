@@ -3,7 +3,6 @@ completion-only token by token, packing does not leak across examples, and a kil
 the same losses as an uninterrupted one."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from core.settings import REPO_ROOT
 from pipeline import config, runs
 from pipeline.train import stage as train
 from pipeline.train.plan import detect_device
-from tests.conftest import gretel_row, tiny_train_overrides, write_gretel
+from tests.conftest import gretel_row, tiny_train_overrides, train_cli, write_gretel
 
 
 @pytest.fixture
@@ -190,34 +189,16 @@ def test_varlen_attention_keeps_gemma3_local_layers_inside_their_window():
     assert not torch.allclose(together[:, 9:21], unwindowed[:, 9:21], atol=1e-4)
 
 
-def _cli(home, args, kill_when=None):
-    """`python -m pipeline train ...` in a process (and session) of its own; SIGKILL it once a file matching the
-    glob `kill_when` (under home) exists."""
-    env = dict(os.environ, SQLGENIE_HOME=str(home), PYTHONPATH=str(REPO_ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "train", *args], env=env, cwd=REPO_ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    if kill_when is None:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err.decode()[-2000:]
-        return
-    deadline = time.time() + 300
-    while not list(home.glob(kill_when)) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert list(home.glob(kill_when)), "the run never got there"
-
-
 def test_killed_run_resumes_to_the_same_losses(home, tiny_llama_dir, data_file):
     """SIGKILL after checkpoint-6 of 8, then train.resume=latest: the same run folder continues, steps 7-8 give
     the uninterrupted run's losses, metrics.jsonl holds each step once (the killed steps after the checkpoint
     are dropped), and result.json's train_loss is the mean over all 8 steps, not just the resumed ones."""
     common = tiny_train_overrides(tiny_llama_dir, data_file, "train.max_steps=8", "train.save_steps=3",
                                   "train.precision=fp32")
-    _cli(home, common + ["name=straight"])
+    train_cli(home, common + ["name=straight"])
     ref_losses = _losses(runs.list_runs("straight")[0].dir)
 
-    _cli(home, common + ["name=killed"], kill_when="runs/killed/*/checkpoint-6/COMPLETE")
+    train_cli(home, common + ["name=killed"], kill_when="runs/killed/*/checkpoint-6/COMPLETE")
     (run,) = runs.list_runs("killed")
     assert run.status == "interrupted"
     half = run.dir / "checkpoint-7"          # what a kill in the middle of a save leaves behind
