@@ -114,7 +114,9 @@ class TrainConfig:
     grad_accum: int = opt(1, "Gradient accumulation steps (effective batch = batch_size x grad_accum).", ge=1)
     learning_rate: float = opt(2e-4, "Peak learning rate.", gt=0, le=1)
     warmup_ratio: float = opt(0.05, "Share of steps spent warming up.", ge=0, lt=1)
-    lr_scheduler: str = opt("linear", "Learning-rate schedule (transformers name).")
+    lr_scheduler: Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                          "inverse_sqrt"] = opt("linear", "Learning-rate schedule (transformers' names; those that "
+                                                          "need no extra arguments).")
     epochs: float = opt(1.0, "Passes over the training mixture.", gt=0)
     max_steps: int = opt(-1, "Stop after this many optimizer steps (-1: epochs decide).", ge=-1)
     save_steps: int = opt(200, "Checkpoint every N optimizer steps.", ge=1)
@@ -163,6 +165,16 @@ class ExportConfig:
     private: bool = opt(True, "Create the hub repo private.")
 
 
+def _known_dialect(name: str) -> bool:
+    from sqlglot.dialects.dialect import Dialect
+
+    try:
+        Dialect.get_or_raise(name)
+    except ValueError:
+        return False
+    return True
+
+
 # --------------------------------------------------------------------------------------------- run
 @dataclass
 class RunConfig:
@@ -187,6 +199,9 @@ class RunConfig:
                     out.append((where, f"{where}: empty (a file, a Spider folder or bundled:train)"))
                 elif not s.path.startswith("bundled:") and not Path(s.path).expanduser().exists():
                     out.append((where, f"{where}: {s.path} does not exist"))
+        if self.data.sql_dialect and not _known_dialect(self.data.sql_dialect):
+            out.append(("data.sql_dialect", f"data.sql_dialect: {self.data.sql_dialect!r} is not a dialect sqlglot "
+                        "knows ('' for generic SQL; e.g. sqlite, postgres, mysql, duckdb, bigquery, snowflake, tsql)"))
         if "{schema}" not in self.data.system_prompt:
             out.append(("data.system_prompt", "data.system_prompt: must contain {schema}, where the table DDL goes"))
         m = self.model.name_or_path

@@ -173,3 +173,20 @@ def test_a_missing_list_index_is_reported_with_every_other_problem(tmp_path):
                  "train.lora.dropout: 1.5 must be >= 0 and < 1", "data.max_seq_len: expected a whole number",
                  "train.backend: 'tensorflow' is not one of"):
         assert any(part in x for x in p), (part, p)
+
+
+def test_the_schedule_and_the_dialect_are_checked_when_the_config_loads():
+    """A typo in train.lr_scheduler failed only when the Trainer started; an unknown data.sql_dialect only when
+    prepare transpiled the first row. Both are now one line each at load, naming the allowed values, and the
+    schedule is a choice on the New-job form."""
+    from core.settings import form_fields
+    from pipeline.config import TrainConfig
+
+    with pytest.raises(ConfigError) as e:
+        config.load(None, ["train.lr_scheduler=cosin", "data.sql_dialect=klingon"])
+    text = str(e.value)
+    assert "train.lr_scheduler: 'cosin' is not one of linear, cosine" in text
+    assert "data.sql_dialect: 'klingon' is not a dialect sqlglot knows" in text
+    assert config.load(None, ["train.lr_scheduler=cosine", "data.sql_dialect=postgres"]).data.sql_dialect == "postgres"
+    (field,) = [f for f in form_fields(TrainConfig) if f.name == "lr_scheduler"]
+    assert field.type == "choice" and "constant" in field.choices
