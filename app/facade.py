@@ -29,7 +29,7 @@ from pipeline import config as C
 from pipeline import monitor, runs
 from pipeline.config import RunConfig
 from pipeline.data import ood
-from pipeline.evaluate import error_kinds
+from pipeline.evaluate import error_kinds, records
 from pipeline.evaluate.report import compare
 from pipeline.jobs import ACTIVE, LIVE, Job, Status
 from pipeline.jobs.store import KINDS as JOB_KINDS
@@ -41,6 +41,7 @@ from serving import deployments as D
 from serving import launch
 from serving.config import ServeConfig, load_serve_config
 from serving.deployments import Deployment, ServedModel
+from sql.validate import check
 
 __all__ = ["ACTIVE", "EXPORT_FORMATS", "ERROR_KINDS", "JOB_KINDS", "LIVE", "GiB", "Deployment", "Estimate", "Job",
            "Plan", "Run", "RunConfig", "ServeConfig", "ServedModel", "SqlgenieError", "Status",
@@ -51,10 +52,12 @@ __all__ = ["ACTIVE", "EXPORT_FORMATS", "ERROR_KINDS", "JOB_KINDS", "LIVE", "GiB"
            "machine_gpus", "machine_sample", "model_card", "ood_questions", "ood_schemas", "parse_yaml",
            "plan_preview", "playground_url", "preset_tree", "presets", "reread", "rerun", "run_metrics",
            "run_of_job", "schedule", "serve_again", "stop_deployment", "submit", "trained_runs",
-           "training_estimate", "try_run"]
+           "training_estimate", "try_run", "ERROR_MEANING", "Evaluation", "evaluations", "evaluation_schema",
+           "pretty_sql", "run_on_yardstick"]
 
 EXPORT_FORMATS = C.EXPORT_FORMATS
 ERROR_KINDS = error_kinds.KINDS
+ERROR_MEANING = error_kinds.MEANING
 adapter_name = actions.adapter_name
 compare_with = actions.compare_with
 playground_url = actions.playground_url
@@ -147,6 +150,29 @@ def error_taxonomy(rows: list[dict]) -> dict:
 def compare_evaluations(a: Path, b: Path) -> Path:
     """compare.md (and compare.png) of two evaluation folders, written into the second."""
     return compare(a, b)
+
+
+Evaluation = records.Evaluation
+
+
+def evaluations() -> list[records.Evaluation]:
+    """Every stored evaluation on this machine (runs' and base models'), newest first."""
+    return records.all_evaluations()
+
+
+def evaluation_schema(row: dict, split: str) -> str | None:
+    return records.schema_of(row, split)
+
+
+def run_on_yardstick(sql: str, row: dict, split: str):
+    """A query's result (or one line why not) on the database the evaluation row's question was asked over."""
+    return records.run_on_database(sql, row, split)
+
+
+def pretty_sql(sql: str) -> str:
+    """The SQL laid out one clause a line where it parses; as it is otherwise."""
+    checked = check(sql) if sql.strip() else None
+    return checked.formatted if checked is not None and checked.parses else sql
 
 
 def data_reports() -> list[Path]:

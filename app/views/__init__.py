@@ -5,5 +5,5 @@ each file at its own URL by itself, without the shell.
 PAGES: {title: file name (and URL path, with '-' for '_')}; the first is the default page, served at /.
 """
 PAGES = {"Jobs": "jobs", "New job": "new_job", "GPUs": "gpus", "Training": "training", "Serving": "serving",
-         "Models": "models", "Data": "data"}
+         "Models": "models", "Evaluations": "evaluations", "Data": "data"}
 DEFAULT_PAGE = next(iter(PAGES.values()))

@@ -116,6 +116,8 @@ def page() -> None:
     run_evals = run.evals()
     if run_evals:
         _kinds_chart(run_evals[-1])
+        st.page_link(state.PAGES["Evaluations"], label="Its answers row by row, and every evaluation on one chart",
+                     query_params={"evaluation": str(run_evals[-1])})
     with st.expander("Model card: the prompt contract it was trained with", expanded=False):
         st.json(card.get("contract", {}))
         st.json({k: card.get(k) for k in ("base_model", "steps", "training", "data")}, expanded=False)

@@ -3,19 +3,9 @@ predicted query with the gold one (sqlglot, SQLite dialect). `sqlgenie evaluate`
 (`error_kind` in rows.jsonl) and their counts (`error_kinds` in metrics.json); `python -m pipeline compare` puts two
 evaluations' counts side by side; bench/error_taxonomy.py makes the table for stored rows.
 
-Kinds, the first that fits is a row's kind (every kind that fits is counted too, in `any`):
-  no_sql            the answer does not parse as SQL (or is refused as not a query)
-  unknown_column    it parses but names a column the schema lacks (`no such column`)
-  unknown_table     ... or a table the schema lacks (`no such table`)
-  other_error       it does not run for another reason (ambiguous name, wrong arity, the sandbox's caps)
-  wrong_table       it runs, but reads other tables than the gold (a one-table question answered through a join,
-                    the wrong pair joined, a table missing)
-  wrong_join        the same tables, joined on other columns
-  unasked_construct a CASE, window function, set operation or subquery the gold does not have
-  wrong_literal     other literal values (`literal_case`: only their letter case differs, counted in `any`)
-  wrong_aggregate   other aggregate functions, or grouped by other columns
-  wrong_column      other columns selected, filtered or sorted on
-  other_mismatch    none of these: order, limit, distinct, comparison operators, ...
+Kinds (MEANING below says each in words; the dashboard's Evaluations page shows it with the row): the first
+that fits is a row's kind, and every kind that fits is counted too, in `any` (`literal_case`: only the letter
+case of a literal differs).
 """
 from __future__ import annotations
 
@@ -26,6 +16,20 @@ from sqlglot import exp
 
 KINDS = ("no_sql", "unknown_column", "unknown_table", "other_error", "wrong_table", "wrong_join", "unasked_construct",
          "wrong_literal", "wrong_aggregate", "wrong_column", "other_mismatch")
+MEANING = {
+    "no_sql": "the answer does not parse as SQL (or is refused as not a query)",
+    "unknown_column": "it parses but names a column the schema lacks (no such column)",
+    "unknown_table": "it parses but names a table the schema lacks (no such table)",
+    "other_error": "it does not run for another reason (ambiguous name, wrong arity, the sandbox's caps)",
+    "wrong_table": "it runs, but reads other tables than the gold (a one-table question answered through a join, "
+                   "the wrong pair joined, a table missing)",
+    "wrong_join": "the same tables, joined on other columns",
+    "unasked_construct": "a CASE, window function, set operation or subquery the gold does not have",
+    "wrong_literal": "other literal values (or only their letter case differs)",
+    "wrong_aggregate": "other aggregate functions, or grouped by other columns",
+    "wrong_column": "other columns selected, filtered or sorted on",
+    "other_mismatch": "none of these: order, limit, distinct, comparison operators, ...",
+}
 CONSTRUCTS = {"CASE": exp.Case, "window": exp.Window, "UNION": exp.Union, "INTERSECT": exp.Intersect,
               "EXCEPT": exp.Except}
 

@@ -11,7 +11,7 @@ import pytest
 APP = str(Path(__file__).resolve().parents[2] / "app" / "shell.py")
 PAGES = {"Jobs": "views/jobs.py", "New job": "views/new_job.py", "GPUs": "views/gpus.py",
          "Training": "views/training.py", "Serving": "views/serving.py", "Models": "views/models.py",
-         "Data": "views/data.py"}
+         "Evaluations": "views/evaluations.py", "Data": "views/data.py"}
 
 
 @pytest.fixture
