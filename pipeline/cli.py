@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from core import assets, envs
-from core.errors import run_command
+from core.errors import DataError, run_command
 from core.files import NoSpaceError, failed_path, no_space
 from core.settings import REPO_ROOT
 from pipeline import config, runs
-from pipeline.data import prepare
+from pipeline.data import feedback, prepare
 from pipeline.datagen import generate
 from pipeline.evaluate import report
 from pipeline.evaluate import stage as evaluate
@@ -93,6 +93,23 @@ def cmd_export(args) -> None:
 
 def cmd_compare(args) -> None:
     print(f"wrote {report.compare(Path(args.a), Path(args.b))}")
+
+
+def cmd_feedback(args) -> None:
+    if args.action == "export":
+        if not args.out:
+            raise DataError("sqlgenie feedback export needs a file to write: sqlgenie feedback export FILE.jsonl")
+        n, left = feedback.export(Path(args.out))
+        print(f"{n} training row(s) in the Gretel format -> {args.out}"
+              + "".join(f"\n  left out: {k} ({v})" for k, v in left.items())
+              + f"\n  train on them: data.sources=[{{path: '{args.out}'}}]")
+        return
+    marks = feedback.marks()
+    if not marks:
+        print("no marks yet: mark answers right or wrong in the playground")
+    for m in marks:
+        print(f"{time.strftime('%m-%d %H:%M', time.localtime(m.time))}  {m.verdict:<5}  {m.model:<28} {m.question[:60]}"
+              + ("  (expected SQL given)" if m.expected_sql else ""))
 
 
 def cmd_runs(args) -> None:
@@ -179,6 +196,12 @@ def add_commands(sub) -> None:
     c.add_argument("a", help="baseline eval folder (metrics.json + rows.jsonl)")
     c.add_argument("b", help="the other eval folder; the report is written there")
     c.set_defaults(fn=cmd_compare)
+
+    f = sub.add_parser("feedback", help="answers marked right / wrong in the playground: list them, or export the "
+                                        "ones that can train as Gretel JSONL (a data source for the next fine-tune)")
+    f.add_argument("action", choices=["list", "export"])
+    f.add_argument("out", nargs="?", help="export: the .jsonl file to write")
+    f.set_defaults(fn=cmd_feedback)
 
     r = sub.add_parser("runs", help="list training runs (id, job, status, steps, loss, folder)")
     r.add_argument("name", nargs="?", help="only this config name")
