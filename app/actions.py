@@ -1,9 +1,10 @@
 """Dashboard actions that start jobs on behalf of a click: "Try it" (serve a run's adapter beside its base),
-evaluate or export a run. Each returns the new job id; nothing heavy runs in the dashboard's process. The pages
-call them through app/facade.py, which passes this process's job store.
+evaluate or export a run, check an upload. Each returns the new job id; nothing heavy runs in the dashboard's
+process. The pages call them through app/facade.py, which passes this process's job store.
 
     job, deployment, model = try_run(store, run)     # base + LoRA in one vLLM, free ports, one replica
     b = compare_with(run, deployment, model)         # the playground's second model (a full fine-tune: the base elsewhere)
+    job = check_upload(store, up, tree)              # a prepare job on an upload: the report before any training
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from core import envs
 from core.errors import SqlgenieError
 from pipeline import config as C
 from pipeline import runs
-from pipeline.jobs import JobStore
+from pipeline.data import prepare, uploads
+from pipeline.jobs import ACTIVE, JobStore
 from serving import deployments as D
 
 
@@ -36,6 +38,9 @@ def adapter_name(run: runs.Run) -> str:
     return "ft-" + run.id.split("/", 1)[1].rsplit("-", 1)[0][-6:]
 
 
+TRY_IDLE_STOP_S = 3600   # a Try-it deployment nobody asked anything for an hour stops by itself
+
+
 def try_run(store: JobStore, run: runs.Run, replicas: int = 1) -> tuple[int, str, str]:
     """Serve the run's base model with its adapter by name (vLLM --enable-lora) as a serve job on free ports; a full
     fine-tune (train.method full) is served alone, as the deployment's model (the name returned is then its own)."""
@@ -47,7 +52,8 @@ def try_run(store: JobStore, run: runs.Run, replicas: int = 1) -> tuple[int, str
     model = name if whole else adapter_name(run)
     serve = {"model": str(run.model_dir) if whole else cfg.model.name_or_path, "name": name, "replicas": replicas,
              "router_port": 0, "base_port": 0, "metrics_port": 0, "max_model_len": 2048,
-             "lora_adapters": [] if whole else [f"{model}={run.adapter_dir}"], "warmup_requests": 1}
+             "lora_adapters": [] if whole else [f"{model}={run.adapter_dir}"], "warmup_requests": 1,
+             "idle_stop_s": TRY_IDLE_STOP_S}
     job = store.submit("serve", yaml.safe_dump(serve, sort_keys=False), name=name)
     return job, name, model
 
@@ -110,3 +116,27 @@ def export_run(store: JobStore, run: runs.Run, formats: list[str]) -> int:
     return store.submit("export", yaml.safe_dump(cfg, sort_keys=False), name=f"export {run.id}")
 
 
+
+
+def check_upload(store: JobStore, up: uploads.Upload, tree: dict) -> int:
+    """Run the prepare stage on an upload as a prepare job, with the config tree a training on it would use (so
+    that training finds the data prepared): its report is the upload's validation report."""
+    text = yaml.safe_dump(tree, sort_keys=False)
+    cfg = C.loads(text, f"the check of upload {up.name}")
+    job = store.submit("prepare", text, name=f"check upload {up.name}")
+    uploads.note_check(up, job, runs.prepared_dir(cfg, prepare.fingerprint(cfg)))
+    return job
+
+
+def remove_upload(store: JobStore, up: uploads.Upload) -> str:
+    """Delete an upload; its check's prepared data stays when a run or another job reads the upload (a run
+    trained on it keeps what it trained on), and a check still running is cancelled first."""
+    check = up.check.get("job")
+    try:
+        if check is not None and store.get(check).status in ACTIVE:
+            store.cancel(check)
+    except SqlgenieError:                   # its job is gone from the store: nothing runs for it
+        pass
+    where = str(up.dir) + "/"
+    jobs = [j for j in store.list(10_000) if j.id != check and where in j.config]
+    return uploads.remove(up, keep_prepared=bool(jobs or uploads.used_by(up)))

@@ -73,6 +73,9 @@ class ServeConfig:
     request_timeout_s: int = opt(0, "The router gives up on a replica's answer after this long and retries it on "
                                     "another (a replica that hangs keeps nobody waiting longer); 0: 120 s on GPUs, "
                                     "600 s on CPUs, where a first answer with an adapter can take minutes.", ge=0)
+    idle_stop_s: int = opt(0, "Supervised deployments: stop by themselves after this many seconds without a request "
+                              "through the router (0: never; Try it sets 3600, so a forgotten demo gives its memory "
+                              "back).", ge=0)
     hang_timeout_s: int = opt(30, "Supervised deployments: a replica whose process lives but that has answered no "
                                   "health check for this long is stopped and started again (0: never).", ge=0)
     extra_args: list[str] = opt([], "More vLLM flags, verbatim (e.g. --max-num-seqs 64).")

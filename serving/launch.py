@@ -36,6 +36,7 @@ from core.procs import ProcRecord, alive, group_alive, log_tail, spawn, start_ti
 from serving import deployments as D
 from serving.config import DeploymentError, ServeConfig
 from serving.plan import SERVE_VENV, Replica, free_ports, plan, port_free, served_models, vllm_python
+from serving.stats import router_snapshot
 
 RESTART_BACKOFF_S = (2, 4, 8, 16, 32, 60)
 
@@ -485,8 +486,24 @@ class Supervisor:
                 self._note(f"gate restart failed: {str(e).splitlines()[0]}")
 
 
+class IdleWatch:
+    """When a supervised deployment has had no request for `limit_s` (the router's request counter did not move;
+    a router that does not answer is not idleness). `seen(count, now)` is fed every few seconds."""
+
+    def __init__(self, limit_s: float, now: float):
+        self.limit_s, self.last_change, self.count = limit_s, now, None
+
+    def seen(self, count: float | None, now: float) -> bool:
+        """True once the deployment has been idle for the limit."""
+        if count is None or count != self.count:
+            self.count, self.last_change = count, now
+            return False
+        return bool(self.limit_s) and now - self.last_change >= self.limit_s
+
+
 def run(cfg: ServeConfig, progress: Callable[[str], None] = print, interval_s: float = 1.0) -> None:
-    """up, then supervise in the foreground until SIGTERM/SIGINT, then down (what a serve job runs)."""
+    """up, then supervise in the foreground until SIGTERM/SIGINT (or, with idle_stop_s, until no request came for
+    that long), then down (what a serve job runs)."""
     stopping: list[int] = []
 
     def on_signal(*_):
@@ -497,10 +514,17 @@ def run(cfg: ServeConfig, progress: Callable[[str], None] = print, interval_s: f
     signal.signal(signal.SIGINT, on_signal)
     progress(f"ready: {st['router']['url']}/v1  (models {', '.join(st['models'])})")
     sup = Supervisor(cfg.name, cfg, progress)
+    idle = IdleWatch(cfg.idle_stop_s, time.time())
     try:
         while not stopping:
             time.sleep(interval_s)
             sup.check()
+            if cfg.idle_stop_s:
+                counted = router_snapshot(st["router"]["metrics"])
+                if idle.seen(counted.get("requests") if counted.get("up") else None, time.time()):
+                    sup._note(f"no request for {cfg.idle_stop_s} s: stopping by itself (idle_stop_s; start it again "
+                              "from the Serving page)")
+                    break
     finally:
         down(cfg.name, progress)
         progress("stopped")

@@ -132,6 +132,34 @@ def test_a_supervised_deployment_restarts_a_dead_replica(home):
     assert all(not group_members(g) for g in groups) and D.load("sup")["phase"] == "stopped"
 
 
+def test_an_idle_supervised_deployment_stops_by_itself_and_a_request_keeps_it_up(home):
+    """idle_stop_s (what Try it sets to an hour): with no request through the router for that long the serve run
+    stops the deployment, says why, exits 0 and leaves no process; a request meanwhile restarts the clock."""
+    _, over = _cfg("idle", idle_stop_s=25)
+    run = subprocess.Popen([sys.executable, "-m", "serving", "run", *over], env=dict(os.environ),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        _wait(lambda: D.exists("idle") and D.load("idle")["phase"] == "ready", 300, "the deployment")
+        st = D.load("idle")
+        groups = _groups(st)
+        time.sleep(15)
+        r = requests.post(st["router"]["url"] + "/v1/completions", timeout=120,
+                          json={"model": "idle", "prompt": "SELECT", "max_tokens": 2})
+        assert r.status_code == 200
+        asked = time.time()
+        _wait(lambda: run.poll() is not None, 120, "the idle deployment to stop by itself")
+        assert time.time() - asked >= 20                   # the request at ~15 s kept it up past the first 25 s
+        out = run.stdout.read()
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGTERM)
+            run.wait(60)
+    assert run.returncode == 0, out[-2000:]
+    st = D.load("idle")
+    assert st["phase"] == "stopped" and any("no request for 25 s" in e["what"] for e in st["events"])
+    assert all(not group_members(g) for g in groups)
+
+
 NS_A, NS_B, ADDR_A, ADDR_B = "sqg-router", "sqg-remote", "10.213.7.1", "10.213.7.2"
 
 

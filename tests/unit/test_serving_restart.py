@@ -51,3 +51,19 @@ def test_without_a_running_supervisor_the_restart_is_refused_with_what_to_do(hom
     with pytest.raises(DeploymentError, match=r"no running supervisor.*serve job"):
         launch.ask_restart("dep", 0)
     assert "restart_asked" not in D.load("dep")["replicas"][0]
+
+
+def test_idle_watch_stops_only_after_the_counter_stood_still_for_the_limit():
+    """IdleWatch (serving/launch.py, a supervised deployment's idle stop): a moving request counter or a router
+    that does not answer is never idleness; 0 means never."""
+    from serving.launch import IdleWatch
+
+    w = IdleWatch(60, now=0)
+    assert not w.seen(5, 10) and not w.seen(5, 60)          # the first reading is the baseline (t=10)
+    assert not w.seen(6, 65) and not w.seen(6, 124)          # a request at t=65 resets the clock
+    assert w.seen(6, 125)
+    w = IdleWatch(60, now=0)
+    assert not w.seen(3, 0) and not w.seen(None, 70) and not w.seen(3, 100) and not w.seen(3, 159)
+    assert w.seen(3, 160)                                    # an unanswered reading restarted the clock at t=100
+    never = IdleWatch(0, now=0)
+    assert not never.seen(1, 0) and not never.seen(1, 10 ** 6)
