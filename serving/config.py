@@ -100,6 +100,12 @@ class ServeConfig:
                 out.append(f"lora_adapters: {path.strip()} has no adapter_config.json (a trained run's adapter/ folder)")
             elif name.strip() == self.name:
                 out.append(f"lora_adapters: {name.strip()!r} is the base model's name; give the adapter another name")
+        if self.model.lower().endswith(".gguf"):
+            merged = Path(self.model).expanduser().parent.parent / "merged"
+            out.append(f"model: {self.model} is a GGUF file, for llama.cpp or Ollama (`ollama create -f` with a "
+                       "Modelfile naming it): vLLM CPU 0.32 has no GGUF loader, and vLLM's GGUF path on GPUs is "
+                       "experimental and untested here; serve the merged export it was made from"
+                       + (f" ({merged})" if (merged / "config.json").is_file() else " (export format `merged`)"))
         for w in self.workers:
             if not w.startswith(("http://", "https://")):
                 out.append(f"workers: {w!r} is not a URL like http://host:8100")

@@ -289,3 +289,19 @@ def test_every_replica_loads_our_vllm_addons_and_is_named_in_its_answers(tmp_pat
             assert r.args[r.args.index("--middleware") + 1] == "sqlgenie_replica_header.ReplicaHeader"
     assert (P.VLLM_PLUGINS / "sqlgenie_replica_header.py").is_file()
     assert (P.VLLM_PLUGINS / "sqlgenie_vllm_fixes-0.1.dist-info" / "entry_points.txt").is_file()
+
+
+def test_a_gguf_export_is_refused_as_a_served_model_with_where_to_use_it_and_what_to_serve(tmp_path):
+    """The GGUF export cannot be served by the vLLM builds we carry (no GGUF loader in vLLM CPU 0.32): the serve
+    config says so when it loads, names llama.cpp / Ollama, and points at the merged export beside it."""
+    from core.errors import ConfigError
+    from serving.config import load_serve_config
+
+    export = tmp_path / "run" / "export"
+    (export / "gguf-q8_0").mkdir(parents=True)
+    (export / "gguf-q8_0" / "model-q8_0.gguf").write_bytes(b"GGUF")
+    (export / "merged").mkdir()
+    (export / "merged" / "config.json").write_text("{}")
+    with pytest.raises(ConfigError) as e:
+        load_serve_config(None, [f"model={export / 'gguf-q8_0' / 'model-q8_0.gguf'}"])
+    assert "is a GGUF file, for llama.cpp or Ollama" in str(e.value) and str(export / "merged") in str(e.value)
