@@ -123,10 +123,13 @@ def evaluated_at(log_history: list[dict], step: int) -> bool:
 
 
 def _plan(cfg: RunConfig, model_path: Path) -> planning.Plan:
-    """The run's plan: the launcher's (a DDP worker reads the plan.json its parent wrote), else made here, once."""
+    """The run's plan: the launcher's (a DDP worker reads the plan.json its parent wrote, when it was made for this
+    many processes), else made here, once."""
     handed = Path(envs.text("SQLGENIE_RUN_DIR") or ".") / "plan.json"
     if envs.text("SQLGENIE_RUN_DIR") and handed.is_file():
-        return planning.Plan.from_json(handed.read_text())
+        plan = planning.Plan.from_json(handed.read_text())
+        if plan.world_size == envs.integer("WORLD_SIZE"):
+            return plan
     return planning.make_plan(cfg, model_path)           # every config error before any heavy load
 
 

@@ -202,13 +202,21 @@ def test_a_written_plan_reads_back_as_the_same_plan_and_ddp_workers_take_it(llam
     from pipeline.train import plan as planning
     from pipeline.train import stage
 
-    plan = make_plan(_cfg("train.precision=auto"), llama_dir, H200)
+    import dataclasses
+
+    plan = dataclasses.replace(make_plan(_cfg("train.precision=auto"), llama_dir, H200), world_size=2)
     again = planning.Plan.from_json(plan.to_json())
     assert again == plan and again.kernels.fp8_base and again.device.capability == (9, 0)
     (tmp_path / "plan.json").write_text(plan.to_json())
     monkeypatch.setenv("SQLGENIE_RUN_DIR", str(tmp_path))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    real = planning.make_plan
     monkeypatch.setattr(planning, "make_plan", lambda *a: pytest.fail("a worker planned again"))
     assert stage._plan(_cfg(), llama_dir) == plan
     monkeypatch.delenv("SQLGENIE_RUN_DIR")
     with pytest.raises(pytest.fail.Exception, match="planned again"):
         stage._plan(_cfg(), llama_dir)
+    monkeypatch.setenv("SQLGENIE_RUN_DIR", str(tmp_path))   # a plan made for another number of processes
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setattr(planning, "make_plan", lambda cfg, path: real(cfg, path, H200))
+    assert stage._plan(_cfg(), llama_dir).world_size == 4
