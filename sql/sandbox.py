@@ -1,7 +1,8 @@
 """Sandboxed SQLite execution: a throwaway in-memory database, capped in time, rows and memory, no file access.
 
 Used wherever SQL we did not write runs: evaluation (gold vs predicted), the playground's "run on sample
-data", execution-guided voting, and the dataset generator's verification. The database is `:memory:`;
+data", execution-guided voting, and the dataset generator's verification. The database is `:memory:` (or,
+for a user's own SQLite file, `Sandbox.on_file`: that file opened read-only in place, every query read-only);
 ATTACH / DETACH, load_extension, PRAGMA writes and (in read-only mode) every write are refused by an
 authorizer; a progress handler aborts any statement that runs past the time cap (loading the schema and
 sample rows gets its own, reported, cap); fetching stops at the row cap and at a byte budget. SQLite's
@@ -59,6 +60,13 @@ _PRINTF_SPEC = re.compile(r"%([-+ #!0,l.*0-9]*)(.?)", re.S)
 _TRUNCATING = set("szqQw")           # printf conversions whose precision cuts the output instead of widening it
 _heap_capped = False
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def read_only_uri(path: str) -> str:
+    """SQLite's URI for opening `path` read-only (the file is never written; '?', '#' and '%' in it are escaped)."""
+    from urllib.parse import quote
+
+    return f"file:{quote(os.path.abspath(path))}?mode=ro"
 
 
 def _cap_heap(conn: sqlite3.Connection) -> None:
@@ -163,10 +171,13 @@ class QueryResult:
 
 
 class Sandbox:
-    def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S, max_rows: int = DEFAULT_MAX_ROWS):
+    def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S, max_rows: int = DEFAULT_MAX_ROWS, file: str | None = None):
+        """`file`: run on that SQLite file itself, opened read-only (never written, every write refused), instead
+        of a throwaway in-memory database."""
         self.timeout_s = timeout_s
         self.max_rows = max_rows
-        self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self.conn = sqlite3.connect(read_only_uri(file) if file else ":memory:", uri=bool(file), isolation_level=None,
+                                    check_same_thread=False)
         if hasattr(self.conn, "enable_load_extension"):
             self.conn.enable_load_extension(False)
         # no single string/blob over 1 MB (randomblob(1e9) would otherwise allocate a gigabyte)
@@ -175,6 +186,7 @@ class Sandbox:
         _cap_heap(self.conn)
         self.conn.execute("PRAGMA temp_store=MEMORY")   # sorts and temp tables under the heap cap, not on disk
         self._read_only = False
+        self._on_file = bool(file)                  # a user's file: every query read-only, whatever is asked
         self._deadline = float("inf")
         self._limit_s = timeout_s
         self._tripped: SandboxError | None = None   # why a guard stopped the statement (SQLite only says "raised")
@@ -202,7 +214,7 @@ class Sandbox:
     def from_database(cls, path: str, **kw) -> "Sandbox":
         """An in-memory copy of a SQLite file (the file itself is opened read-only and never written)."""
         box = cls(**kw)
-        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        src = sqlite3.connect(read_only_uri(path), uri=True)
         try:
             src.backup(box.conn)
         except sqlite3.DatabaseError as e:
@@ -210,6 +222,15 @@ class Sandbox:
         finally:
             src.close()
         return box
+
+    @classmethod
+    def on_file(cls, path: str, **kw) -> "Sandbox":
+        """The SQLite file itself, opened read-only in place (no copy: a database of any size), with the same caps
+        and denials; every query on it is read-only."""
+        try:
+            return cls(file=path, **kw)
+        except sqlite3.DatabaseError as e:
+            raise SandboxError("error", f"{path}: {e}") from None
 
     @classmethod
     def from_connection(cls, src: sqlite3.Connection, **kw) -> "Sandbox":
@@ -233,7 +254,8 @@ class Sandbox:
 
     # ------------------------------------------------------------------------------------- running
     def query(self, sql: str, read_only: bool = True) -> QueryResult:
-        """Run one statement; read-only unless asked. Fetches at most max_rows rows."""
+        """Run one statement; read-only unless asked (always on a file). Fetches at most max_rows rows."""
+        read_only = read_only or self._on_file
         self._read_only = read_only
         start = time.monotonic()
         self._deadline, self._limit_s, self._tripped = start + self.timeout_s, self.timeout_s, None

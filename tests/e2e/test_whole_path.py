@@ -56,17 +56,6 @@ def console(tmp_path_factory):
     assert "nothing left running" in out, out[-2000:]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                               args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
-
-
 def _fill(page, label: str, value: str) -> None:
     box = page.get_by_label(label, exact=True)
     until(lambda: box.count() == 1, 30, f"one field {label!r} (the previous form's rerun to finish)", 0.3)
