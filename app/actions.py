@@ -116,8 +116,6 @@ def export_run(store: JobStore, run: runs.Run, formats: list[str]) -> int:
     return store.submit("export", yaml.safe_dump(cfg, sort_keys=False), name=f"export {run.id}")
 
 
-
-
 def check_upload(store: JobStore, up: uploads.Upload, tree: dict) -> int:
     """Run the prepare stage on an upload as a prepare job, with the config tree a training on it would use (so
     that training finds the data prepared): its report is the upload's validation report."""

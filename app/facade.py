@@ -28,7 +28,8 @@ from core.settings import REPO_ROOT, home, parse_yaml
 from pipeline import config as C
 from pipeline import monitor, runs
 from pipeline.config import RunConfig
-from pipeline.data import ood
+from pipeline.data import ood, prepare, uploads
+from pipeline.data.uploads import Upload, UploadError
 from pipeline.evaluate import error_kinds, records
 from pipeline.evaluate.report import compare
 from pipeline.jobs import ACTIVE, LIVE, Job, Status
@@ -53,7 +54,9 @@ __all__ = ["ACTIVE", "EXPORT_FORMATS", "ERROR_KINDS", "JOB_KINDS", "LIVE", "GiB"
            "plan_preview", "playground_url", "preset_tree", "presets", "reread", "rerun", "run_metrics",
            "run_of_job", "schedule", "serve_again", "stop_deployment", "submit", "trained_runs",
            "training_estimate", "try_run", "ERROR_MEANING", "Evaluation", "evaluations", "evaluation_schema",
-           "pretty_sql", "run_on_yardstick"]
+           "pretty_sql", "run_on_yardstick",
+           "DROP_REASONS", "UPLOAD_TYPES", "Upload", "UploadError", "check_upload", "receive_upload", "remove_upload",
+           "upload", "upload_check_job", "upload_train_tree", "upload_users", "uploads_list"]
 
 EXPORT_FORMATS = C.EXPORT_FORMATS
 ERROR_KINDS = error_kinds.KINDS
@@ -178,6 +181,52 @@ def pretty_sql(sql: str) -> str:
 def data_reports() -> list[Path]:
     """Every prepared dataset's report.json, newest first."""
     return sorted((home() / "data").glob("*/report.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+# ------------------------------------------------------------------------------------ uploaded training data
+UPLOAD_TYPES = [t.lstrip(".") for t in uploads.TYPES]
+DROP_REASONS = prepare.MEANING          # why the prepare stage drops a row, in words
+
+
+def receive_upload(filename: str, data: bytes) -> Upload:
+    """Store an uploaded file after checking its shape (UploadError, nothing stored): pipeline/data/uploads.py."""
+    return uploads.receive(filename, data)
+
+
+def uploads_list() -> list[Upload]:
+    return uploads.list_uploads()
+
+
+def upload(name: str) -> Upload:
+    return uploads.get(name)
+
+
+def upload_train_tree(up: Upload, preset: str | None = None) -> dict:
+    """The config tree that trains on the upload: the preset (default: the one that fits this machine) with
+    data.sources set to the upload and the run named after it."""
+    return uploads.train_tree(up, preset_tree(preset or default_preset(machine_gpus())))
+
+
+def check_upload(up: Upload) -> int:
+    """The upload's validation report: a prepare job on it with the config "Train on this" opens."""
+    return actions.check_upload(store(), up, upload_train_tree(up))
+
+
+def upload_check_job(up: Upload) -> Job | None:
+    """The prepare job that checks the upload (None before one started, or when the store lost it)."""
+    try:
+        return store().get(up.check["job"]) if up.check else None
+    except SqlgenieError:
+        return None
+
+
+def upload_users(up: Upload) -> list[Run]:
+    """Runs trained on the upload (their prepared data stays when it is removed)."""
+    return uploads.used_by(up)
+
+
+def remove_upload(up: Upload) -> str:
+    return actions.remove_upload(store(), up)
 
 
 def dataset_card() -> Path:

@@ -4,10 +4,10 @@ every page a browser opens. app/dashboard.py serves it behind the door (app/door
 Pages: Jobs (by id, progress, clean logs, cancel / rerun with confirmation, Try it), New job (a form generated
 from the configs, presets, the plan before Submit), GPUs (NVML per GPU and per process -> job), Training (a
 run's curves), Serving (deployments, models, health, stop / start), Models (runs, Try it, evaluate, export,
-compare), Evaluations (every evaluation on one chart, runs' curves together, answers row by row), Data (prepared
-data, the yardstick). Live parts refresh every 2 s with st.fragment; nothing heavy
-runs in this process. The page files live in app/views/, not in a folder named pages/, so that Streamlit
-serves none of them by itself: every URL runs this shell first.
+compare), Evaluations (every evaluation on one chart, runs' curves together, answers row by row), Data (your own
+training data uploaded: preview, the prepare report, Train on this; prepared data, the yardstick). Live parts
+refresh every 2 s with st.fragment; nothing heavy runs in this process. The page files live in app/views/, not
+in a folder named pages/, so that Streamlit serves none of them by itself: every URL runs this shell first.
 """
 from __future__ import annotations
 

@@ -23,15 +23,41 @@ def _run_picker(form: str) -> F.Run | None:
     return st.selectbox("Run (its adapter, or a full fine-tune's model)", trained, format_func=lambda r: r.label(), key=f"w:{form}:run")
 
 
-def _run_form(kind: str, gpus: list[int]) -> tuple[str, list[str], list[int]] | None:
+def _from_upload(gpus: list[int]) -> F.Upload | None:
+    """?upload=NAME (the Data page's "Train on this"): a train form on the upload, filled once a session; the
+    upload while the URL names it."""
+    name = st.query_params.get("upload", "")
+    if not name:
+        return None
+    try:
+        up = F.upload(name)
+    except SqlgenieError as e:
+        st.error(str(e))
+        return None
+    if st.session_state.get("upload:applied") != name:
+        dflt = F.default_preset(gpus)
+        forms.replace("train", RunConfig, F.upload_train_tree(up, dflt))
+        st.session_state.update({"kind": "train", "preset:train": dflt, "upload:applied": name})
+    return up
+
+
+def _preset_tree(kind: str, preset: str, up: F.Upload | None) -> dict:
+    """A preset's tree; for a train job opened from an upload, the preset on the upload's data."""
+    return F.upload_train_tree(up, preset) if up is not None and kind == "train" else F.preset_tree(preset)
+
+
+def _run_form(kind: str, gpus: list[int], up: F.Upload | None = None) -> tuple[str, list[str], list[int]] | None:
     names = list(F.presets())
     dflt = F.default_preset(gpus)
     key = f"preset:{kind}"
     if key not in st.session_state:
         st.session_state[key] = dflt
         forms.replace(kind, RunConfig, F.preset_tree(dflt))
+    if up is not None and kind == "train":
+        st.info(f"Training on the upload **{up.name}** ({up.rows} rows, checked on the Data page): data.sources is "
+                "the upload, its held-out share measures the eval loss, the run is named after it.")
     st.selectbox("Preset (fills the form)", names, key=key, help=f"{dflt} fits this machine",
-                 on_change=lambda: forms.replace(kind, RunConfig, F.preset_tree(st.session_state[key])))
+                 on_change=lambda: forms.replace(kind, RunConfig, _preset_tree(kind, st.session_state[key], up)))
     t = forms.tree(kind, RunConfig)
     args: list[str] = []
     c1, c2 = st.columns(2)
@@ -168,8 +194,9 @@ def _serve_form(gpus: list[int]) -> tuple[str, list[str], list[int]] | None:
 def page() -> None:
     st.header("New job")
     gpus = F.machine_gpus()
+    up = _from_upload(gpus)
     kind = st.radio("Kind", KINDS, horizontal=True, key="kind")
-    got = _serve_form(gpus) if kind == "serve" else _run_form(kind, gpus)
+    got = _serve_form(gpus) if kind == "serve" else _run_form(kind, gpus, up)
     if st.button("Submit", type="primary", disabled=got is None):
         text, args, chosen = got
         try:

@@ -47,6 +47,7 @@ BAD = "__bad"  # column added by the text readers: why a record cannot be used (
 AT = "__at"    # column added by the text readers: where the record is ("line 4"), and what is wrong with it
 TEXT_FIELDS = set(GRETEL_REQUIRED + GRETEL_OPTIONAL + ["prompt", "completion"])  # text (numbers are written out)
 CHAT_FIELDS = ("messages", "conversations")                                        # lists of {role, content}
+SPIDER_QUESTIONS = ("train_spider.json", "dev.json", "test.json", "questions.json")  # what a Spider folder is read for
 
 
 @dataclass
@@ -411,9 +412,9 @@ def _spider_rows(path: Path, source: str) -> list[dict]:
 
     folder = path if path.is_dir() else path.parent
     if path.is_dir():
-        qfiles = [folder / n for n in ("train_spider.json", "dev.json", "test.json", "questions.json") if (folder / n).is_file()]
+        qfiles = [folder / n for n in SPIDER_QUESTIONS if (folder / n).is_file()]
         if not qfiles:
-            raise DataError(f"{folder}: no questions file (train_spider.json, dev.json, test.json or questions.json)")
+            raise DataError(f"{folder}: no questions file ({', '.join(SPIDER_QUESTIONS[:-1])} or {SPIDER_QUESTIONS[-1]})")
     else:
         qfiles = [path]
     db_root = folder / "database"

@@ -17,8 +17,12 @@ gold that writes, DML / DDL, runs on a fresh copy with writes allowed). It runs 
 The output folder is named by the data fingerprint (pipeline/runs.py: prepared_dir), built in a staging
 folder and published atomically; one process prepares a given fingerprint at a time.
 
+Every dropped row is listed in dropped.jsonl (source, id, reason, where it is and what is wrong, its question),
+and the stage says where it is as it goes, one line a phase: `prepare: 3/8 [running the gold SQL on its own
+schema]` (the Jobs and Data pages draw their progress bar from it).
+
     sqlgenie prepare -c configs/smollm2-cpu.yaml
-    -> <home>/data/<name>-<fingerprint>/{train,eval}.parquet, report.json, report.md, lengths.png
+    -> <home>/data/<name>-<fingerprint>/{train,eval}.parquet, report.json, report.md, lengths.png, dropped.jsonl
 """
 from __future__ import annotations
 
@@ -44,12 +48,24 @@ from sql.statements import split_statements
 
 REASONS = ["broken_line", "field_too_large", "missing_field", "non_utf8", "wrong_type", "duplicate_id",
            "unparseable_sql", "not_a_query", "gold_does_not_run", "too_long"]
+MEANING = {"broken_line": "a line or CSV record that is not a record", "field_too_large": "a field over 512 KB",
+           "missing_field": "its question, schema or SQL is empty", "non_utf8": "bytes that are not UTF-8",
+           "wrong_type": "a field of a type it cannot have (a list where text belongs)",
+           "duplicate_id": "an id seen before in the same source",
+           "unparseable_sql": "gold SQL that sqlglot cannot parse", "not_a_query": "gold \"SQL\" that is no statement",
+           "gold_does_not_run": "gold SQL that fails on its own schema and rows (or its Spider database)",
+           "too_long": "prompt + answer longer than data.max_seq_len tokens"}
 ROW_CHECKS = "2: gold SQL run on its sql_context; wrong_type"   # what decides which rows are kept, beyond the config
 EXAMPLES = 5                  # dropped rows named in the report per source and reason
 GOLD_TIMEOUT_S = 2.0          # per gold statement (loading the row's context has the sandbox's own cap)
 GOLD_ROWS_PER_WORKER = 2000   # fewer rows than this run in this process: starting workers would cost more
 CARRY = ["id", "source", "kind", "domain", "sql_complexity", "sql_task_type", "question", "sql"]
 KEEP_COLUMNS = CARRY + ["input_ids", "prompt_length", "length"]
+PHASES = {"tokenizer": "loading the tokenizer", "load": "reading the sources", "check_sql": "parsing the gold SQL",
+          "check_gold": "running the gold SQL on its own schema", "format_tokenize": "formatting and tokenizing",
+          "filter_mix_split": "counting, mixing and splitting", "write": "writing the prepared data",
+          "report": "writing the report"}
+DROPPED = "dropped.jsonl"     # every dropped row of a prepared folder, one JSON object a line
 
 
 @dataclass
@@ -291,7 +307,10 @@ def _length_plot(lengths: list[int], max_seq_len: int, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
-    ax.hist(lengths, bins=min(60, max(10, len(set(lengths)))), color="#3b7dd8")
+    # bins over the whole axis (0 .. max_seq_len or the longest row): rows of nearly one length are a bar that
+    # shows, not a sliver a fraction of a token wide
+    top = max(max_seq_len, int(max(lengths, default=0))) + 1
+    ax.hist(lengths, bins=60, range=(0, top), color="#3b7dd8")
     ax.axvline(max_seq_len, color="#d62728", linestyle="--", label=f"max_seq_len {max_seq_len}")
     ax.set_xlabel("tokens per example (prompt + completion)")
     ax.set_ylabel("examples")
@@ -300,6 +319,12 @@ def _length_plot(lengths: list[int], max_seq_len: int, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _say_phase(done: int) -> None:
+    """One progress line a phase, `prepare: 3/8 [what runs now]` (the shape app/ui.py reads as a progress bar)."""
+    names = list(PHASES.values())
+    print(f"prepare: {done}/{len(names)} [{names[done] if done < len(names) else 'done'}]", flush=True)
 
 
 def _percentile(sorted_vals, p: float) -> int:
@@ -321,6 +346,7 @@ def _report_md(rep: dict) -> str:
     if named:
         lines += ["", f"Where the dropped rows are (the first {EXAMPLES} per source and reason):", ""]
         lines += [f"- {n}, {r}: " + "; ".join(f"`{a}`" for a in ats) for n, r, ats in named]
+        lines += ["", f"Every dropped row, with its reason: {DROPPED}."]
     t = rep["tokens"]
     lines += ["", f"Train rows {rep['train_rows']}, eval rows {rep['eval_rows']}. Tokens per row: mean {t['mean']:.1f}, "
               f"p50 {t['p50']}, p95 {t['p95']}, max {t['max']}; {t['total']} tokens in train, {t['completion']} of them "
@@ -360,7 +386,9 @@ def _run(cfg: RunConfig, out_dir: Path) -> PrepareResult:
         now = time.time()
         phases[name] = round(now - since[0], 2)
         since[0] = now
+        _say_phase(len(phases))
 
+    _say_phase(0)
     if not os.isatty(2):
         datasets.disable_progress_bars()
     tokenizer = load_tokenizer(cfg)
@@ -394,6 +422,7 @@ def _run(cfg: RunConfig, out_dir: Path) -> PrepareResult:
         mark("check_gold")
     else:
         mark("check_sql")
+        mark("check_gold")
     formatter.verify_fast_path([r for r in ds.select(range(min(64, len(ds))))])
     origins = _column(ds, "origin")            # not carried through tokenizing; the row order is kept
     # In-process on purpose: the tokenizer's Rust backend already uses every core, and forked workers
@@ -408,6 +437,8 @@ def _run(cfg: RunConfig, out_dir: Path) -> PrepareResult:
 
     table = ds.with_format("arrow")[:]          # one Arrow table from here on: take/slice/write in C++
     sources, bads = table.column("source").to_pylist(), table.column("bad").to_pylist()
+    ids, questions = table.column("id").to_pylist(), table.column("question").to_pylist()
+    dropped_rows = []
     per_source = {n: {"rows_in": 0, "dropped": Counter(), "usable": 0, "in_mixture": 0, "examples": defaultdict(list)}
                   for n in names}
     index_by_source: dict[str, list[int]] = defaultdict(list)
@@ -416,7 +447,9 @@ def _run(cfg: RunConfig, out_dir: Path) -> PrepareResult:
         if b:
             per_source[s]["dropped"][b] += 1
             if len(per_source[s]["examples"][b]) < EXAMPLES:
-                per_source[s]["examples"][b].append(origins[i] or f"id {table.column('id')[i].as_py()}")
+                per_source[s]["examples"][b].append(origins[i] or f"id {ids[i]}")
+            dropped_rows.append({"source": s, "id": ids[i], "reason": b, "where": origins[i] or f"id {ids[i]}",
+                                 "question": (questions[i] or "")[:300]})
         else:
             per_source[s]["usable"] += 1
             index_by_source[s].append(i)
@@ -466,6 +499,7 @@ def _run(cfg: RunConfig, out_dir: Path) -> PrepareResult:
                    "max": int(lengths[-1]), "total": int(lengths.sum()), "completion": comp_tokens},
     }
     (tmp / "report.json").write_text(json.dumps(report, indent=2))
+    (tmp / DROPPED).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in dropped_rows))
     (tmp / "report.md").write_text(_report_md(report))
     publish(tmp, out_dir)
     return PrepareResult(out_dir, report["train_rows"], report["eval_rows"], seconds, report)
