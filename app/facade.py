@@ -17,6 +17,7 @@ app/actions.py's; the job store of this process is app/state.py's.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from app import actions
@@ -28,7 +29,7 @@ from core.settings import REPO_ROOT, home, parse_yaml
 from pipeline import config as C
 from pipeline import monitor, runs
 from pipeline.config import RunConfig
-from pipeline.data import ood, prepare, uploads
+from pipeline.data import feedback, ood, prepare, uploads
 from pipeline.data.uploads import Upload, UploadError
 from pipeline.evaluate import error_kinds, records
 from pipeline.evaluate.report import compare
@@ -55,7 +56,7 @@ __all__ = ["ACTIVE", "EXPORT_FORMATS", "ERROR_KINDS", "JOB_KINDS", "LIVE", "GiB"
            "run_of_job", "schedule", "serve_again", "stop_deployment", "submit", "trained_runs",
            "training_estimate", "try_run", "ERROR_MEANING", "Evaluation", "evaluations", "evaluation_schema",
            "pretty_sql", "run_on_yardstick",
-           "DROP_REASONS", "UPLOAD_TYPES", "Upload", "UploadError", "check_upload", "receive_upload", "remove_upload",
+           "DROP_REASONS", "UPLOAD_TYPES", "Upload", "UploadError", "check_upload", "feedback_marks", "marks_as_upload", "receive_upload", "remove_upload",
            "upload", "upload_check_job", "upload_train_tree", "upload_users", "uploads_list"]
 
 EXPORT_FORMATS = C.EXPORT_FORMATS
@@ -186,6 +187,17 @@ def data_reports() -> list[Path]:
 # ------------------------------------------------------------------------------------ uploaded training data
 UPLOAD_TYPES = [t.lstrip(".") for t in uploads.TYPES]
 DROP_REASONS = prepare.MEANING          # why the prepare stage drops a row, in words
+
+
+def feedback_marks() -> list:
+    """The answers marked right / wrong in the playground (pipeline/data/feedback.py), oldest first."""
+    return feedback.marks()
+
+
+def marks_as_upload() -> Upload:
+    """The marks that can train, as an upload of Gretel rows (then checked and trained on like any upload)."""
+    text, _, _ = feedback.gretel_jsonl()
+    return receive_upload(f"playground-marks-{time.strftime('%Y%m%d-%H%M')}.jsonl", text.encode())
 
 
 def receive_upload(filename: str, data: bytes) -> Upload:

@@ -28,6 +28,7 @@ from starlette.middleware import Middleware
 from app.door import Door
 from core import access, envs
 from core.errors import SqlgenieError
+from pipeline.data import feedback
 from pipeline.jobs import JobStore
 from serving import deployments as D
 from serving.client import EndpointError
@@ -168,32 +169,69 @@ def ask_one(dep: D.Deployment, model, schema, rows, question, target, execute, c
         return None, _panel(None, str(e))
 
 
+def _asked(a: Answer | None, question: str, schema: str, rows: str, model: str, deployment: str) -> dict | None:
+    """What a mark of this answer keeps (the panel's gr.State): None when there is no answer to mark."""
+    if a is None or not ((a.sql or "").strip() or (a.raw or "").strip()):
+        return None
+    found = bool((a.sql or "").strip())      # prose can be marked wrong (with the SQL expected), never right
+    return {"question": question, "schema": schema, "rows": rows or "", "sql": a.sql if found else a.raw,
+            "model": model, "deployment": deployment, "dialect": "sqlite", "sql_found": found}
+
+
+def _history_row(question: str, model: str, a: Answer) -> list:
+    return [question, model, (a.check.transpiled or a.sql).replace("\n", " "), "ok" if a.check.ok else "check",
+            f"{a.latency_s * 1000:.0f} ms", ""]
+
+
 def answer(deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
            candidates, temperature, history, database=None):
-    """`database`: this tab's connected database (its gr.State), where the answers run; None: the sample rows."""
+    """`database`: this tab's connected database (its gr.State), where the answers run; None: the sample rows.
+    Returns both panels, the history (each model's answer a row) and what a mark of each answer keeps."""
     blank_b = ["", "", gr.update(value=None, visible=False), "", "", ""]
     if not deployment or not model_a:
         msg = "no deployment is ready: start one on the dashboard (Serving, or Try it on a trained run)"
-        return ["### Model", *_panel(None, msg), "", *blank_b, history, history]
+        return ["### Model", *_panel(None, msg), "", *blank_b, history, history, None, None, "", ""]
     try:
         dep = D.read(deployment)       # once a question: both panels and their titles see the same state
     except SqlgenieError as e:
-        return ["### Model", *_panel(None, str(e)), "", *blank_b, history, history]
+        return ["### Model", *_panel(None, str(e)), "", *blank_b, history, history, None, None, "", ""]
     a, pa = ask_one(dep, model_a, schema, rows, question, target, execute, constrained, candidates, temperature,
                     database)
-    pb, dep_b, name_b = blank_b, dep, model_b
+    b, pb, dep_b, name_b = None, blank_b, dep, model_b
     if compare and model_b:
         try:
             dep_b, name_b = resolve_model(dep, model_b)
-            _, pb = ask_one(dep_b, name_b, schema, rows, question, target, execute, constrained, candidates,
+            b, pb = ask_one(dep_b, name_b, schema, rows, question, target, execute, constrained, candidates,
                             temperature, database)
         except SqlgenieError as e:           # that deployment stopped meanwhile
             pb = _panel(None, str(e))
-    if a is not None:
-        history = [[question, model_a, (a.check.transpiled or a.sql).replace("\n", " "),
-                    "ok" if a.check.ok else "check", f"{a.latency_s * 1000:.0f} ms"]] + history
+    new = [_history_row(question, m, x) for m, x in ((model_a, a), (name_b, b)) if x is not None]
+    history = new + history
     heads = [f"### {_title(dep, model_a)}", f"### {_title(dep_b, name_b) if compare and model_b else ''}"]
-    return [heads[0], *pa, heads[1], *pb, history, history]
+    return [heads[0], *pa, heads[1], *pb, history, history, _asked(a, question, schema, rows, model_a, dep.name),
+            _asked(b, question, schema, rows, name_b, dep_b.name), "", ""]
+
+
+def on_mark(verdict: str, asked: dict | None, expected: str, note: str, history: list):
+    """Keep a mark of the panel's last answer (pipeline/data/feedback.py); the history row shows it."""
+    if not asked:
+        return "Nothing to mark yet: generate an answer first.", history, history
+    asked = dict(asked)
+    if verdict == "right" and not asked.pop("sql_found", True):
+        return ("**Not kept:** the answer has no SQL, so it cannot be right: mark it wrong and give the SQL you "
+                "expected to teach it"), history, history
+    asked.pop("sql_found", None)
+    try:
+        feedback.record(feedback.Mark(verdict=verdict, expected_sql=expected or "", note=note or "", **asked))
+    except SqlgenieError as e:
+        return f"**Not kept:** {e}", history, history
+    newest = next((i for i, row in enumerate(history) if row[:2] == [asked["question"], asked["model"]]), None)
+    history = [row[:5] + [verdict if i == newest else row[5]] for i, row in enumerate(history)]
+    trains = "it will teach its SQL" if verdict == "right" else (
+        "it will teach the SQL you expected" if (expected or "").strip() else
+        "give the SQL you expected and mark it again to teach it; as it is, it trains nothing")
+    return (f"Kept: **{verdict}** ({trains}). `sqlgenie feedback export FILE.jsonl` turns the marks into training rows.",
+            history, history)
 
 
 def _title(dep: D.Deployment, model: str) -> str:
@@ -310,7 +348,15 @@ def _answer_panel(title: str, prefix: str, visible: bool = True):
         stats = gr.Markdown(elem_id=f"{prefix}_stats")
         with gr.Accordion("Exact prompt and raw completion", open=False):
             prompt = gr.Textbox(show_label=False, lines=12, max_lines=30, elem_id=f"{prefix}_prompt")
-    return col, head, [sql, mk, table, note, stats, prompt]
+        with gr.Accordion("Mark this answer (feedback for the next fine-tune)", open=False):
+            with gr.Row():
+                right = gr.Button("✓ Right", size="sm", elem_id=f"{prefix}_right")
+                wrong = gr.Button("✗ Wrong", size="sm", elem_id=f"{prefix}_wrong")
+            expected = gr.Code(label="The SQL you expected (for a wrong answer; optional)", language="sql",
+                               elem_id=f"{prefix}_expected")
+            why = gr.Textbox(label="Note (optional)", elem_id=f"{prefix}_why")
+            said = gr.Markdown(elem_id=f"{prefix}_mark_status")
+    return col, head, [sql, mk, table, note, stats, prompt], (right, wrong, expected, why, said)
 
 
 def build() -> gr.Blocks:
@@ -355,14 +401,15 @@ def build() -> gr.Blocks:
                 go_btn = gr.Button("Generate SQL", variant="primary", elem_id="go")
             with gr.Column(scale=7):
                 with gr.Row():
-                    _, head_a, out_a = _answer_panel("Model", "a")
-                    col_b, head_b, out_b = _answer_panel("Second model", "b", visible=False)
+                    _, head_a, out_a, mark_a = _answer_panel("Model", "a")
+                    col_b, head_b, out_b, mark_b = _answer_panel("Second model", "b", visible=False)
         wanted = gr.State({})
         database = gr.State(None)        # this tab's connection (a Database: no open connection, no module global)
         timer = gr.Timer(3.0, active=False)
         history = gr.State([])
-        hist = gr.Dataframe(headers=["question", "model", "SQL", "check", "latency"], label="History",
-                            interactive=False, wrap=True)
+        hist = gr.Dataframe(headers=["question", "model", "SQL", "check", "latency", "mark"], label="History",
+                            interactive=False, wrap=True, elem_id="history")
+        asked_a, asked_b = gr.State(None), gr.State(None)     # what a mark of each panel's last answer keeps
         ex.change(lambda k: EXAMPLES[k], ex, [schema, rows, question])
         source.change(on_source, source, [database, db_box, ex, execute, db_status])
         connect_btn.click(on_connect, [db_file, db_url, db_password],
@@ -375,9 +422,13 @@ def build() -> gr.Blocks:
         timer.tick(on_tick, wanted, picked)
         inputs = [deployment, model_a, compare, model_b, schema, rows, question, target, execute, constrained,
                   candidates, temperature, history, database]
-        outputs = [head_a, *out_a, head_b, *out_b, history, hist]
+        outputs = [head_a, *out_a, head_b, *out_b, history, hist, asked_a, asked_b, mark_a[4], mark_b[4]]
         go_btn.click(answer, inputs, outputs, concurrency_limit=4)
         question.submit(answer, inputs, outputs, concurrency_limit=4)
+        for (right, wrong, expected, why, said), asked in ((mark_a, asked_a), (mark_b, asked_b)):
+            for button, verdict in ((right, "right"), (wrong, "wrong")):
+                button.click(lambda asked_, exp, note, hist_, v=verdict: on_mark(v, asked_, exp, note, hist_),
+                             [asked, expected, why, history], [said, history, hist])
     return demo
 
 

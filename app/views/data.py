@@ -204,6 +204,29 @@ def _prepared() -> None:
                 st.image(str(png))
 
 
+def _marks() -> None:
+    """The playground's marks: how many, and the ones that can train turned into an upload (checked, then trained
+    on like any other)."""
+    marks = F.feedback_marks()
+    if not marks:
+        return
+    right = sum(m.verdict == "right" for m in marks)
+    taught = sum(m.verdict == "wrong" and bool(m.expected_sql.strip()) for m in marks)
+    st.subheader("Answers marked in the playground")
+    st.markdown(f"{len(marks)} marks: {right} right, {len(marks) - right} wrong ({taught} of them with the SQL that "
+                f"was expected). {right + taught} can train; a wrong answer without the expected SQL trains nothing.")
+    if st.button("Use the marks as training data", key="marks:upload", disabled=right + taught == 0,
+                 help="writes them as Gretel rows, stored and checked as an upload; then Train on this"):
+        try:
+            up = F.marks_as_upload()
+            job = F.check_upload(up)
+            ui.flash(f"{up.name}: {up.rows} rows from the marks; job #{job} checks them as a training would")
+            st.query_params["upload"] = up.name
+        except SqlgenieError as e:
+            ui.flash(str(e), error=True)
+        st.rerun()
+
+
 def page() -> None:
     st.header("Data")
     ui.show_flash()
@@ -213,6 +236,7 @@ def page() -> None:
                "dev.json, database/<db_id>/<db_id>.sqlite). It is stored under the home's uploads/ folder as given, "
                "checked by the prepare stage as a training would, and can then be trained on.")
     _receive()
+    _marks()
     ups = F.uploads_list()
     names = [u.name for u in ups]
     wanted = st.query_params.get("upload", "")

@@ -100,8 +100,9 @@ def gretel_row(i: int, mark: Mark) -> dict:
             "sql": mark.training_sql(), "sql_explanation": mark.note.strip()}
 
 
-def export(out: Path) -> tuple[int, dict[str, int]]:
-    """Write the marks that can train as Gretel JSONL to `out`: (rows written, marks left out by reason)."""
+def gretel_jsonl() -> tuple[str, int, dict[str, int]]:
+    """(the marks that can train as Gretel JSONL text, how many rows, marks left out by reason); DataError when
+    none can."""
     rows, left = [], {}
     for m in marks():
         if m.training_sql() is None:
@@ -111,5 +112,11 @@ def export(out: Path) -> tuple[int, dict[str, int]]:
     if not rows:
         raise DataError(f"no mark can train anything yet ({sum(left.values())} marked wrong with no expected SQL): "
                         "mark answers right, or give the expected SQL of a wrong one, in the playground")
-    write_atomic(Path(out), "".join(json.dumps(r) + "\n" for r in rows))
-    return len(rows), left
+    return "".join(json.dumps(r) + "\n" for r in rows), len(rows), left
+
+
+def export(out: Path) -> tuple[int, dict[str, int]]:
+    """Write the marks that can train as Gretel JSONL to `out`: (rows written, marks left out by reason)."""
+    text, n, left = gretel_jsonl()
+    write_atomic(Path(out), text)
+    return n, left

@@ -215,3 +215,29 @@ def test_two_uploads_of_one_name_never_overwrite_and_removal_keeps_a_runs_prepar
     assert "q" not in _stored(home) and len(_stored(home)) == 1
     assert prepared.is_dir()                                        # the run's prepared data stays
     assert any("prepared data stays" in s.value for s in at.success)
+
+
+def test_marks_from_the_playground_become_an_upload_that_is_checked_like_any(home):
+    """The Data page counts the playground's marks and turns those that can train into an upload of Gretel rows
+    (a right answer's SQL, the expected SQL of a wrong one; the wrong answer without it trains nothing), checked
+    by a real prepare job."""
+    from pipeline.data import feedback
+
+    schema, rows = "CREATE TABLE books (id INTEGER, title TEXT, year INTEGER);", "INSERT INTO books VALUES (1, 'Dune', 1965);"
+    feedback.record(feedback.Mark(question="Books after 1900?", schema=schema, rows=rows, verdict="right",
+                                  sql="SELECT title FROM books WHERE year > 1900;"))
+    feedback.record(feedback.Mark(question="How many books?", schema=schema, rows=rows, verdict="wrong",
+                                  sql="SELECT * FROM books;", expected_sql="SELECT COUNT(*) FROM books;"))
+    feedback.record(feedback.Mark(question="Oldest?", schema=schema, rows=rows, verdict="wrong", sql="SELECT 1;"))
+    at = _session()
+    assert any("3 marks: 1 right, 2 wrong (1 of them with the SQL that was expected). 2 can train" in m.value
+               for m in at.markdown)
+    at.button(key="marks:upload").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (name,) = _stored(home)
+    assert name.startswith("playground-marks-") and at.query_params["upload"] == name
+    job = _checked(at, home)
+    assert job.status == "succeeded", job.error
+    assert _metric(at, "rows in") == "2" and _metric(at, "usable") == "2"
+    stored = next((home / "uploads" / name).glob("*.jsonl")).read_text()
+    assert "SELECT COUNT(*) FROM books;" in stored and "SELECT * FROM books" not in stored

@@ -199,10 +199,10 @@ print(plan.device.kind, plan.precision, "torch" in sys.modules)
 def test_a_written_plan_reads_back_as_the_same_plan_and_ddp_workers_take_it(llama_dir, monkeypatch, tmp_path):
     """plan.json round-trips (device, kernels and all): the DDP launcher writes it and its workers take it
     instead of planning again (their free memory is already the parent's workers')."""
+    import dataclasses
+
     from pipeline.train import plan as planning
     from pipeline.train import stage
-
-    import dataclasses
 
     plan = dataclasses.replace(make_plan(_cfg("train.precision=auto"), llama_dir, H200), world_size=2)
     again = planning.Plan.from_json(plan.to_json())
