@@ -59,6 +59,9 @@ setup() {  # once per machine: wheels, the embedded model, prepared data, the sq
       && echo "$(cat "$CARRY/gguf/SHA256")  $CARRY/gguf/smol.gguf" | sha256sum -c - \
       && SMOLLM_GGUF=$CARRY/gguf/smol.gguf "$PY" -c 'from core import assets; print(assets.build_smollm())' 2>&1 | tail -1
   fi
+  [ -f "$CARRY/gguf/smol.gguf" ] && export SMOLLM_GGUF=$CARRY/gguf/smol.gguf      # any later build finds it too
+  # the tests share the built models from the repository's .sqlgenie/models (tests/conftest.py share_models)
+  [ -e .sqlgenie/models ] || { mkdir -p .sqlgenie && ln -s "$SQLGENIE_HOME/models" .sqlgenie/models; }
   [ -d "$CARRY/.dprep" ] && cp -rn "$CARRY/.dprep"/* "$SQLGENIE_HOME/data/" 2>/dev/null
   printf '#!/bin/sh\nexec %s -m app.cli "$@"\n' "$PY" > /tmp/bin/sqlgenie && chmod +x /tmp/bin/sqlgenie
   export PATH=/tmp/bin:$PATH

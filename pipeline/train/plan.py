@@ -360,7 +360,9 @@ def make_plan(cfg: RunConfig, model_path: Path, device: Device | None = None) ->
                          f"({FIGURES['train_nf4_fp8']}; train.qlora_fp8=false for Unsloth's bf16 products)")
     if c.problems:
         raise ConfigError(c.problems, f"training plan for '{cfg.name}'")
-    options = KernelOptions(fp8_base=precision == "fp8" and not full, fused_lora=cuda and not full and backend == "trl",
+    # fused LoRA takes PEFT's lora.Linear; its 4-bit layers (lora.bnb.Linear4bit) keep PEFT's own forward
+    options = KernelOptions(fp8_base=precision == "fp8" and not full,
+                            fused_lora=cuda and not full and backend == "trl" and precision != "4bit",
                             qlora_fp8=nf4_fp8)
     return Plan(backend, precision, micro, grad_accum, gc, liger, packing, device, params, lora_params, est, c.reasons,
                 world, attention, t.method, options)

@@ -91,7 +91,8 @@ def test_the_fp8_base_matches_bf16_forward_and_input_gradient_on_tensor_cores():
 
 
 def test_a_tiny_llama_learns_the_same_with_the_fp8_base_as_with_bf16():
-    """Three batches memorised for 30 steps under autocast (H200: 7.049 FP8 vs 7.037 bf16 at step 30)."""
+    """Three batches memorised for 30 steps under autocast, the bench's model (H200: 7.049 FP8 vs 7.037 bf16 at
+    step 30): the loss falls and the FP8 base ends within 2% of bf16."""
     import copy
 
     from peft import LoraConfig, get_peft_model
@@ -99,16 +100,16 @@ def test_a_tiny_llama_learns_the_same_with_the_fp8_base_as_with_bf16():
 
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     torch.manual_seed(0)
-    cfg = LlamaConfig(hidden_size=512, intermediate_size=1024, num_hidden_layers=2, num_attention_heads=8,
-                      num_key_value_heads=4, vocab_size=4000)
+    cfg = LlamaConfig(hidden_size=1024, intermediate_size=2048, num_hidden_layers=4, num_attention_heads=8,
+                      num_key_value_heads=4, vocab_size=8000)
     base = LlamaForCausalLM(cfg).to("cuda", torch.bfloat16)
-    batches = [torch.randint(0, 4000, (8, 128), device="cuda") for _ in range(3)]
+    batches = [torch.randint(0, 8000, (8, 256), device="cuda") for _ in range(3)]
     last = {}
     for kind in ("bf16", "fp8"):
         torch.manual_seed(1)
-        m = get_peft_model(copy.deepcopy(base), LoraConfig(r=16, lora_alpha=16, target_modules=targets))
+        m = get_peft_model(copy.deepcopy(base), LoraConfig(r=32, lora_alpha=32, target_modules=targets))
         applied = kernels.apply(m, kernels.KernelOptions(fp8_base=kind == "fp8", fused_lora=True))
-        assert applied.fused == 14 and applied.fp8_bases == (14 if kind == "fp8" else 0)
+        assert applied.fused == 28 and applied.fp8_bases == (28 if kind == "fp8" else 0)
         opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-3)
         losses = []
         for i in range(30):
@@ -118,11 +119,11 @@ def test_a_tiny_llama_learns_the_same_with_the_fp8_base_as_with_bf16():
             opt.step()
             opt.zero_grad(set_to_none=True)
             losses.append(loss.item())
-        assert losses[-1] < 0.9 * losses[0], (kind, losses)
+        assert losses[-1] < 0.97 * losses[0], (kind, losses)
         last[kind] = losses[-1]
         if kind == "fp8":
-            assert applied.counters.shared_inputs >= 30 * 2 * 3   # k, v take q's input, up gate's: per layer
-    assert abs(last["fp8"] - last["bf16"]) < 0.05 * last["bf16"], last
+            assert applied.counters.shared_inputs >= 30 * 4 * 3   # k, v take q's input, up gate's: per layer
+    assert abs(last["fp8"] - last["bf16"]) < 0.02 * last["bf16"], last
 
 
 def _nf4(out_f, in_f, seed=0):
@@ -218,18 +219,31 @@ def test_qlora_projections_in_fp8_on_the_gpu_give_autograd_s_outputs_and_gradien
     assert counters.fp8_products == 3
 
 
+UNSLOTH_PATCH = """
+import unsloth  # first, as the backend imports it
+from unsloth.kernels import fast_lora
+from pipeline.train import kernels
+from pipeline.train.kernels import unsloth_patch
+original_matmul = getattr(fast_lora.matmul_lora, "original", fast_lora.matmul_lora)
+original_apply = getattr(fast_lora._apply, "original", fast_lora._apply)
+assert unsloth_patch.patch(kernels.KernelOptions(qlora_fp8=True)) is not None
+assert fast_lora.matmul_lora.original is original_matmul and fast_lora._apply.original is original_apply
+assert unsloth_patch.patch(kernels.KernelOptions(qlora_fp8=True, qlora_fp8_blocks=False)) is not None
+assert fast_lora.matmul_lora.original is original_matmul      # a second patch replaces, never wraps ours
+assert fast_lora._apply is original_apply                     # blocks off: Unsloth's own _apply again
+assert not fast_lora.matmul_lora.options.qlora_fp8_blocks
+print("patched as asked")
+"""
+
+
 @needs("unsloth", "the patch reaches into Unsloth's fast_lora")
 def test_the_unsloth_patch_replaces_never_wraps_and_follows_its_options():
-    import unsloth  # noqa: F401  (before transformers, as the backend does)
-    from unsloth.kernels import fast_lora
+    """In a process of its own: Unsloth patches transformers and peft when imported, and must come first."""
+    import subprocess
+    import sys
 
-    from pipeline.train.kernels import unsloth_patch
+    from core.settings import REPO_ROOT
 
-    original_matmul = getattr(fast_lora.matmul_lora, "original", fast_lora.matmul_lora)
-    original_apply = getattr(fast_lora._apply, "original", fast_lora._apply)
-    assert unsloth_patch.patch(kernels.KernelOptions(qlora_fp8=True))
-    assert fast_lora.matmul_lora.original is original_matmul and fast_lora._apply.original is original_apply
-    assert unsloth_patch.patch(kernels.KernelOptions(qlora_fp8=True, qlora_fp8_blocks=False))
-    assert fast_lora.matmul_lora.original is original_matmul     # a second patch replaces, never wraps ours
-    assert fast_lora._apply is original_apply                    # blocks off: Unsloth's own _apply again
-    assert not fast_lora.matmul_lora.options.qlora_fp8_blocks
+    out = subprocess.run([sys.executable, "-c", UNSLOTH_PATCH], cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0 and "patched as asked" in out.stdout, out.stderr[-3000:]

@@ -220,3 +220,17 @@ def test_a_written_plan_reads_back_as_the_same_plan_and_ddp_workers_take_it(llam
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setattr(planning, "make_plan", lambda cfg, path: real(cfg, path, H200))
     assert stage._plan(_cfg(), llama_dir).world_size == 4
+
+
+def test_the_training_bench_variants_name_real_kernel_options():
+    """bench/train_gpu.py asks for its before/after variants through KernelOptions (no patching): each change
+    must be a real field with an allowed value, or the bench would measure the default and call it a variant."""
+    import dataclasses
+
+    from bench.train_gpu import VARIANTS
+    from pipeline.train.kernels import KernelOptions
+
+    fields = {f.name for f in dataclasses.fields(KernelOptions)}
+    for suffix, change in VARIANTS.items():
+        assert set(change) <= fields, (suffix, set(change) - fields)
+        assert dataclasses.replace(KernelOptions(), **change) != KernelOptions(), suffix

@@ -100,7 +100,7 @@ class Applied:
     fused: int = 0               # LoRA layers with the fused forward
     unsloth_patched: bool = False
     counters: Counters = field(default_factory=Counters)
-    context: object = None       # fp8_linear.Fp8Context of the FP8 bases (its forget_last_input() frees memory)
+    contexts: list = field(default_factory=list)   # Fp8Context / Nf4Products: each holds a shared input
 
     def describe(self) -> str:
         parts = []
@@ -113,9 +113,9 @@ class Applied:
         return "; ".join(parts) or "no kernels of ours"
 
     def forget_last_input(self) -> None:
-        """Drop the input the FP8 bases hold for sharing (after a step, before measuring memory)."""
-        if self.context is not None:
-            self.context.forget_last_input()
+        """Drop the inputs the FP8 paths hold for sharing (after a step, before measuring memory)."""
+        for context in self.contexts:
+            context.forget_last_input()
 
 
 def apply(model, options: KernelOptions) -> Applied:
@@ -125,9 +125,10 @@ def apply(model, options: KernelOptions) -> Applied:
     if options.fp8_base:
         from pipeline.train.kernels import fp8_linear  # heavy: torch, peft
 
-        applied.context = fp8_linear.Fp8Context(options, applied.counters)
+        context = fp8_linear.Fp8Context(options, applied.counters)
+        applied.contexts.append(context)
         where = (lambda name: ".mlp." in name) if options.fp8_layers == "mlp" else (lambda name: True)
-        applied.fp8_bases = fp8_linear.convert_lora_bases(model, applied.context, where)
+        applied.fp8_bases = fp8_linear.convert_lora_bases(model, context, where)
     if options.fused_lora:
         from pipeline.train.kernels import fused_lora  # heavy: torch, peft
 
@@ -135,5 +136,7 @@ def apply(model, options: KernelOptions) -> Applied:
     if options.qlora_fp8:
         from pipeline.train.kernels import unsloth_patch  # heavy: torch, unsloth
 
-        applied.unsloth_patched = unsloth_patch.patch(options, applied.counters)
+        products = unsloth_patch.patch(options, applied.counters)
+        applied.unsloth_patched = products is not None
+        applied.contexts += [products] if products is not None else []
     return applied

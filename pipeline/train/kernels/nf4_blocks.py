@@ -165,6 +165,7 @@ def make_apply(original_apply, functions: dict, products):
             return Nf4Fp8Projections.apply(args[0], products, *args[1:6])[0]
         return original_apply(function, *args)
 
-    _apply = torch._dynamo.disable(_apply)   # as Unsloth's own: the fused Functions run outside any compile
+    _apply = torch._dynamo.disable(_apply)   # the fused Functions run outside any compile (as Unsloth's own did
+                                             # before torch 2.11; a graph break only if something compiles it)
     _apply.original = original_apply
     return _apply

@@ -32,9 +32,13 @@ class Nf4Products:
         self.counters = counters
         self.transpose_kernel = True if options is None else options.nf4_transpose_kernel
         self.quantize = RowQuantizer(triton=True if options is None else options.triton_quantizer)
-        self.quantize_input = SharedInput(self.quantize, True if options is None else options.share_quantized_input)
+        self.quantize_input = SharedInput(self.quantize, True if options is None else options.share_quantized_input,
+                                          counters)
         self.scales: dict = {}                     # the frozen weights' FP8 scales (nf4_decode_triton)
         self._kernels: dict[str, object] = {}      # decoder name -> function, or False once it could not run
+
+    def forget_last_input(self) -> None:
+        self.quantize_input.forget()
 
     def count(self, n: int = 1) -> None:
         if self.counters is not None:

@@ -9,7 +9,9 @@ their forward products (and for down_proj's input gradient in the MLP's backward
 - `_apply` (with `qlora_fp8_blocks`): the plain NF4 blocks as our Functions (nf4_blocks.py), so the input
   gradients inside them run in FP8 too; any other block goes to the original.
 Unsloth's functions are process-wide, so the patch is too: a second `patch` with other options replaces
-ours (it never wraps ours), and each patched function keeps `.original` and `.options`.
+ours (it never wraps ours), and each patched function keeps `.original` and `.options`; a model loaded earlier
+in the process then runs through the newest patch. An `apply` without qlora_fp8 does not undo a patch (one
+training per process, as the train command runs).
 
     from pipeline.train import kernels
     kernels.apply(model, plan.kernels)        # calls patch(options, counters) when options.qlora_fp8
@@ -44,14 +46,15 @@ def make_matmul_lora(original, products: Nf4Products):
     return matmul_lora
 
 
-def patch(options, counters=None) -> bool:
+def patch(options, counters=None) -> Nf4Products | None:
     """Route Unsloth's fused LoRA layers through the FP8 products; with `options.qlora_fp8_blocks` its plain
-    NF4 MLP / q,k,v / o blocks through nf4_blocks, backward included. False if Unsloth lacks the hooks."""
+    NF4 MLP / q,k,v / o blocks through nf4_blocks, backward included. Returns the products (their caches and
+    held input), or None if Unsloth lacks the hooks."""
     from unsloth.kernels import fast_lora, utils
 
     current = getattr(fast_lora, "matmul_lora", None)
     if current is None or not hasattr(utils, "fast_dequantize"):
-        return False
+        return None
     products = Nf4Products(utils.fast_dequantize, options, counters)
     original = getattr(current, "original", None) or current
     fast_lora.matmul_lora = make_matmul_lora(original, products)
@@ -66,4 +69,4 @@ def patch(options, counters=None) -> bool:
             fast_lora._apply.options = options
         else:
             fast_lora._apply = apply_original
-    return True
+    return products

@@ -108,6 +108,8 @@ def _per_row(q, k, v, cu, scale, window: int | None = None):
 
 def attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
     """transformers attention interface. query (B, Hq, S, D); returns ((B, S, Hq, D), None)."""
+    import torch
+
     position_ids = kwargs.get("position_ids")
     b = query.shape[0]
     if position_ids is None or b != 1 or query.shape[2] != key.shape[2]:
@@ -120,7 +122,8 @@ def attention(module, query, key, value, attention_mask, scaling=None, dropout=0
     cu, longest = segments(position_ids)
     cu = cu.to(q.device)
     window = kwargs.get("sliding_window")      # set by models with local layers (Gemma 3: 512), else None
-    fn = torch_varlen() if q.is_cuda else None
+    # FlashAttention takes fp16 / bf16 only: an fp32 run (train.precision fp32 on a GPU) attends row by row
+    fn = torch_varlen() if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) else None
     if fn is not None and (window is None or longest <= window or "window_size" in _kernel_options(fn)[0]):
         out = _kernel_call(fn, q.contiguous(), k.contiguous(), v.contiguous(), cu, longest, scaling, window)
     else:
