@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from pipeline.jobs import JobStore
 from tests.conftest import gretel_row
@@ -75,7 +76,8 @@ def test_upload_preview_report_train_on_this(console, browser):
 
     link.click()
     page.wait_for_selector("text=Training on the upload", timeout=60000)
-    assert page.get_by_label("name", exact=True).input_value() == "shop-questions"
+    # the form is drawn in more than one pass: wait for the field's value, do not read it once
+    expect(page.get_by_label("name", exact=True)).to_have_value("shop-questions", timeout=30000)
     whole_path._fill(page, "max steps (-1: epochs decide)", str(STEPS))
     page.screenshot(path=str(ART / "data-4-new-job-on-the-upload.png"), full_page=True)
     page.get_by_role("button", name="Submit").click()
