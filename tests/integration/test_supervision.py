@@ -109,12 +109,23 @@ def test_sigterm_of_up_while_starting_is_one_line_and_leaves_nothing(home):
     assert all(not group_members(g) for g in groups) and D.load("term")["phase"] == "stopped"
 
 
-def test_a_supervised_deployment_restarts_a_dead_replica(home):
-    _, over = _cfg("sup", replicas=2)
+def _serve_run(name: str, **kw) -> subprocess.Popen:
+    """`serve run` (what a serve job runs) in a session of its own; returns once its deployment is ready."""
+    _, over = _cfg(name, **kw)
     run = subprocess.Popen([sys.executable, "-m", "serving", "run", *over], env=dict(os.environ),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        _wait(lambda: D.exists("sup") and D.load("sup")["phase"] == "ready", 300, "the deployment")
+        _wait(lambda: D.exists(name) and D.load(name)["phase"] == "ready", 300, "the deployment")
+    except AssertionError:
+        os.killpg(run.pid, signal.SIGTERM)
+        run.wait(60)
+        raise
+    return run
+
+
+def test_a_supervised_deployment_restarts_a_dead_replica(home):
+    run = _serve_run("sup", replicas=2)
+    try:
         st = D.load("sup")
         victim = ProcRecord.from_dict(st["replicas"][1]["proc"])
         os.killpg(victim.pgid, signal.SIGKILL)
@@ -135,11 +146,8 @@ def test_a_supervised_deployment_restarts_a_dead_replica(home):
 def test_an_idle_supervised_deployment_stops_by_itself_and_a_request_keeps_it_up(home):
     """idle_stop_s (what Try it sets to an hour): with no request through the router for that long the serve run
     stops the deployment, says why, exits 0 and leaves no process; a request meanwhile restarts the clock."""
-    _, over = _cfg("idle", idle_stop_s=25)
-    run = subprocess.Popen([sys.executable, "-m", "serving", "run", *over], env=dict(os.environ),
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    run = _serve_run("idle", idle_stop_s=25)
     try:
-        _wait(lambda: D.exists("idle") and D.load("idle")["phase"] == "ready", 300, "the deployment")
         st = D.load("idle")
         groups = _groups(st)
         time.sleep(15)
