@@ -74,7 +74,7 @@ def test_compare_report_shows_both_evaluations_kinds(tmp_path):
     assert "| wrong_literal | 2 (100%) | 0 (0%) |" in md and "| no_sql | 0 (0%) | 1 (100%) |" in md
 
 
-def test_a_damaged_evaluation_is_named_on_the_models_page_not_a_crash(tmp_path):
+def test_a_damaged_evaluation_is_named_on_the_models_page_not_a_crash(home, tmp_path):
     from app.views.models import _eval_line
 
     d = tmp_path / "cpu-finetune+repair-1"
