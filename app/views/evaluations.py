@@ -79,7 +79,8 @@ def _row_detail(r: dict, split: str) -> None:
     c[0].code(F.pretty_sql(r.get("pred") or ""), language="sql")
     c[1].markdown("**Gold**")
     c[1].code(F.pretty_sql(r.get("gold") or ""), language="sql")
-    if F.evaluation_schema(r, split) and st.button("Run both on its database", key="ev_run_both"):
+    schema = F.evaluation_schema(r, split)        # read once: the button and the expander below use it
+    if schema and st.button("Run both on its database", key="ev_run_both"):
         c = st.columns(2)
         for col, sql in ((c[0], r.get("pred") or ""), (c[1], r.get("gold") or "")):
             got = F.run_on_yardstick(sql, r, split) if sql.strip() else "no SQL to run"
@@ -93,7 +94,6 @@ def _row_detail(r: dict, split: str) -> None:
             st.code(r["raw"])
     if r.get("repairs"):
         st.caption("repaired: " + "; ".join(map(str, r["repairs"])))
-    schema = F.evaluation_schema(r, split)
     if schema:
         with st.expander(f"The schema it was asked over ({r.get('domain')})"):
             st.code(schema, language="sql")

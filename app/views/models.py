@@ -13,30 +13,31 @@ from app.facade import SqlgenieError
 
 
 def _eval_line(d: Path) -> str:
-    try:
-        m = json.loads((d / "metrics.json").read_text())
-    except (OSError, ValueError) as e:
-        return f"{d.name}: unreadable ({e}); run the evaluation again"
-    return (f"{m['label']} on {m.get('split')}: EX {m['execution_accuracy']:.1%}, valid {m['valid_sql_rate']:.1%}, "
-            f"runs {m.get('runs_rate', 0):.1%} ({m['scored']} rows)")
+    ev = F.Evaluation.read(d)
+    if ev.problem:
+        return f"{d.name}: {ev.problem}"
+    return (f"{ev.label} on {ev.split}: EX {ev.ex or 0:.1%}, valid {ev.valid or 0:.1%}, runs {ev.runs or 0:.1%} "
+            f"({ev.scored} rows)")
 
 
 def _kinds_chart(d: Path) -> None:
     """The latest evaluation's wrong answers by error kind (stored by `evaluate`; recomputed from rows.jsonl for
     evaluations made before it was)."""
+    ev = F.Evaluation.read(d)
     try:
-        m = json.loads((d / "metrics.json").read_text())
-        counts = m.get("error_kinds")
-        if counts is None and (d / "rows.jsonl").is_file():
-            rows = [json.loads(line) for line in (d / "rows.jsonl").read_text().splitlines() if line.strip()]
-            counts = F.error_taxonomy(rows)
+        if ev.problem:
+            raise ValueError(ev.problem)
+        counts = ev.metrics.get("error_kinds")
+        if counts is None:
+            rows = ev.rows()
+            counts = F.error_taxonomy(rows) if rows else None
     except (OSError, ValueError) as e:
         st.warning(f"the evaluation in {d} cannot be read ({e}): run the evaluation again")
         return
     if not counts or not counts.get("wrong"):
         return
     st.markdown(f"**Why the wrong answers are wrong**: {counts['wrong']} of {counts['rows']} rows of "
-                f"{m['label']} on {m.get('split')} (the first kind that fits each; pipeline/evaluate/error_kinds.py)")
+                f"{ev.label} on {ev.split} (the first kind that fits each; pipeline/evaluate/error_kinds.py)")
     kinds = [k for k in F.ERROR_KINDS if counts["kind"].get(k)]
     st.bar_chart({"kind": [k.replace("_", " ") for k in kinds], "wrong answers": [counts["kind"][k] for k in kinds]},
                  x="kind", y="wrong answers", x_label="", y_label="wrong answers", horizontal=True,

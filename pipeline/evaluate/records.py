@@ -33,7 +33,7 @@ class Evaluation:
         try:
             return cls(Path(folder), json.loads((Path(folder) / "metrics.json").read_text()))
         except (OSError, ValueError) as e:
-            return cls(Path(folder), {}, f"metrics.json cannot be read ({e}): run the evaluation again")
+            return cls(Path(folder), {}, f"unreadable ({e}); run the evaluation again")
 
     @property
     def label(self) -> str:
